@@ -1,0 +1,128 @@
+import { z } from 'zod';
+
+/** Bump when a stored field changes meaning; readers migrate older versions in store.ts. */
+export const CAPTURE_VERSION = 1;
+
+/** Headers are kept as sent: order, repeated names and the client's spelling of each name. */
+export const HeaderList = z.array(z.tuple([z.string(), z.string()]));
+export type HeaderList = z.infer<typeof HeaderList>;
+
+export const Body = z.object({
+  /** utf8: `text` is the body exactly, code point for code point. base64: not valid UTF-8 (or binary). */
+  encoding: z.enum(['utf8', 'base64']),
+  text: z.string(),
+  /** Bytes on the wire, before content decoding. */
+  wireSize: z.number().int().nonnegative(),
+  /** Bytes after content decoding (what `text` holds). */
+  size: z.number().int().nonnegative(),
+  /** Content-Encoding that was removed to produce `text` (gzip, deflate, br, zstd), if any. */
+  contentEncoding: z.string().optional(),
+  /** Why decoding failed; `text` then holds the raw wire bytes as base64. */
+  decodeError: z.string().optional(),
+  /** The client went away before the body was complete. */
+  incomplete: z.boolean().optional(),
+});
+export type Body = z.infer<typeof Body>;
+
+export const ParsedMessage = z.object({
+  role: z.string(),
+  /** All text parts of the message joined with "\n", exactly as sent. */
+  text: z.string(),
+  /** Kinds of the content parts in order (text, image, tool_use, tool_result, function_call, ...). */
+  parts: z.array(z.string()),
+});
+export type ParsedMessage = z.infer<typeof ParsedMessage>;
+
+export const ParsedTool = z.object({
+  name: z.string(),
+  description: z.string().optional(),
+});
+export type ParsedTool = z.infer<typeof ParsedTool>;
+
+export const DialectName = z.enum([
+  'anthropic-messages',
+  'openai-chat',
+  'openai-responses',
+  'gemini',
+  'unknown',
+]);
+export type DialectName = z.infer<typeof DialectName>;
+
+/** A dialect's reading of a request: what the agent told the model. */
+export const ParsedRequest = z.object({
+  dialect: DialectName,
+  /** Which operation of the dialect: messages, count_tokens, chat.completions, responses, generateContent, streamGenerateContent, countTokens, models, ... */
+  endpoint: z.string(),
+  model: z.string().nullable(),
+  stream: z.boolean(),
+  /** The system prompt blocks exactly as sent, in order (one entry for a plain string). */
+  system: z.array(z.string()),
+  /** system blocks joined with "\n\n" (for display and search; compare on `system` or the raw body). */
+  systemText: z.string(),
+  messages: z.array(ParsedMessage),
+  tools: z.array(ParsedTool),
+  /** Other top-level request fields worth seeing at a glance (metadata, max_tokens, temperature, ...). */
+  metadata: z.record(z.string(), z.unknown()),
+});
+export type ParsedRequest = z.infer<typeof ParsedRequest>;
+
+export const SseEvent = z.object({
+  event: z.string().optional(),
+  data: z.string(),
+  id: z.string().optional(),
+});
+export type SseEvent = z.infer<typeof SseEvent>;
+
+export const CaptureError = z.object({
+  stage: z.enum(['request', 'decode', 'parse', 'upstream', 'response', 'client']),
+  message: z.string(),
+});
+export type CaptureError = z.infer<typeof CaptureError>;
+
+export const ExchangeRecord = z.object({
+  v: z.literal(CAPTURE_VERSION),
+  /** Unique within a capture directory: `<seq>-<random>`. */
+  id: z.string(),
+  /** Order in which the proxy received the request (1-based, per proxy process). */
+  seq: z.number().int().positive(),
+  /** The scenario run this exchange belongs to, when the runner attributed it (null for a bare proxy). */
+  run: z.string().nullable(),
+  startedAt: z.string(),
+  completedAt: z.string(),
+  /** forward: the client used the proxy (CONNECT or absolute-form); reverse: the client's base URL is the proxy. */
+  route: z.enum(['forward', 'reverse']),
+  client: z.object({ address: z.string(), port: z.number().int() }),
+  /** For forward TLS: the CONNECT target and the SNI the client sent. */
+  tunnel: z
+    .object({ target: z.string(), sni: z.string().nullable(), tls: z.boolean() })
+    .nullable(),
+  request: z.object({
+    method: z.string(),
+    /** Absolute URL as the client addressed it (scheme from the route, host from CONNECT/Host). */
+    url: z.string(),
+    host: z.string(),
+    path: z.string(),
+    httpVersion: z.string(),
+    headers: HeaderList,
+    body: Body,
+  }),
+  /** Header names whose values were replaced by "[redacted]" before storing. */
+  redacted: z.array(z.string()),
+  dialect: DialectName,
+  parsed: ParsedRequest.nullable(),
+  response: z
+    .object({
+      /** stub: answered by promptdiff; upstream: passed through from the real server. */
+      source: z.enum(['stub', 'upstream']),
+      status: z.number().int(),
+      headers: HeaderList,
+      body: Body,
+      /** For text/event-stream: the events as parsed from the raw body. */
+      sse: z.array(SseEvent).optional(),
+      /** For SSE: the assistant text assembled from the stream's deltas. */
+      assembledText: z.string().optional(),
+    })
+    .nullable(),
+  errors: z.array(CaptureError),
+});
+export type ExchangeRecord = z.infer<typeof ExchangeRecord>;

@@ -1,0 +1,37 @@
+import type { DialectName, ParsedRequest, SseEvent } from '../capture/schema.js';
+
+/** What a dialect may look at to recognise a request: no body needed. */
+export interface RequestHead {
+  method: string;
+  /** Path with query string, as in the request line (origin-form). */
+  path: string;
+  /** Lower-cased header names (Node's IncomingMessage.headers). */
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface StubOptions {
+  /** The assistant text every stub reply carries. */
+  text: string;
+}
+
+/** A complete stub answer. `chunks` are written in order; a streaming reply has one chunk per SSE event. */
+export interface StubReply {
+  status: number;
+  headers: Record<string, string>;
+  chunks: string[];
+}
+
+export interface Dialect {
+  name: Exclude<DialectName, 'unknown'>;
+  /** Cheap test on method and path (and headers if needed). */
+  matches(head: RequestHead): boolean;
+  /**
+   * The agent's prompt as the model would see it. `body` is the parsed JSON body (or null when the
+   * body was empty or not JSON). Never throws: shapes it does not know become empty fields.
+   */
+  parse(head: RequestHead, body: unknown): ParsedRequest;
+  /** A valid reply (streaming when the request asked for it) that lets a real agent finish its task. */
+  stub(head: RequestHead, body: unknown, options: StubOptions): StubReply;
+  /** The assistant text carried by a streamed response (for passthrough captures). */
+  assembleText(events: SseEvent[]): string;
+}
