@@ -1,0 +1,62 @@
+import { z } from 'zod';
+
+/**
+ * The run directory is the artifact a researcher publishes:
+ *
+ *   RUN_DIR/manifest.json                 this schema
+ *   RUN_DIR/runs/<runId>/exchanges.jsonl  capture records (src/capture/schema.ts) of that run only
+ *   RUN_DIR/runs/<runId>/stdout.txt, stderr.txt
+ *   RUN_DIR/findings.json                 written by `promptdiff diff` (src/diff/findings-schema.ts)
+ */
+export const MANIFEST_VERSION = 1;
+
+export const CellSchema = z.object({
+  /** Stable id derived from the cell's position in the expanded matrix: c001, c002, ... */
+  id: z.string(),
+  /** Axis name → value for this cell (env var axes, plus the pseudo-axis `proxy_url` when used). */
+  values: z.record(z.string(), z.string()),
+});
+export type Cell = z.infer<typeof CellSchema>;
+
+export const RunStatus = z.enum(['pending', 'ok', 'failed', 'timeout', 'no-traffic', 'error']);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+export const RunEntry = z.object({
+  /** <cellId>-r<rep>, e.g. c003-r2 */
+  id: z.string(),
+  cell: z.string(),
+  rep: z.number().int().positive(),
+  /** The complete environment the agent process was started with (secrets redacted). */
+  env: z.record(z.string(), z.string()),
+  startedAt: z.string().nullable(),
+  endedAt: z.string().nullable(),
+  durationMs: z.number().nullable(),
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  status: RunStatus,
+  exchanges: z.number().int().nonnegative(),
+  /** Human-readable reason when status is not ok. */
+  message: z.string().optional(),
+});
+export type RunEntry = z.infer<typeof RunEntry>;
+
+export const ManifestSchema = z.object({
+  v: z.literal(MANIFEST_VERSION),
+  tool: z.object({ name: z.literal('promptdiff'), version: z.string() }),
+  createdAt: z.string(),
+  /** The scenario file as given and the scenario after defaults were applied. */
+  scenarioFile: z.string().nullable(),
+  scenario: z.record(z.string(), z.unknown()),
+  agent: z.object({
+    command: z.array(z.string()),
+    preset: z.string().nullable(),
+    version: z.string().nullable(),
+  }),
+  /** Axis name → the values it takes, in scenario order. */
+  axes: z.record(z.string(), z.array(z.string())),
+  cells: z.array(CellSchema),
+  runs: z.array(RunEntry),
+  /** Rules from the scenario marking variation as expected: a JSON path pattern allowed to follow an axis. */
+  expect: z.array(z.object({ path: z.string(), axis: z.string() })).default([]),
+});
+export type Manifest = z.infer<typeof ManifestSchema>;
