@@ -1,0 +1,116 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import type { z } from 'zod';
+import { ScenarioSchema, type Scenario } from './schema.js';
+
+/** A problem the user can fix in their scenario file: the CLI prints the message (no stack) and exits 2. */
+export class ScenarioError extends Error {
+  override readonly name = 'ScenarioError';
+  readonly exitCode = 2;
+}
+
+export interface LoadedScenario {
+  scenario: Scenario;
+  /** Absolute path of the file, or null when the scenario came from memory. */
+  file: string | null;
+  /** Directory that relative paths in the scenario are resolved against. */
+  baseDir: string;
+}
+
+/** `axes.TZ[1]`, `agent.command`, `(top level)`: the notation a user searches their file for. */
+export function formatPath(p: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of p) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out === '' ? '(top level)' : out;
+}
+
+/** Levenshtein distance, for "did you mean" on misspelt keys. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+const KNOWN_KEYS = [
+  ...Object.keys(ScenarioSchema.shape),
+  'command',
+  'preset',
+  'version',
+  'args',
+  'base_url_var',
+  'allow',
+  'set',
+  'cells',
+  'path',
+  'axis',
+];
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys
+      .map((key) => {
+        const near = KNOWN_KEYS.find((known) => distance(key, known) <= 2);
+        return `unknown field "${key}"${near ? ` (did you mean "${near}"?)` : ''}`;
+      })
+      .join('; ');
+  }
+  return issue.message;
+}
+
+export function formatIssues(where: string, error: z.ZodError): string {
+  const lines = error.issues.map((issue) => `  ${formatPath(issue.path)}: ${describeIssue(issue)}`);
+  return `${where}: invalid scenario\n${lines.join('\n')}`;
+}
+
+/** Validates an already-parsed scenario object; `where` names it in errors. */
+export function validateScenario(data: unknown, where: string): Scenario {
+  const result = ScenarioSchema.safeParse(data);
+  if (!result.success) throw new ScenarioError(formatIssues(where, result.error));
+  return result.data;
+}
+
+function parseText(text: string, file: string): unknown {
+  if (file.endsWith('.json')) {
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new ScenarioError(`${file}: not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  try {
+    return parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const at = err.linePos?.[0];
+      const where = at ? `${file}:${at.line}:${at.col}` : file;
+      throw new ScenarioError(`${where}: not valid YAML: ${err.message.split('\n')[0]}`);
+    }
+    throw err;
+  }
+}
+
+/** Reads a YAML or JSON scenario file and validates it. */
+export async function loadScenario(file: string): Promise<LoadedScenario> {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (err) {
+    throw new ScenarioError(`${file}: cannot read scenario file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const data = parseText(text, file);
+  if (data === null || typeof data !== 'object' || Array.isArray(data)) {
+    throw new ScenarioError(`${file}: expected a mapping at the top level (name:, agent:, axes:, ...)`);
+  }
+  return { scenario: validateScenario(data, file), file: abs, baseDir: path.dirname(abs) };
+}

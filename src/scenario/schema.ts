@@ -1,0 +1,217 @@
+import { z } from 'zod';
+
+/**
+ * The scenario file format. This schema is the single source of truth: types are inferred from it,
+ * docs/scenarios.md describes it, and the resolved form is stored in manifest.json.
+ */
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Variables the runner owns: an axis or an env entry on them would break isolation or routing. */
+export const RESERVED_ENV = new Set([
+  'HOME',
+  'USER',
+  'LOGNAME',
+  'PWD',
+  'TMPDIR',
+  'XDG_CONFIG_HOME',
+  'XDG_CACHE_HOME',
+  'XDG_DATA_HOME',
+  'XDG_STATE_HOME',
+  'XDG_RUNTIME_DIR',
+  'HTTPS_PROXY',
+  'HTTP_PROXY',
+  'https_proxy',
+  'http_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+  'NO_PROXY',
+  'no_proxy',
+  'NODE_EXTRA_CA_CERTS',
+  'SSL_CERT_FILE',
+  'REQUESTS_CA_BUNDLE',
+  'CURL_CA_BUNDLE',
+  'LD_PRELOAD',
+  'FAKETIME',
+  'FAKETIME_FMT',
+  'DONT_FAKE_MONOTONIC',
+  'proxy_url',
+]);
+
+/** The pseudo-axis name under which `proxy_urls` appear in cells. */
+export const PROXY_URL_AXIS = 'proxy_url';
+
+/** Why `name` cannot be an axis or env entry, or null when it can. */
+export function envNameProblem(name: string): string | null {
+  if (!ENV_NAME.test(name)) return 'expected an environment variable name (letters, digits, underscore)';
+  if (RESERVED_ENV.has(name)) return 'is set by the runner itself (isolation or routing) and cannot be chosen here';
+  return null;
+}
+
+// Record keys are checked in superRefine: zod reports a failing record key only as "Invalid key".
+const envName = z.string().superRefine((name, ctx) => {
+  const problem = envNameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/** YAML turns `1`, `true` and bare dates into other types; an env var value is always a string. */
+const envValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "120s", "2m", "1500ms", or a number of seconds. Resolves to milliseconds. */
+export const Duration = z
+  .union([z.number().positive(), z.string().regex(DURATION, 'expected a duration such as "120s", "2m" or "1500ms"')])
+  .transform((value) => {
+    if (typeof value === 'number') return Math.round(value * 1000);
+    const m = DURATION.exec(value.trim());
+    return Math.round(Number(m?.[1]) * UNIT_MS[m?.[2] ?? 's']!);
+  });
+
+/**
+ * An instant ("2026-07-01T12:00:00Z", with Z or an offset: every cell shares it and sees it in its own
+ * TZ) or a wall-clock time without zone ("2026-07-01 12:00:00": every cell sees that local time).
+ * "real" leaves the clock alone.
+ */
+const CLOCK = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$/;
+export const Clock = z.preprocess(
+  (value) => (value instanceof Date ? value.toISOString() : value),
+  z.union([
+    z.literal('real'),
+    z.string().regex(CLOCK, 'expected "real" or a date-time such as "2026-07-01T12:00:00Z"'),
+  ]),
+);
+
+const httpUrl = (what: string) =>
+  z.string().refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return url.protocol === 'http:' || url.protocol === 'https:';
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected an http:// or https:// URL (${what})` },
+  );
+
+const CommandAgent = z.strictObject({
+  /** argv of the agent. Arguments starting with ./ or ../ are paths relative to the scenario file. */
+  command: z.array(z.string()).min(1, 'expected at least the program to run'),
+  /** The variable holding the API base URL (rewritten in reverse route). */
+  base_url_var: z.string().regex(ENV_NAME).default('ANTHROPIC_BASE_URL'),
+});
+
+const PresetAgent = z.strictObject({
+  /** A built-in agent (src/scenario/presets.ts). */
+  preset: z.string().min(1),
+  version: envValue.optional(),
+  /** Extra arguments appended to the preset's command (usually the task). */
+  args: z.array(z.string()).default([]),
+  base_url_var: z.string().regex(ENV_NAME).optional(),
+});
+
+const Design = z.union([
+  z.literal('full'),
+  z.literal('one-at-a-time'),
+  z.strictObject({
+    /** Explicit cells: each maps every axis (and proxy_url when used) to one of its values. */
+    cells: z.array(z.record(z.string(), envValue)).min(1),
+  }),
+]);
+
+export const ScenarioSchema = z
+  .strictObject({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'expected a short name (letters, digits, . _ -)'),
+    description: z.string().optional(),
+    agent: z.union([CommandAgent, PresetAgent], {
+      error: 'expected either {command: [...]} or {preset: NAME, version?, args?}',
+    }),
+    /** forward: HTTPS_PROXY + CA env; reverse: the base URL variable points at the proxy. */
+    route: z.enum(['forward', 'reverse']).default('forward'),
+    upstream: z.enum(['stub', 'passthrough']).default('stub'),
+    /** passthrough only: send everything to this URL instead of the host the agent addressed. */
+    upstream_url: httpUrl('upstream_url').optional(),
+    /** stub only: the assistant text every stub reply carries. */
+    stub_text: z.string().optional(),
+    /** Each axis is an environment variable and the values it takes. */
+    axes: z.record(z.string(), z.array(envValue).min(1, 'expected at least one value')).default({}),
+    /** The proxy URL strings the agent sees (forward route); the port is replaced by the run's listener port. */
+    proxy_urls: z.array(httpUrl('proxy_urls')).min(1).optional(),
+    repetitions: z.number().int().min(1).max(1000).default(2),
+    clock: Clock.default('real'),
+    timeout: Duration.default(120_000),
+    jobs: z.number().int().min(1).max(256).default(2),
+    /** A directory copied to the same path for every run and used as the agent's working directory. */
+    workspace: z.string().optional(),
+    design: Design.default('full'),
+    /** Variation that is expected: a JSON path pattern allowed to follow an axis. */
+    expect: z.array(z.strictObject({ path: z.string().min(1), axis: z.string().min(1) })).default([]),
+    env: z
+      .strictObject({
+        /** Extra names copied from the caller's environment (same value in every run). */
+        allow: z.array(envName).default([]),
+        /** Fixed values set in every run. */
+        set: z.record(z.string(), envValue).default({}),
+      })
+      .default({ allow: [], set: {} }),
+    /** Matrices larger than this many runs need --yes. */
+    max_runs: z.number().int().min(1).default(500),
+  })
+  .superRefine((s, ctx) => {
+    for (const [where, names] of [
+      ['axes', Object.keys(s.axes)],
+      ['env.set', Object.keys(s.env.set)],
+    ] as const) {
+      for (const name of names) {
+        const problem = envNameProblem(name);
+        if (problem) ctx.addIssue({ code: 'custom', path: [...where.split('.'), name], message: problem });
+      }
+    }
+    if (s.proxy_urls && s.route === 'reverse') {
+      ctx.addIssue({ code: 'custom', path: ['proxy_urls'], message: 'only applies to route: forward' });
+    }
+    if (s.upstream_url && s.upstream !== 'passthrough') {
+      ctx.addIssue({ code: 'custom', path: ['upstream_url'], message: 'only applies to upstream: passthrough' });
+    }
+    for (const name of Object.keys(s.env.set)) {
+      if (name in s.axes) {
+        ctx.addIssue({ code: 'custom', path: ['env', 'set', name], message: 'is also an axis; set it in one place' });
+      }
+    }
+    for (const [i, rule] of s.expect.entries()) {
+      if (!(rule.axis in s.axes) && !(rule.axis === PROXY_URL_AXIS && s.proxy_urls)) {
+        ctx.addIssue({ code: 'custom', path: ['expect', i, 'axis'], message: `"${rule.axis}" is not an axis` });
+      }
+    }
+    if (typeof s.design === 'object') {
+      const axisValues = axesWithProxy(s.axes, s.proxy_urls);
+      for (const [i, cell] of s.design.cells.entries()) {
+        for (const [axis, values] of Object.entries(axisValues)) {
+          if (!(axis in cell)) {
+            ctx.addIssue({ code: 'custom', path: ['design', 'cells', i], message: `missing axis ${axis}` });
+          } else if (!values.includes(cell[axis]!)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['design', 'cells', i, axis],
+              message: `"${cell[axis]}" is not one of the values of axis ${axis}`,
+            });
+          }
+        }
+        for (const axis of Object.keys(cell)) {
+          if (!(axis in axisValues)) {
+            ctx.addIssue({ code: 'custom', path: ['design', 'cells', i, axis], message: 'is not an axis' });
+          }
+        }
+      }
+    }
+  });
+
+export type Scenario = z.output<typeof ScenarioSchema>;
+export type ScenarioInput = z.input<typeof ScenarioSchema>;
+
+/** Axes in scenario order, with the proxy URLs as the last (pseudo-)axis when given. */
+export function axesWithProxy(axes: Record<string, string[]>, proxyUrls?: string[]): Record<string, string[]> {
+  return proxyUrls ? { ...axes, [PROXY_URL_AXIS]: proxyUrls } : { ...axes };
+}
