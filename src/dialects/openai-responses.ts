@@ -1,0 +1,187 @@
+import type { ParsedMessage, ParsedRequest, SseEvent } from '../capture/schema.js';
+import {
+  arr,
+  bodyTokens,
+  eventJson,
+  isRecord,
+  jsonReply,
+  pathname,
+  pick,
+  safeParse,
+  splitText,
+  sseReply,
+  str,
+  stubId,
+  textTokens,
+  unixSeconds,
+} from './common.js';
+import { exampleFromJsonSchema } from './json-schema-example.js';
+import { formatSse } from './sse.js';
+import type { Dialect, RequestHead, StubOptions, StubReply } from './types.js';
+
+// Suffix match: Codex signed in with ChatGPT posts to /backend-api/codex/responses, not /v1/responses.
+function matches(head: RequestHead): boolean {
+  return (
+    head.method.toUpperCase() === 'POST' &&
+    pathname(head.path).replace(/\/+$/, '').endsWith('/responses')
+  );
+}
+
+const METADATA_KEYS = [
+  'max_output_tokens',
+  'temperature',
+  'top_p',
+  'reasoning',
+  'tool_choice',
+  'parallel_tool_calls',
+  'store',
+  'include',
+  'previous_response_id',
+  'prompt_cache_key',
+  'service_tier',
+  'truncation',
+  'metadata',
+] as const;
+
+function contentTexts(content: unknown): { texts: string[]; parts: string[] } {
+  if (typeof content === 'string') return { texts: [content], parts: ['input_text'] };
+  const texts: string[] = [];
+  const parts: string[] = [];
+  for (const c of arr(content)) {
+    if (!isRecord(c)) continue;
+    parts.push(str(c.type) ?? 'unknown');
+    if (typeof c.text === 'string') texts.push(c.text);
+  }
+  return { texts, parts };
+}
+
+/**
+ * One input item as a message. Calls are the assistant's turns; their outputs are what the tool
+ * told the model, so an output's text counts as the message text.
+ */
+function readItem(item: Record<string, unknown>): ParsedMessage {
+  const type = str(item.type) ?? 'message';
+  if (type === 'message') {
+    const { texts, parts } = contentTexts(item.content);
+    return { role: str(item.role) ?? '', text: texts.join('\n'), parts };
+  }
+  if (type.endsWith('_output')) {
+    const out = item.output;
+    const text = typeof out === 'string' ? out : contentTexts(out).texts.join('\n');
+    return { role: 'tool', text, parts: [type] };
+  }
+  return { role: 'assistant', text: '', parts: [type] };
+}
+
+function read(p: ParsedRequest, body: unknown): void {
+  if (!isRecord(body)) return;
+  p.model = str(body.model) ?? null;
+  p.stream = body.stream === true;
+  if (typeof body.instructions === 'string') p.system.push(body.instructions);
+  if (typeof body.input === 'string') {
+    p.messages.push({ role: 'user', text: body.input, parts: ['input_text'] });
+  } else {
+    for (const item of arr(body.input)) {
+      if (!isRecord(item)) continue;
+      const isMessage = item.type === undefined || item.type === 'message';
+      if (isMessage && (item.role === 'system' || item.role === 'developer'))
+        p.system.push(...contentTexts(item.content).texts);
+      else p.messages.push(readItem(item));
+    }
+  }
+  for (const t of arr(body.tools)) {
+    if (!isRecord(t)) continue;
+    // Function and custom tools are named; built-in ones (web_search, local_shell) only have a type.
+    const name = str(t.name) ?? str(t.type);
+    if (name === undefined) continue;
+    const description = str(t.description);
+    p.tools.push(description === undefined ? { name } : { name, description });
+  }
+  p.metadata = pick(body, METADATA_KEYS);
+  if (isRecord(body.text) && isRecord(body.text.format) && typeof body.text.format.type === 'string')
+    p.metadata.text_format = body.text.format.type;
+}
+
+function replyText(body: Record<string, unknown>, text: string): string {
+  const fmt = isRecord(body.text) ? body.text.format : undefined;
+  if (isRecord(fmt) && fmt.type === 'json_schema') return JSON.stringify(exampleFromJsonSchema(fmt.schema, text));
+  if (isRecord(fmt) && fmt.type === 'json_object') return JSON.stringify({ text });
+  return text;
+}
+
+function stub(_head: RequestHead, body: unknown, options: StubOptions): StubReply {
+  const b = isRecord(body) ? body : {};
+  const text = replyText(b, options.text);
+  const inputTokens = bodyTokens(body);
+  const outputTokens = textTokens(text);
+  const itemId = stubId('msg_stub_');
+  const part = { type: 'output_text', text, annotations: [], logprobs: [] };
+  const item = { id: itemId, type: 'message', status: 'completed', role: 'assistant', content: [part] };
+  const base = {
+    id: stubId('resp_stub_'),
+    object: 'response',
+    created_at: unixSeconds(),
+    error: null,
+    incomplete_details: null,
+    instructions: b.instructions ?? null,
+    model: str(b.model) ?? 'gpt-stub',
+    parallel_tool_calls: b.parallel_tool_calls ?? true,
+    previous_response_id: b.previous_response_id ?? null,
+    store: b.store ?? false,
+    text: isRecord(b.text) ? b.text : { format: { type: 'text' } },
+    tool_choice: b.tool_choice ?? 'auto',
+    tools: [],
+    metadata: {},
+  };
+  const completed = {
+    ...base,
+    status: 'completed',
+    output: [item],
+    usage: {
+      input_tokens: inputTokens,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: outputTokens,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: inputTokens + outputTokens,
+    },
+  };
+  if (b.stream !== true) return jsonReply(completed);
+
+  let seq = 0;
+  // Codex dispatches on the `type` inside data, but the API also sends `event:` lines; keep both.
+  const ev = (type: string, data: Record<string, unknown>): string =>
+    formatSse({ event: type, data: JSON.stringify({ type, sequence_number: seq++, ...data }) });
+  const inProgress = { ...base, status: 'in_progress', output: [], usage: null };
+  const at = { item_id: itemId, output_index: 0, content_index: 0 };
+  return sseReply([
+    ev('response.created', { response: inProgress }),
+    ev('response.in_progress', { response: inProgress }),
+    ev('response.output_item.added', {
+      output_index: 0,
+      item: { ...item, status: 'in_progress', content: [] },
+    }),
+    ev('response.content_part.added', { ...at, part: { ...part, text: '' } }),
+    ...splitText(text).map((delta) => ev('response.output_text.delta', { ...at, delta, logprobs: [] })),
+    ev('response.output_text.done', { ...at, text, logprobs: [] }),
+    ev('response.content_part.done', { ...at, part }),
+    ev('response.output_item.done', { output_index: 0, item }),
+    ev('response.completed', { response: completed }),
+  ]);
+}
+
+function assembleText(events: SseEvent[]): string {
+  let out = '';
+  for (const e of events) {
+    const d = eventJson(e);
+    if (isRecord(d) && d.type === 'response.output_text.delta') out += str(d.delta) ?? '';
+  }
+  return out;
+}
+
+export const openaiResponses: Dialect = {
+  name: 'openai-responses',
+  matches,
+  parse: (_head, body) => safeParse('openai-responses', 'responses', (p) => read(p, body)),
+  stub,
+  assembleText,
+};
