@@ -1,0 +1,116 @@
+import { readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { addRun, type Alignment } from './align.js';
+import { analyse } from './analyze.js';
+import { FINDINGS_VERSION, FindingsSchema, type Findings, type Summary } from './findings-schema.js';
+import { exchangesFile, loadManifest, readExchanges } from './load.js';
+import type { Design } from './noise.js';
+import { UNICODE_DATA } from './unicode.js';
+
+export { InputError } from './load.js';
+export { FindingsSchema, FINDINGS_VERSION, FINDING_CLASSES } from './findings-schema.js';
+export type { Findings, Finding, FindingClass } from './findings-schema.js';
+
+export const FINDINGS_FILE = 'findings.json';
+
+function toolVersion(): string {
+  // src/diff/ when run from sources, dist/src/diff/ when built: look upward for our package.json.
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'promptdiff' && pkg.version) return pkg.version;
+    } catch {
+      // Try the next place.
+    }
+  }
+  return '0.0.0';
+}
+
+/**
+ * Reads a run directory and finds the bytes that follow the environment. Only runs whose status
+ * is `ok` are compared: a failed run's partial traffic would read as requests missing in its cell.
+ */
+export async function diffRunDir(runDir: string): Promise<Findings> {
+  const manifest = await loadManifest(runDir);
+  const warnings: string[] = [];
+  const compared = manifest.runs.filter((r) => r.status === 'ok');
+  const failed = manifest.runs.filter((r) => r.status !== 'ok');
+  const alignment: Alignment = new Map();
+  let exchanges = 0;
+  for (const run of compared) {
+    const file = exchangesFile(runDir, run.id);
+    const { records, warnings: w, missing } = await readExchanges(file);
+    warnings.push(...w);
+    if (missing && run.exchanges > 0) warnings.push(`${file}: missing, but the manifest counts ${run.exchanges} exchanges`);
+    exchanges += records.length;
+    addRun(alignment, run.id, records);
+  }
+
+  const design: Design = {
+    axes: Object.keys(manifest.axes),
+    cells: new Map(manifest.cells.map((c) => [c.id, c.values])),
+    runCell: new Map(compared.map((r) => [r.id, r.cell])),
+  };
+  const analysis = analyse(alignment, design, manifest.expect);
+
+  const perCell = manifest.cells.map((c) => compared.filter((r) => r.cell === c.id).length);
+  const min = perCell.length ? Math.min(...perCell) : 0;
+  const max = perCell.length ? Math.max(...perCell) : 0;
+  const notes: string[] = [];
+  if (max <= 1) {
+    notes.push(
+      '1 repetition per cell: run-to-run noise cannot be told apart from environment dependence, so every difference between cells is reported; run at least 2 repetitions',
+    );
+  } else {
+    const single = manifest.cells.filter((_, i) => perCell[i]! === 1).map((c) => c.id);
+    if (single.length) notes.push(`cells ${single.join(', ')} have one successful run: noise inside them cannot be seen`);
+  }
+  const empty = manifest.cells.filter((_, i) => perCell[i]! === 0).map((c) => c.id);
+  if (empty.length) notes.push(`cells ${empty.join(', ')} have no successful run and are left out of the comparison`);
+  if (analysis.maskedSpans) notes.push(`${analysis.maskedSpans} spans varied between repetitions of a cell and were masked as noise`);
+  if (analysis.maskedPresence) {
+    notes.push(`${analysis.maskedPresence} requests or fields came and went between repetitions of a cell and were masked as noise`);
+  }
+
+  const byClass: Record<string, number> = {};
+  for (const f of analysis.findings) byClass[f.class] = (byClass[f.class] ?? 0) + 1;
+  const summary: Summary = {
+    counts: { total: analysis.findings.length, byClass },
+    axes: manifest.axes,
+    cells: manifest.cells.map((c) => ({ id: c.id, values: c.values })),
+    runs: { total: manifest.runs.length, compared: compared.length },
+    repetitions: { min, max },
+    exchanges,
+    alignedRequests: alignment.size,
+    fieldsCompared: analysis.fieldsCompared,
+    noise: { maskedSpans: analysis.maskedSpans, maskedPresence: analysis.maskedPresence, notes },
+    runsFailed: failed.map((r) => ({
+      id: r.id,
+      cell: r.cell,
+      status: r.status,
+      ...(r.message !== undefined ? { message: r.message } : {}),
+    })),
+    warnings,
+    unicode: { ...UNICODE_DATA },
+  };
+  return {
+    v: FINDINGS_VERSION,
+    tool: { name: 'promptdiff', version: toolVersion() },
+    generatedAt: new Date().toISOString(),
+    runDir,
+    summary,
+    findings: analysis.findings,
+    texts: analysis.texts,
+  };
+}
+
+/** Writes RUN_DIR/findings.json atomically (a report never reads half a file). */
+export async function writeFindings(runDir: string, findings: Findings): Promise<string> {
+  const valid = FindingsSchema.parse(findings);
+  const file = join(runDir, FINDINGS_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(valid, null, 2)}\n`, 'utf8');
+  await rename(tmp, file);
+  return file;
+}

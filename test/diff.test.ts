@@ -1,0 +1,325 @@
+import { randomUUID } from 'node:crypto';
+import { readFile, writeFile, appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { diffRunDir, writeFindings, FindingsSchema, InputError } from '../src/diff/index.js';
+import { makeRunDir } from './fixtures/diff/make-run.js';
+
+const TZS = ['Europe/Berlin', 'Asia/Shanghai', 'America/New_York'];
+const BASES = ['https://api.example.com', 'https://api.example.cn'];
+
+function canonicalPrompt(tz: string, base: string, session: string): string {
+  const date = tz === 'Asia/Shanghai' ? '2026/07/01' : '2026-07-01';
+  const dont = new URL(base).hostname.endsWith('.cn') ? 'Don\u2019t' : "Don't";
+  return (
+    `You are a coding agent. Session ${session}. Today's date: ${date}. ` +
+    `${dont} guess; always run the tests before you answer.`
+  );
+}
+
+describe('diffRunDir: the canonical example', () => {
+  it('finds the date format (TZ) and the apostrophe (base URL) in one block as two findings', async () => {
+    const dir = await makeRunDir({
+      axes: { TZ: TZS, ANTHROPIC_BASE_URL: BASES },
+      reps: 2,
+      exchanges: (cell) => [
+        { system: [canonicalPrompt(cell.values.TZ!, cell.values.ANTHROPIC_BASE_URL!, randomUUID())] },
+      ],
+    });
+    const findings = await diffRunDir(dir);
+    expect(() => FindingsSchema.parse(findings)).not.toThrow();
+    const list = findings.findings;
+    expect(list.map((f) => f.class)).toHaveLength(2);
+
+    const date = list.find((f) => f.attribution.axes.join() === 'TZ')!;
+    expect(date).toBeDefined();
+    expect(date.class).toBe('format-change');
+    expect(date.location.path).toBe('body.system[0].text');
+    const shanghai = date.attribution.groups.find((g) => g.values.TZ?.includes('Asia/Shanghai'))!;
+    expect(shanghai.baseline).toBe(false);
+    expect(shanghai.values.TZ).toEqual(['Asia/Shanghai']);
+    expect(shanghai.changes.map((c) => c.after)).toEqual(['/', '/']);
+    expect(shanghai.changes[0]!.added[0]).toMatchObject({ cp: 'U+002F', name: 'SOLIDUS' });
+
+    const apos = list.find((f) => f.attribution.axes.join() === 'ANTHROPIC_BASE_URL')!;
+    expect(apos).toBeDefined();
+    expect(['confusable', 'punctuation-swap']).toContain(apos.class);
+    const cn = apos.attribution.groups.find((g) => !g.baseline)!;
+    expect(cn.values.ANTHROPIC_BASE_URL).toEqual(['https://api.example.cn']);
+    expect(cn.changes).toHaveLength(1);
+    const change = cn.changes[0]!;
+    expect(change.added).toEqual([{ cp: 'U+2019', char: '\u2019', name: 'RIGHT SINGLE QUOTATION MARK' }]);
+    expect(change.removed[0]!.cp).toBe('U+0027');
+    // The offset points at the apostrophe in the full prompt string of that group.
+    const full = findings.texts[cn.textRef!]!;
+    expect(full.slice(change.offsetAfter, change.offsetAfter + 1)).toBe('\u2019');
+    expect(findings.summary.noise.maskedSpans).toBeGreaterThan(0);
+  });
+
+  it('writes findings.json that round-trips through the schema', async () => {
+    const dir = await makeRunDir({
+      axes: { TZ: TZS },
+      reps: 2,
+      exchanges: (cell) => [{ system: [canonicalPrompt(cell.values.TZ!, BASES[0]!, 'fixed')] }],
+    });
+    const findings = await diffRunDir(dir);
+    const file = await writeFindings(dir, findings);
+    const back = FindingsSchema.parse(JSON.parse(await readFile(file, 'utf8')));
+    expect(back.findings).toHaveLength(1);
+    expect(back.findings[0]!.class).toBe('format-change');
+  });
+});
+
+describe('diffRunDir: attribution', () => {
+  it('reports confounded axes and the cells that would separate them', async () => {
+    // TZ and LANG move together: Shanghai always with zh_CN, Berlin always with de_DE.
+    const dir = await makeRunDir({
+      axes: { TZ: ['Asia/Shanghai', 'Europe/Berlin'], LANG: ['zh_CN.UTF-8', 'de_DE.UTF-8'] },
+      cells: [
+        { TZ: 'Asia/Shanghai', LANG: 'zh_CN.UTF-8' },
+        { TZ: 'Europe/Berlin', LANG: 'de_DE.UTF-8' },
+      ],
+      reps: 2,
+      exchanges: (cell) => [{ system: [`Date: ${cell.values.TZ === 'Asia/Shanghai' ? '2026/07/01' : '2026-07-01'}.`] }],
+    });
+    const { findings } = await diffRunDir(dir);
+    expect(findings).toHaveLength(1);
+    const attr = findings[0]!.attribution;
+    expect(attr.confounded).toEqual([['TZ'], ['LANG']]);
+    expect(attr.suggestedCells).toEqual(
+      expect.arrayContaining([
+        { TZ: 'Asia/Shanghai', LANG: 'de_DE.UTF-8' },
+        { TZ: 'Europe/Berlin', LANG: 'zh_CN.UTF-8' },
+      ]),
+    );
+  });
+
+  it('reports an interaction when only two axes together determine a span', async () => {
+    const dir = await makeRunDir({
+      axes: { TZ: ['Asia/Shanghai', 'Europe/Berlin'], LANG: ['zh_CN.UTF-8', 'de_DE.UTF-8'] },
+      reps: 2,
+      exchanges: (cell) => {
+        const both = cell.values.TZ === 'Asia/Shanghai' && cell.values.LANG === 'zh_CN.UTF-8';
+        return [{ system: [`Use the tools${both ? '\u200B' : ''} provided.`] }];
+      },
+    });
+    const { findings } = await diffRunDir(dir);
+    expect(findings).toHaveLength(1);
+    expect(findings[0]!.class).toBe('invisible');
+    expect(findings[0]!.attribution.axes).toEqual(['TZ', 'LANG']);
+    expect(findings[0]!.attribution.interaction).toBe(true);
+    const odd = findings[0]!.attribution.groups.find((g) => !g.baseline)!;
+    expect(odd.combos).toEqual([{ TZ: 'Asia/Shanghai', LANG: 'zh_CN.UTF-8' }]);
+    expect(odd.changes[0]!.added[0]).toMatchObject({ cp: 'U+200B', name: 'ZERO WIDTH SPACE' });
+  });
+});
+
+describe('diffRunDir: classes', () => {
+  it('classes a TZ name written into the prompt as echo, below covert changes', async () => {
+    const dir = await makeRunDir({
+      axes: { TZ: TZS },
+      reps: 2,
+      exchanges: (cell) => [
+        {
+          system: [
+            `Timezone: ${cell.values.TZ}. Always${cell.values.TZ === 'Asia/Shanghai' ? '\u200D' : ''} be brief.`,
+          ],
+        },
+      ],
+    });
+    const { findings } = await diffRunDir(dir);
+    expect(findings.map((f) => f.class)).toEqual(['invisible', 'echo']);
+    const echo = findings[1]!;
+    expect(echo.echo).toEqual({ axis: 'TZ', value: expect.stringMatching(/\//) });
+    expect(echo.changeClass).toBe('value-change');
+    expect(echo.attribution.axes).toEqual(['TZ']);
+  });
+
+  it('classes the base-URL host in the Host header as echo', async () => {
+    const dir = await makeRunDir({
+      axes: { ANTHROPIC_BASE_URL: BASES },
+      reps: 2,
+      exchanges: (cell) => [
+        {
+          headers: [
+            ['host', new URL(cell.values.ANTHROPIC_BASE_URL!).host],
+            ['content-type', 'application/json'],
+            ['x-request-id', randomUUID()],
+          ],
+        },
+      ],
+    });
+    const { findings } = await diffRunDir(dir);
+    expect(findings).toHaveLength(1);
+    expect(findings[0]!.class).toBe('echo');
+    expect(findings[0]!.location.path).toBe('headers.host');
+  });
+
+  it('classes a Cyrillic homoglyph as confusable', async () => {
+    const dir = await makeRunDir({
+      axes: { LANG: ['en_US.UTF-8', 'ru_RU.UTF-8'] },
+      reps: 2,
+      exchanges: (cell) => [
+        { system: [`Please ${cell.values.LANG === 'ru_RU.UTF-8' ? '\u0430lw\u0430ys' : 'always'} answer in English.`] },
+      ],
+    });
+    const { findings } = await diffRunDir(dir);
+    expect(findings).toHaveLength(1);
+    expect(findings[0]!.class).toBe('confusable');
+    const g = findings[0]!.attribution.groups.find((x) => !x.baseline)!;
+    expect(g.changes.flatMap((c) => c.added.map((a) => a.name))).toEqual([
+      'CYRILLIC SMALL LETTER A',
+      'CYRILLIC SMALL LETTER A',
+    ]);
+  });
+
+  it('classes a no-break space as whitespace-lookalike and a version bump as value-change', async () => {
+    const dir = await makeRunDir({
+      axes: { HOME: ['/home/a', '/root'] },
+      reps: 2,
+      exchanges: (cell) => {
+        const root = cell.values.HOME === '/root';
+        return [
+          {
+            system: [`Be${root ? '\u00A0' : ' '}kind.`],
+            headers: [['x-client-build', root ? '2026.07.1-r' : '2026.07.1']],
+          },
+        ];
+      },
+    });
+    const { findings } = await diffRunDir(dir);
+    expect(findings.map((f) => [f.class, f.location.path])).toEqual([
+      ['whitespace-lookalike', 'body.system[0].text'],
+      ['value-change', 'headers.x-client-build'],
+    ]);
+  });
+
+  it('marks variation allowed by a manifest expect rule as expected', async () => {
+    const dir = await makeRunDir({
+      axes: { WORKDIR: ['/tmp/a', '/tmp/b'] },
+      reps: 2,
+      expect: [{ path: 'body.system[*].text', axis: 'WORKDIR' }],
+      exchanges: (cell) => [{ system: [`Working directory: ${cell.values.WORKDIR}/src`] }],
+    });
+    const { findings } = await diffRunDir(dir);
+    expect(findings).toHaveLength(1);
+    expect(findings[0]!.class).toBe('expected');
+    expect(findings[0]!.expected).toEqual({ path: 'body.system[*].text', axis: 'WORKDIR' });
+  });
+
+  it('reports a request sent only in some cells as request-presence', async () => {
+    const dir = await makeRunDir({
+      axes: { TZ: TZS },
+      reps: 2,
+      exchanges: (cell) => {
+        const main = { system: ['Main agent.'] };
+        return cell.values.TZ === 'Asia/Urumqi' || cell.values.TZ === 'Asia/Shanghai'
+          ? [main, { system: ['Telemetry.'], path: '/v1/messages/count_tokens' }]
+          : [main];
+      },
+    });
+    const { findings } = await diffRunDir(dir);
+    expect(findings).toHaveLength(1);
+    expect(findings[0]!.class).toBe('request-presence');
+    expect(findings[0]!.location.urlPath).toBe('/v1/messages/count_tokens');
+    const present = findings[0]!.attribution.groups.find((g) => g.present)!;
+    expect(present.values.TZ).toEqual(['Asia/Shanghai']);
+  });
+
+  it('reports a body field sent only in some cells as field-presence', async () => {
+    const dir = await makeRunDir({
+      axes: { CI: ['true', 'false'] },
+      reps: 2,
+      exchanges: (cell) => [
+        {
+          body: {
+            model: 'm',
+            system: 'x',
+            ...(cell.values.CI === 'true' ? { metadata: { user_id: 'ci-runner' } } : {}),
+          },
+        },
+      ],
+    });
+    const { findings } = await diffRunDir(dir);
+    const classes = findings.map((f) => `${f.class} ${f.location.path}`);
+    expect(classes).toContain('field-presence body.metadata.user_id');
+    expect(findings.every((f) => f.attribution.axes.join() === 'CI')).toBe(true);
+  });
+});
+
+describe('diffRunDir: noise', () => {
+  it('masks a per-run uuid but still finds a swapped character 40 bytes away', async () => {
+    const filler = 'x'.repeat(20_000);
+    const dir = await makeRunDir({
+      axes: { TZ: ['Europe/Berlin', 'Asia/Shanghai'] },
+      reps: 3,
+      exchanges: (cell) => [
+        {
+          system: [
+            `${filler} session=${randomUUID()} and then, forty bytes on: it${cell.values.TZ === 'Asia/Shanghai' ? '\u2019' : "'"}s ${filler}`,
+          ],
+        },
+      ],
+    });
+    const f = await diffRunDir(dir);
+    expect(f.findings).toHaveLength(1);
+    expect(f.findings[0]!.attribution.axes).toEqual(['TZ']);
+    expect(f.summary.noise.maskedSpans).toBeGreaterThan(0);
+  });
+
+  it('says noise cannot be told apart with one repetition', async () => {
+    const dir = await makeRunDir({
+      axes: { TZ: TZS },
+      reps: 1,
+      exchanges: () => [{ system: ['same'] }],
+    });
+    const f = await diffRunDir(dir);
+    expect(f.findings).toHaveLength(0);
+    expect(f.summary.noise.notes.join(' ')).toMatch(/1 repetition.*cannot be told apart/);
+  });
+});
+
+describe('diffRunDir: input', () => {
+  it('skips a torn last line with a warning', async () => {
+    const dir = await makeRunDir({
+      axes: { TZ: TZS },
+      reps: 2,
+      exchanges: () => [{ system: ['same'] }],
+      trailer: { 'c001-r1': '{"v":1,"id":"tor' },
+    });
+    const f = await diffRunDir(dir);
+    expect(f.findings).toHaveLength(0);
+    expect(f.summary.warnings.join()).toMatch(/c001-r1.*exchanges\.jsonl:2: torn last line/);
+  });
+
+  it('fails with the file and line of a broken line in the middle', async () => {
+    const dir = await makeRunDir({ axes: { TZ: TZS }, reps: 1, exchanges: () => [{ system: ['same'] }] });
+    const file = join(dir, 'runs', 'c002-r1', 'exchanges.jsonl');
+    const good = await readFile(file, 'utf8');
+    await writeFile(file, `not json\n${good}`);
+    await expect(diffRunDir(dir)).rejects.toThrow(/c002-r1\/exchanges\.jsonl:1: not valid JSON/);
+    await expect(diffRunDir(dir)).rejects.toBeInstanceOf(InputError);
+  });
+
+  it('fails clearly on a record that is not a capture record', async () => {
+    const dir = await makeRunDir({ axes: { TZ: TZS }, reps: 1, exchanges: () => [{ system: ['same'] }] });
+    await appendFile(join(dir, 'runs', 'c001-r1', 'exchanges.jsonl'), '{"v":1}\n{"v":1}\n');
+    await expect(diffRunDir(dir)).rejects.toThrow(/c001-r1\/exchanges\.jsonl:2: not a capture record/);
+  });
+
+  it('fails clearly without a manifest', async () => {
+    await expect(diffRunDir('/nonexistent/run')).rejects.toThrow(/manifest\.json: cannot read/);
+  });
+
+  it('leaves failed runs out and lists them', async () => {
+    const dir = await makeRunDir({
+      axes: { TZ: TZS },
+      reps: 2,
+      status: { 'c003-r2': 'no-traffic' },
+      exchanges: (cell, rep) => (cell.id === 'c003' && rep === 2 ? [] : [{ system: ['same'] }]),
+    });
+    const f = await diffRunDir(dir);
+    expect(f.findings).toHaveLength(0);
+    expect(f.summary.runsFailed).toEqual([{ id: 'c003-r2', cell: 'c003', status: 'no-traffic' }]);
+  });
+});
