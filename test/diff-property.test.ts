@@ -1,0 +1,129 @@
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { diffRunDir } from '../src/diff/index.js';
+import { makeRunDir } from './fixtures/diff/make-run.js';
+
+/** Latin letters and the Cyrillic letters that look the same. */
+const HOMOGLYPHS: Record<string, string> = {
+  a: '\u0430',
+  c: '\u0441',
+  e: '\u0435',
+  o: '\u043E',
+  p: '\u0440',
+  x: '\u0445',
+  y: '\u0443',
+};
+
+const axesArb = fc
+  .integer({ min: 1, max: 3 })
+  .chain((n) =>
+    fc.tuple(...Array.from({ length: n }, () => fc.integer({ min: 2, max: 3 }))).map((sizes) => {
+      const axes: Record<string, string[]> = {};
+      sizes.forEach((size, i) => {
+        const name = ['TZ', 'LANG', 'HOST'][i]!;
+        axes[name] = Array.from({ length: size }, (_, v) => `${name}${v}`);
+      });
+      return axes;
+    }),
+  );
+
+const textArb = fc.string({ unit: fc.constantFrom(...'acdeghilmnoprstuxy  .,'), minLength: 20, maxLength: 400 });
+
+describe('differ properties', () => {
+  it('identical runs give no findings', async () => {
+    await fc.assert(
+      fc.asyncProperty(axesArb, fc.integer({ min: 1, max: 3 }), fc.string({ unit: 'binary', maxLength: 300 }), async (axes, reps, text) => {
+        const dir = await makeRunDir({ axes, reps, exchanges: () => [{ system: [text], user: text }] });
+        const f = await diffRunDir(dir);
+        expect(f.findings).toEqual([]);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('noise alone (a uuid at a random place in every run) gives no findings', async () => {
+    await fc.assert(
+      fc.asyncProperty(axesArb, fc.integer({ min: 2, max: 3 }), textArb, fc.integer({ min: 1, max: 1_000_000 }), async (axes, reps, text, seed) => {
+        let state = seed;
+        const rand = (n: number): number => {
+          state = (state * 1103515245 + 12345) % 2147483648;
+          return state % n;
+        };
+        const dir = await makeRunDir({
+          axes,
+          reps,
+          exchanges: () => {
+            const at = rand(text.length + 1);
+            return [{ system: [`${text.slice(0, at)}${randomUUID()}${text.slice(at)}`], headers: [['x-request-id', randomUUID()]] }];
+          },
+        });
+        const f = await diffRunDir(dir);
+        expect(f.findings).toEqual([]);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('a change planted in one axis’s cells is exactly one finding, attributed to that axis, at the right code point', async () => {
+    const planted = fc
+      .record({
+        axes: axesArb,
+        text: textArb.filter((t) => /[aceopxy]/.test(t)),
+        kind: fc.constantFrom('homoglyph', 'zwsp'),
+        pick: fc.nat(),
+        axisPick: fc.nat(),
+        valuePick: fc.nat(),
+        noisy: fc.boolean(),
+      })
+      .map((p) => {
+        const axisNames = Object.keys(p.axes);
+        const axis = axisNames[p.axisPick % axisNames.length]!;
+        const values = p.axes[axis]!;
+        const trigger = values[p.valuePick % values.length]!;
+        const candidates = [...p.text].flatMap((ch, i) => (p.kind === 'zwsp' || ch in HOMOGLYPHS ? [i] : []));
+        const at = candidates[p.pick % candidates.length]!;
+        return { ...p, axis, trigger, at };
+      });
+    await fc.assert(
+      fc.asyncProperty(planted, async (p) => {
+        const prefix = 'Session: ';
+        const plantedText =
+          p.kind === 'zwsp'
+            ? `${p.text.slice(0, p.at)}\u200B${p.text.slice(p.at)}`
+            : `${p.text.slice(0, p.at)}${HOMOGLYPHS[p.text[p.at]!]}${p.text.slice(p.at + 1)}`;
+        const dir = await makeRunDir({
+          axes: p.axes,
+          reps: 2,
+          exchanges: (cell) => {
+            const noise = p.noisy ? `${randomUUID()}\n` : 'fixed\n';
+            const body = cell.values[p.axis] === p.trigger ? plantedText : p.text;
+            return [{ system: [`${prefix}${noise}${body}`] }];
+          },
+        });
+        const f = await diffRunDir(dir);
+        expect(f.findings).toHaveLength(1);
+        const finding = f.findings[0]!;
+        expect(finding.attribution.axes).toEqual([p.axis]);
+        expect(finding.class).toBe(p.kind === 'zwsp' ? 'invisible' : 'confusable');
+        const plantedGroup = finding.attribution.groups.find((g) => g.values[p.axis]!.includes(p.trigger))!;
+        expect(plantedGroup.values[p.axis]).toEqual([p.trigger]);
+        const other = finding.attribution.groups.find((g) => g !== plantedGroup)!;
+        const expectedCp = p.kind === 'zwsp' ? 'U+200B' : `U+${HOMOGLYPHS[p.text[p.at]!]!.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+        const offset = prefix.length + (p.noisy ? 37 : 6) + p.at;
+        // The baseline is the larger group; the planted code point is added or removed depending on which side it is.
+        const changes = plantedGroup.baseline ? other.changes : plantedGroup.changes;
+        expect(changes).toHaveLength(1);
+        const c = changes[0]!;
+        if (plantedGroup.baseline) {
+          expect(c.removed.map((x) => x.cp)).toEqual([expectedCp]);
+          expect(c.offsetBefore).toBe(offset);
+        } else {
+          expect(c.added.map((x) => x.cp)).toEqual([expectedCp]);
+          expect(c.offsetAfter).toBe(offset);
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
