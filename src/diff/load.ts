@@ -48,20 +48,28 @@ export interface ReadResult {
  * a broken line anywhere else means the file was damaged, and guessing would hide that.
  */
 export async function readExchanges(file: string): Promise<ReadResult> {
-  let text: string;
+  let buf: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    buf = await readFile(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { records: [], warnings: [], missing: true };
     throw new InputError(`${file}: cannot read (${(err as Error).message})`);
   }
-  const lines = text.split('\n');
-  let last = lines.length - 1;
-  while (last >= 0 && lines[last]!.trim() === '') last--;
+  // Decode line by line from the buffer: one big string plus split() would hold every capture twice.
+  const bounds: Array<[number, number]> = [];
+  for (let start = 0; start < buf.length; ) {
+    let end = buf.indexOf(0x0a, start);
+    if (end < 0) end = buf.length;
+    bounds.push([start, end]);
+    start = end + 1;
+  }
+  let last = bounds.length - 1;
+  const blank = (i: number): boolean => buf.toString('utf8', bounds[i]![0], bounds[i]![1]).trim() === '';
+  while (last >= 0 && blank(last)) last--;
   const records: ExchangeRecord[] = [];
   const warnings: string[] = [];
   for (let i = 0; i <= last; i++) {
-    const line = lines[i]!;
+    const line = buf.toString('utf8', bounds[i]![0], bounds[i]![1]);
     if (line.trim() === '') continue;
     let json: unknown;
     try {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { attribute, type CellVariant } from './attribute.js';
 import { alignValues } from './variants.js';
 
@@ -39,6 +40,31 @@ interface Marked {
   byCell: Map<string, string> | null;
 }
 
+/**
+ * V8 hashes long strings by length only, so a Map keyed by 100 KB prompts of equal length
+ * degrades to comparing whole strings pairwise. Key by a content digest instead, and compare
+ * strings only when digests match.
+ */
+function distinctValues(valuesByRun: Map<string, string>): { values: string[]; runsOfValue: string[][] } {
+  const index = new Map<string, number[]>();
+  const values: string[] = [];
+  const runsOfValue: string[][] = [];
+  for (const [run, value] of valuesByRun) {
+    const key = value.length < 1024 ? value : createHash('sha1').update(value).digest('base64');
+    const candidates = index.get(key) ?? [];
+    let i = candidates.find((c) => values[c] === value);
+    if (i === undefined) {
+      i = values.length;
+      candidates.push(i);
+      index.set(key, candidates);
+      values.push(value);
+      runsOfValue.push([]);
+    }
+    runsOfValue[i]!.push(run);
+  }
+  return { values, runsOfValue };
+}
+
 /** Gap (code units) across which two same-cause changes still read as one span. */
 const MERGE_GAP = 80;
 
@@ -48,19 +74,7 @@ const MERGE_GAP = 80;
  * region of a code-point diff, so a uuid cannot hide a swapped character beside it.
  */
 export function analyseField(valuesByRun: Map<string, string>, design: Design): FieldAnalysis | null {
-  const index = new Map<string, number>();
-  const values: string[] = [];
-  const runsOfValue: string[][] = [];
-  for (const [run, value] of valuesByRun) {
-    let i = index.get(value);
-    if (i === undefined) {
-      i = values.length;
-      index.set(value, i);
-      values.push(value);
-      runsOfValue.push([]);
-    }
-    runsOfValue[i]!.push(run);
-  }
+  const { values, runsOfValue } = distinctValues(valuesByRun);
   if (values.length < 2) return null;
   let refIndex = 0;
   runsOfValue.forEach((r, i) => {

@@ -60,7 +60,7 @@ function diffTokens(a: string, b: string): Edit[] {
   while (i < changes.length) {
     const c = changes[i]!;
     if (!c.added && !c.removed) {
-      posA += c.value.join('').length;
+      for (const t of c.value) posA += t.length;
       i++;
       continue;
     }
