@@ -58,5 +58,19 @@ export const ManifestSchema = z.object({
   runs: z.array(RunEntry),
   /** Rules from the scenario marking variation as expected: a JSON path pattern allowed to follow an axis. */
   expect: z.array(z.object({ path: z.string(), axis: z.string() })).default([]),
+  /**
+   * How runs were isolated (optional: added by the runner after v1 shipped; older manifests lack it).
+   * When `samePaths` is false, HOME and the working directory differ between runs: expect path noise.
+   */
+  isolation: z
+    .object({
+      namespaces: z.boolean(),
+      samePaths: z.boolean(),
+      /** The HOME/work/tmp root every run saw (null when paths differ per run). */
+      sandboxRoot: z.string().nullable(),
+      clock: z.object({ requested: z.string(), pinned: z.boolean(), detail: z.string() }),
+      warnings: z.array(z.string()),
+    })
+    .optional(),
 });
 export type Manifest = z.infer<typeof ManifestSchema>;

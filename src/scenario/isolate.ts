@@ -1,0 +1,194 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * Every run sees the same paths, a fresh HOME and a scrubbed environment, so the only differences
+ * between runs are the cell's values (and the agent's own noise).
+ *
+ * Same paths for parallel runs: each agent starts in its own mount namespace (`unshare -r -m`) where
+ * the run's private directory is bind-mounted over SANDBOX_ROOT and a private hosts file over
+ * /etc/hosts (so invented proxy hostnames resolve to 127.0.0.1 for any binary, not only Node). When
+ * namespaces are unavailable, runs use their private directories' real paths and hostnames are
+ * replaced by 127.0.0.1; the runner warns that paths then differ between runs.
+ */
+export const SANDBOX_ROOT = '/tmp/promptdiff-sandbox';
+
+/** The caller's variables every run gets unless the scenario allows more. */
+export const DEFAULT_ALLOW = ['PATH'];
+
+export interface NamespaceSupport {
+  available: boolean;
+  detail: string;
+  unshare?: string;
+  mount?: string;
+  sh?: string;
+}
+
+function which(name: string): string | null {
+  for (const dir of ['/usr/bin', '/bin', '/usr/sbin', '/sbin', ...(process.env.PATH ?? '').split(':')]) {
+    const candidate = path.join(dir, name);
+    if (dir && existsSync(candidate)) return candidate;
+  }
+  return null;
+}
+
+/** Mounts, then becomes the agent: no extra process stays between the runner and the agent. */
+function mountScript(mount: string): string {
+  return `'${mount}' --bind "$1" /etc/hosts && '${mount}' --bind "$2" "$3" && cd "$3/work" && shift 3 && exec "$@"`;
+}
+
+function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { env, timeout: 10_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+      resolve({ code, stdout, stderr: stderr || (err && !stderr ? err.message : '') });
+    });
+  });
+}
+
+/** Checks, by doing it once, that a mount namespace with both bind mounts works here. */
+export async function detectNamespaces(): Promise<NamespaceSupport> {
+  if (process.platform !== 'linux') return { available: false, detail: `mount namespaces need Linux (this is ${process.platform})` };
+  if (process.env.PROMPTDIFF_NO_NAMESPACES === '1') return { available: false, detail: 'disabled by PROMPTDIFF_NO_NAMESPACES=1' };
+  const unshare = which('unshare');
+  const mount = which('mount');
+  const sh = which('sh');
+  if (!unshare || !mount || !sh) return { available: false, detail: 'unshare, mount or sh not found (util-linux)' };
+  await mkdir(SANDBOX_ROOT, { recursive: true });
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'promptdiff-nsprobe-'));
+  try {
+    await mkdir(path.join(dir, 'root', 'work'), { recursive: true });
+    await writeFile(path.join(dir, 'root', 'work', 'probe'), 'sandbox-ok\n');
+    await writeFile(path.join(dir, 'hosts'), '127.0.0.1\tpromptdiff-probe.invalid\n');
+    const result = await run(
+      unshare,
+      ['-r', '-m', '--', sh, '-c', mountScript(mount), 'promptdiff-sandbox', path.join(dir, 'hosts'), path.join(dir, 'root'), SANDBOX_ROOT, 'cat', 'probe', '/etc/hosts'],
+      { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    );
+    if (result.code === 0 && result.stdout === 'sandbox-ok\n127.0.0.1\tpromptdiff-probe.invalid\n') {
+      return { available: true, detail: `unshare -r -m with bind mounts over ${SANDBOX_ROOT} and /etc/hosts`, unshare, mount, sh };
+    }
+    return { available: false, detail: `unshare -r -m failed: ${(result.stderr || result.stdout).trim().slice(0, 300)}` };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export interface Sandbox {
+  /** Real location of the run's private directory. */
+  dir: string;
+  /** The same directory as the agent sees it (SANDBOX_ROOT with namespaces). */
+  root: string;
+  home: string;
+  work: string;
+  tmp: string;
+  /** The proxy CA inside the sandbox, as the agent sees it. */
+  caCertPath: string;
+}
+
+/** Creates the run's private directory: empty HOME and XDG dirs, a copy of the workspace, the CA. */
+export async function createSandbox(options: {
+  dir: string;
+  namespaces: boolean;
+  workspace?: string;
+  caCertPath: string;
+}): Promise<Sandbox> {
+  const { dir } = options;
+  const real = {
+    home: path.join(dir, 'home'),
+    work: path.join(dir, 'work'),
+    tmp: path.join(dir, 'tmp'),
+  };
+  await Promise.all([
+    ...['.config', '.cache', '.local/share', '.local/state'].map((sub) => mkdir(path.join(real.home, sub), { recursive: true })),
+    mkdir(real.tmp, { recursive: true }),
+  ]);
+  if (options.workspace) await cp(options.workspace, real.work, { recursive: true, preserveTimestamps: true });
+  else await mkdir(real.work, { recursive: true });
+  await copyFile(options.caCertPath, path.join(dir, 'ca.pem'));
+  const root = options.namespaces ? SANDBOX_ROOT : dir;
+  return {
+    dir,
+    root,
+    home: path.join(root, 'home'),
+    work: path.join(root, 'work'),
+    tmp: path.join(root, 'tmp'),
+    caCertPath: path.join(root, 'ca.pem'),
+  };
+}
+
+export interface EnvInput {
+  /** The caller's environment (process.env); only allow-listed names are read from it. */
+  caller: NodeJS.ProcessEnv;
+  allow: string[];
+  set: Record<string, string>;
+  /** The cell's env axis values (pseudo-axes such as proxy_url already removed). */
+  cell: Record<string, string>;
+  routing: Record<string, string>;
+  clock: Record<string, string>;
+  sandbox: Sandbox;
+  namespaces: boolean;
+}
+
+/**
+ * The agent's complete environment, in a fixed order. Later groups win: defaults < scenario env.set
+ * < cell values < routing < clock, so a cell cannot undo routing or the pinned clock.
+ */
+export function isolatedEnv(input: EnvInput): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of [...DEFAULT_ALLOW, ...input.allow]) {
+    const value = input.caller[name];
+    if (value !== undefined) env[name] = value;
+  }
+  const { sandbox } = input;
+  // Inside `unshare -r` the agent is uid 0, so getpwuid() says root; keep USER consistent with it.
+  const user = input.namespaces ? 'root' : os.userInfo().username;
+  Object.assign(env, {
+    HOME: sandbox.home,
+    USER: user,
+    LOGNAME: user,
+    SHELL: '/bin/sh',
+    PWD: sandbox.work,
+    TMPDIR: sandbox.tmp,
+    XDG_CONFIG_HOME: path.join(sandbox.home, '.config'),
+    XDG_CACHE_HOME: path.join(sandbox.home, '.cache'),
+    XDG_DATA_HOME: path.join(sandbox.home, '.local', 'share'),
+    XDG_STATE_HOME: path.join(sandbox.home, '.local', 'state'),
+    // Defaults so the caller's own locale and zone never reach a run; axes override them.
+    LANG: 'C.UTF-8',
+    TZ: 'UTC',
+  });
+  Object.assign(env, input.set, input.cell, input.routing, input.clock);
+  return env;
+}
+
+export interface Launch {
+  file: string;
+  args: string[];
+  cwd: string;
+}
+
+/** The process to spawn for one run: the agent itself, or the agent behind the namespace wrapper. */
+export function launchCommand(command: string[], sandbox: Sandbox, hostsPath: string, support: NamespaceSupport): Launch {
+  const [program, ...rest] = command;
+  if (!program) throw new Error('empty agent command');
+  if (!support.available || !support.unshare || !support.sh || !support.mount) {
+    return { file: program, args: rest, cwd: sandbox.work };
+  }
+  return {
+    file: support.unshare,
+    args: ['-r', '-m', '--', support.sh, '-c', mountScript(support.mount), 'promptdiff-sandbox', hostsPath, sandbox.dir, SANDBOX_ROOT, ...command],
+    // The wrapper changes into SANDBOX_ROOT/work itself once the mount is in place.
+    cwd: sandbox.dir,
+  };
+}
+
+const SECRET_NAME = /KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE/i;
+
+/** The environment as stored in manifest.json: values of secret-looking names replaced. */
+export function redactEnv(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, SECRET_NAME.test(k) ? '[redacted]' : v]));
+}

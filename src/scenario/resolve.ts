@@ -1,0 +1,50 @@
+import path from 'node:path';
+import { ScenarioError } from './load.js';
+import { PRESETS } from './presets.js';
+import type { Scenario } from './schema.js';
+
+export interface AgentIdentity {
+  command: string[];
+  preset: string | null;
+  version: string | null;
+  baseUrlVar: string;
+}
+
+const RELATIVE = /^\.\.?\//;
+
+/**
+ * Makes the scenario independent of where it was loaded from: relative paths (workspace, and command
+ * arguments starting with ./ or ../) become absolute against the scenario file's directory. The
+ * result is what manifest.json stores, so `--resume` needs nothing but the run directory.
+ */
+export function resolvePaths(scenario: Scenario, baseDir: string): Scenario {
+  const resolved: Scenario = { ...scenario };
+  if (scenario.workspace) resolved.workspace = path.resolve(baseDir, scenario.workspace);
+  if ('command' in scenario.agent) {
+    resolved.agent = {
+      ...scenario.agent,
+      command: scenario.agent.command.map((arg) => (RELATIVE.test(arg) ? path.resolve(baseDir, arg) : arg)),
+    };
+  }
+  return resolved;
+}
+
+export function agentIdentity(scenario: Scenario): AgentIdentity {
+  const { agent } = scenario;
+  if ('command' in agent) return { command: agent.command, preset: null, version: null, baseUrlVar: agent.base_url_var };
+  const preset = PRESETS[agent.preset];
+  if (!preset) {
+    throw new ScenarioError(`agent.preset: unknown preset "${agent.preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
+  }
+  return {
+    command: [...preset.command, ...agent.args],
+    preset: agent.preset,
+    version: agent.version ?? null,
+    baseUrlVar: agent.base_url_var ?? preset.baseUrlVar,
+  };
+}
+
+/** The scenario as stored in manifest.json: re-validating it yields the same scenario. */
+export function serializeScenario(scenario: Scenario): Record<string, unknown> {
+  return { ...scenario, timeout: `${scenario.timeout}ms` };
+}

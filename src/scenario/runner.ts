@@ -1,0 +1,373 @@
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startProxy, type RunningProxy } from '../proxy/server.js';
+import { countLines, verifyAttribution } from './attribution.js';
+import { prepareClock } from './clock.js';
+import { execute, tail } from './execute.js';
+import {
+  createSandbox,
+  detectNamespaces,
+  isolatedEnv,
+  launchCommand,
+  redactEnv,
+  SANDBOX_ROOT,
+  type NamespaceSupport,
+} from './isolate.js';
+import { loadScenario, ScenarioError, validateScenario } from './load.js';
+import { MANIFEST_VERSION, type Cell, type Manifest, type RunEntry } from './manifest.js';
+import { ManifestStore } from './manifest-store.js';
+import { expandMatrix, selectShard } from './matrix.js';
+import { createProgress, type Progress } from './progress.js';
+import { agentIdentity, resolvePaths, serializeScenario, type AgentIdentity } from './resolve.js';
+import { DEFAULT_BASE_URL, hostnameOf, hostsFile, routeEnv } from './routing.js';
+import { PROXY_URL_AXIS, type Scenario } from './schema.js';
+
+export interface RunScenarioOptions {
+  scenarioPath?: string;
+  /** An already validated scenario (e.g. built in code); relative paths resolve against baseDir. */
+  scenario?: Scenario;
+  baseDir?: string;
+  outDir: string;
+  /** Overrides the scenario's `jobs`. */
+  jobs?: number;
+  /** Allow matrices above the scenario's max_runs. */
+  yes?: boolean;
+  /** Continue the run in outDir: completed (ok) runs are kept, every other run is (re)done. */
+  resume?: boolean;
+  /** "K/N": run only every N-th run starting at the K-th; the others stay pending. */
+  shard?: string;
+  /** Where progress goes; default a bar or plain lines on stderr. */
+  progress?: Progress;
+  /** Aborting kills the running agents and stops; the manifest stays resumable. */
+  signal?: AbortSignal;
+  /** CA location passed to the proxy. */
+  certsDir?: string;
+  /** Test seam: something that behaves like the real proxy. */
+  startProxy?: typeof startProxy;
+}
+
+export interface RunScenarioResult {
+  manifest: Manifest;
+  /** 0 every selected run ok; 3 some run failed, timed out, errored or sent no traffic. */
+  exitCode: 0 | 3;
+  outDir: string;
+  /** Ids of the runs done by this invocation (resume skips completed ones). */
+  ran: string[];
+  warnings: string[];
+}
+
+const UNATTRIBUTED_DIR = 'unattributed';
+
+async function toolVersion(): Promise<string> {
+  // src/scenario/runner.ts and dist/scenario/runner.js both sit two levels below the package root.
+  const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json');
+  try {
+    return (JSON.parse(await readFile(pkg, 'utf8')) as { version?: string }).version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+function pendingEntry(run: { id: string; cell: string; rep: number }): RunEntry {
+  return {
+    id: run.id,
+    cell: run.cell,
+    rep: run.rep,
+    env: {},
+    startedAt: null,
+    endedAt: null,
+    durationMs: null,
+    exitCode: null,
+    signal: null,
+    status: 'pending',
+    exchanges: 0,
+  };
+}
+
+async function readExisting(outDir: string): Promise<Manifest | null> {
+  try {
+    return await ManifestStore.read(outDir);
+  } catch (err) {
+    throw new ScenarioError(`${path.join(outDir, 'manifest.json')}: not a readable promptdiff manifest (${(err as Error).message.split('\n')[0]})`);
+  }
+}
+
+async function pickScenario(
+  opts: RunScenarioOptions,
+  existing: Manifest | null,
+  outDir: string,
+): Promise<{ scenario: Scenario; file: string | null }> {
+  let scenario: Scenario;
+  let file: string | null = null;
+  if (opts.scenario) {
+    scenario = resolvePaths(opts.scenario, path.resolve(opts.baseDir ?? process.cwd()));
+  } else if (opts.scenarioPath) {
+    const loaded = await loadScenario(opts.scenarioPath);
+    scenario = resolvePaths(loaded.scenario, loaded.baseDir);
+    file = loaded.file;
+  } else if (existing) {
+    return { scenario: validateScenario(existing.scenario, path.join(outDir, 'manifest.json')), file: existing.scenarioFile };
+  } else {
+    throw new ScenarioError('no scenario given: pass a scenario file (or --resume a run directory)');
+  }
+  if (existing && JSON.stringify(serializeScenario(scenario)) !== JSON.stringify(existing.scenario)) {
+    throw new ScenarioError(
+      `${outDir}: the scenario changed since this run started; resume without a scenario file (the manifest has it) or use a new output directory`,
+    );
+  }
+  return { scenario, file: file ?? existing?.scenarioFile ?? null };
+}
+
+/** Hostnames the private hosts file maps to 127.0.0.1: proxy URLs, and base URLs in reverse route. */
+function routedHostnames(scenario: Scenario, baseUrlVar: string): string[] {
+  if (scenario.route === 'forward') return (scenario.proxy_urls ?? []).map(hostnameOf);
+  const bases = scenario.axes[baseUrlVar] ?? [scenario.env.set[baseUrlVar] ?? DEFAULT_BASE_URL];
+  return bases.map(hostnameOf);
+}
+
+function hint(scenario: Scenario, agent: AgentIdentity, status: RunEntry['status']): string {
+  switch (status) {
+    case 'no-traffic':
+      return scenario.route === 'forward'
+        ? 'is HTTPS_PROXY honoured by the agent? try route: reverse (the base URL then points at the proxy)'
+        : `does the agent read ${agent.baseUrlVar}? set agent.base_url_var, or try route: forward`;
+    case 'timeout':
+      return 'raise timeout: in the scenario, or check whether the agent waits for input (its stdin is closed)';
+    default:
+      return '';
+  }
+}
+
+interface RunContext {
+  scenario: Scenario;
+  agent: AgentIdentity;
+  ns: NamespaceSupport;
+  clockEnv: Record<string, string>;
+  cells: Map<string, Cell>;
+  proxy: RunningProxy;
+  store: ManifestStore;
+  outDir: string;
+  scratch: string;
+  hostsPath: string;
+  progress: Progress;
+  signal?: AbortSignal;
+}
+
+async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
+  const { scenario, agent, proxy } = ctx;
+  const runDir = path.join(ctx.outDir, 'runs', planned.id);
+  const entry: RunEntry = { ...pendingEntry(planned), status: 'error' };
+  const sandboxDir = path.join(ctx.scratch, planned.id);
+  let listening = false;
+  try {
+    await rm(runDir, { recursive: true, force: true });
+    await mkdir(runDir, { recursive: true });
+    const cell = ctx.cells.get(planned.cell);
+    if (!cell) throw new Error(`cell ${planned.cell} is not in the manifest`);
+    const { [PROXY_URL_AXIS]: proxyUrl, ...cellEnv } = cell.values;
+    const sandbox = await createSandbox({
+      dir: sandboxDir,
+      namespaces: ctx.ns.available,
+      workspace: scenario.workspace,
+      caCertPath: proxy.caCertPath,
+    });
+    const listener = await proxy.addRunListener(planned.id, runDir);
+    listening = true;
+    const env = isolatedEnv({
+      caller: process.env,
+      allow: scenario.env.allow,
+      set: scenario.env.set,
+      cell: cellEnv,
+      routing: routeEnv({
+        route: scenario.route,
+        proxyUrl,
+        baseUrlVar: agent.baseUrlVar,
+        baseUrl: cellEnv[agent.baseUrlVar] ?? scenario.env.set[agent.baseUrlVar],
+        listenerPort: listener.port,
+        hostsMapped: ctx.ns.available,
+        caCertPath: sandbox.caCertPath,
+      }),
+      clock: ctx.clockEnv,
+      sandbox,
+      namespaces: ctx.ns.available,
+    });
+    entry.env = redactEnv(env);
+    ctx.progress.runStarted(planned.id);
+    const stderrPath = path.join(runDir, 'stderr.txt');
+    const result = await execute({
+      launch: launchCommand(agent.command, sandbox, ctx.hostsPath, ctx.ns),
+      env,
+      stdoutPath: path.join(runDir, 'stdout.txt'),
+      stderrPath,
+      timeoutMs: scenario.timeout,
+      signal: ctx.signal,
+    });
+    await proxy.removeRunListener(planned.id);
+    listening = false;
+    const attribution = await verifyAttribution(runDir, planned.id, proxy.exchangeCount(planned.id));
+    Object.assign(entry, {
+      startedAt: result.startedAt.toISOString(),
+      endedAt: result.endedAt.toISOString(),
+      durationMs: result.endedAt.getTime() - result.startedAt.getTime(),
+      exitCode: result.exitCode,
+      signal: result.signal,
+      exchanges: attribution.count,
+    });
+    const stderrTail = async () => {
+      const text = await tail(stderrPath, 800);
+      return text ? `\n--- agent stderr (tail) ---\n${text}` : '\n(the agent wrote nothing to stderr)';
+    };
+    const exited = result.exitCode === null ? `killed by ${result.signal}` : `exit code ${result.exitCode}`;
+    if (result.spawnError) {
+      entry.status = 'error';
+      entry.message = `could not start ${agent.command[0]}: ${result.spawnError}`;
+    } else if (ctx.signal?.aborted) {
+      entry.status = 'error';
+      entry.message = 'interrupted';
+    } else if (attribution.problems.length > 0) {
+      entry.status = 'error';
+      entry.message = `exchange attribution failed: ${attribution.problems.join('; ')}`;
+    } else if (result.timedOut) {
+      entry.status = 'timeout';
+      entry.message = `no exit after ${scenario.timeout} ms; process group killed (${hint(scenario, agent, 'timeout')})${await stderrTail()}`;
+    } else if (attribution.count === 0) {
+      entry.status = 'no-traffic';
+      entry.message = `agent sent no traffic through the proxy (${exited}): ${hint(scenario, agent, 'no-traffic')}${await stderrTail()}`;
+    } else if (result.exitCode !== 0) {
+      entry.status = 'failed';
+      entry.message = `agent failed (${exited})${await stderrTail()}`;
+    } else {
+      entry.status = 'ok';
+    }
+  } catch (err) {
+    entry.status = 'error';
+    entry.message = `runner error: ${(err as Error).message}`;
+  } finally {
+    if (listening) await proxy.removeRunListener(planned.id).catch(() => undefined);
+    await rm(sandboxDir, { recursive: true, force: true }).catch(() => undefined);
+  }
+  await ctx.store.updateRun(entry);
+  ctx.progress.runDone(entry);
+  return entry;
+}
+
+/** Closing must not be able to hang the CLI: a stuck socket is abandoned after a few seconds. */
+async function closeProxy(proxy: RunningProxy): Promise<void> {
+  await Promise.race([proxy.close(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+}
+
+/**
+ * Runs a scenario: expands the matrix, starts one proxy with a listener per run, runs the agent in
+ * every cell × repetition in isolation, and writes the run directory (manifest.ts).
+ */
+export async function runScenario(opts: RunScenarioOptions): Promise<RunScenarioResult> {
+  const outDir = path.resolve(opts.outDir);
+  const existing = await readExisting(outDir);
+  if (existing && !opts.resume) {
+    throw new ScenarioError(`${outDir} already holds a run (manifest.json): pass --resume to finish it, or choose another output directory`);
+  }
+  if (!existing) {
+    const entries = await readdir(outDir).catch(() => []);
+    if (entries.length > 0) throw new ScenarioError(`${outDir} exists and is not empty: choose another output directory`);
+  }
+  const { scenario, file } = await pickScenario(opts, existing, outDir);
+  const agent = agentIdentity(scenario);
+  const matrix = expandMatrix(scenario, { yes: opts.yes });
+  const jobs = opts.jobs ?? scenario.jobs;
+  if (!Number.isInteger(jobs) || jobs < 1) throw new ScenarioError(`--jobs ${jobs}: expected a positive integer`);
+  const progress = opts.progress ?? createProgress(process.stderr);
+
+  const [ns, clock] = await Promise.all([detectNamespaces(), prepareClock(scenario.clock, process.env.PATH)]);
+  const warnings: string[] = [];
+  if (!ns.available) {
+    warnings.push(
+      `isolation without namespaces (${ns.detail}): each run gets its own HOME and working-directory path (expect path noise), and proxy/base URL hostnames are replaced by 127.0.0.1`,
+    );
+  }
+  if (scenario.clock !== 'real' && !clock.pinned) warnings.push(clock.detail);
+
+  const isolation = {
+    namespaces: ns.available,
+    samePaths: ns.available,
+    sandboxRoot: ns.available ? SANDBOX_ROOT : null,
+    clock: { requested: clock.requested, pinned: clock.pinned, detail: clock.detail },
+    warnings,
+  };
+  const manifest: Manifest = existing
+    ? { ...existing, isolation }
+    : {
+        v: MANIFEST_VERSION,
+        tool: { name: 'promptdiff', version: await toolVersion() },
+        createdAt: new Date().toISOString(),
+        scenarioFile: file,
+        scenario: serializeScenario(scenario),
+        agent: { command: agent.command, preset: agent.preset, version: agent.version },
+        axes: matrix.axes,
+        cells: matrix.cells,
+        runs: matrix.runs.map(pendingEntry),
+        expect: scenario.expect,
+        isolation,
+      };
+  const store = new ManifestStore(outDir, manifest);
+  await store.save();
+
+  const todo = selectShard(manifest.runs, opts.shard).filter((r) => r.status !== 'ok');
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'promptdiff-runs-'));
+  const hostsPath = path.join(scratch, 'hosts');
+  await writeFile(hostsPath, hostsFile(routedHostnames(scenario, agent.baseUrlVar)));
+  const proxy = await (opts.startProxy ?? startProxy)({
+    outDir: path.join(outDir, UNATTRIBUTED_DIR),
+    upstream: scenario.upstream,
+    upstreamUrl: scenario.upstream_url,
+    stubText: scenario.stub_text,
+    certsDir: opts.certsDir,
+  });
+  const ctx: RunContext = {
+    scenario,
+    agent,
+    ns,
+    clockEnv: clock.env,
+    cells: new Map(manifest.cells.map((c) => [c.id, c])),
+    proxy,
+    store,
+    outDir,
+    scratch,
+    hostsPath,
+    progress,
+    signal: opts.signal,
+  };
+  const results: RunEntry[] = [];
+  try {
+    const skipped = manifest.runs.length - todo.length;
+    progress.start(
+      todo.length,
+      `${todo.length} run${todo.length === 1 ? '' : 's'} of ${matrix.cells.length} cells × ${scenario.repetitions} repetitions` +
+        `${skipped ? ` (${skipped} already done or in other shards)` : ''}, ${Math.min(jobs, Math.max(todo.length, 1))} at a time; ` +
+        `route ${scenario.route}, upstream ${scenario.upstream} → ${outDir}`,
+    );
+    for (const w of warnings) progress.warn(w);
+    const queue = [...todo];
+    const worker = async () => {
+      for (let next = queue.shift(); next && !opts.signal?.aborted; next = queue.shift()) results.push(await runOne(ctx, next));
+    };
+    await Promise.all(Array.from({ length: Math.min(jobs, Math.max(queue.length, 1)) }, worker));
+  } finally {
+    await closeProxy(proxy);
+    await rm(scratch, { recursive: true, force: true });
+    progress.end();
+  }
+
+  const stray = await countLines(path.join(outDir, UNATTRIBUTED_DIR, 'exchanges.jsonl'));
+  if (stray > 0) {
+    const w = `${stray} exchange(s) reached the proxy outside any run listener: see ${UNATTRIBUTED_DIR}/exchanges.jsonl`;
+    warnings.push(w);
+    progress.warn(w);
+    await store.save();
+  } else {
+    await rm(path.join(outDir, UNATTRIBUTED_DIR), { recursive: true, force: true });
+  }
+  const allOk = results.length === todo.length && results.every((r) => r.status === 'ok');
+  return { manifest, exitCode: allOk ? 0 : 3, outDir, ran: results.map((r) => r.id), warnings };
+}
