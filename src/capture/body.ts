@@ -1,0 +1,81 @@
+import zlib from 'node:zlib';
+import { decompress as zstdDecompress } from 'fzstd';
+import type { Body } from './schema.js';
+
+/** fatal: a body that is not valid UTF-8 is kept as base64 instead of being silently "repaired". */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+function decodeOne(data: Buffer, coding: string): Buffer {
+  switch (coding) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.gunzipSync(data);
+    case 'deflate':
+      // Servers disagree on whether "deflate" carries a zlib header; accept both.
+      try {
+        return zlib.inflateSync(data);
+      } catch {
+        return zlib.inflateRawSync(data);
+      }
+    case 'br':
+      return zlib.brotliDecompressSync(data);
+    case 'zstd':
+      return Buffer.from(zstdDecompress(new Uint8Array(data.buffer, data.byteOffset, data.byteLength)));
+    case 'identity':
+    case '':
+      return data;
+    default:
+      throw new Error(`unsupported content-encoding "${coding}"`);
+  }
+}
+
+/** Removes every content coding, last applied first. */
+export function decodeContent(data: Buffer, contentEncoding: string | undefined): Buffer {
+  if (!contentEncoding) return data;
+  const codings = contentEncoding
+    .split(',')
+    .map((c) => c.trim().toLowerCase())
+    .filter(Boolean);
+  let out = data;
+  for (const coding of codings.reverse()) out = decodeOne(out, coding);
+  return out;
+}
+
+export function toText(data: Buffer): string | null {
+  try {
+    return utf8.decode(data);
+  } catch {
+    return null;
+  }
+}
+
+/** A body as stored: exact text when it is UTF-8, base64 otherwise; decoding failures keep the raw bytes. */
+export function captureBody(wire: Buffer, contentEncoding?: string, incomplete = false): Body {
+  const base: Pick<Body, 'wireSize'> & Partial<Body> = { wireSize: wire.length };
+  if (incomplete) base.incomplete = true;
+  let decoded: Buffer;
+  try {
+    decoded = decodeContent(wire, contentEncoding);
+    if (contentEncoding && contentEncoding.toLowerCase() !== 'identity') base.contentEncoding = contentEncoding;
+  } catch (err) {
+    return {
+      ...base,
+      encoding: 'base64',
+      text: wire.toString('base64'),
+      size: wire.length,
+      decodeError: `content-encoding ${contentEncoding}: ${(err as Error).message}`,
+    } as Body;
+  }
+  const text = toText(decoded);
+  return {
+    ...base,
+    encoding: text === null ? 'base64' : 'utf8',
+    text: text ?? decoded.toString('base64'),
+    size: decoded.length,
+  } as Body;
+}
+
+/** The stored body's bytes (after content decoding). */
+export function bodyBytes(body: Body): Buffer {
+  return body.encoding === 'utf8' ? Buffer.from(body.text, 'utf8') : Buffer.from(body.text, 'base64');
+}

@@ -1,0 +1,167 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import { captureBody } from '../capture/body.js';
+import { redactHeaders, redactQuery } from '../capture/redact.js';
+import type { CaptureError, DialectName, ExchangeRecord, HeaderList, ParsedRequest } from '../capture/schema.js';
+import { CAPTURE_VERSION } from '../capture/schema.js';
+import { detectDialect, parseUnknown, parseSse, type Dialect, type RequestHead } from '../dialects/index.js';
+
+/** Node's rawHeaders ([k, v, k, v, ...]) as ordered pairs: keeps order, duplicates and the client's spelling. */
+export function pairsFromRaw(raw: string[]): HeaderList {
+  const out: HeaderList = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
+}
+
+export function pairsFromObject(headers: Record<string, string | number | string[] | undefined>): HeaderList {
+  const out: HeaderList = [];
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined) continue;
+    for (const v of Array.isArray(value) ? value : [value]) out.push([name, String(v)]);
+  }
+  return out;
+}
+
+export function headerOf(headers: IncomingHttpHeaders | HeaderList, name: string): string | undefined {
+  if (Array.isArray(headers)) return headers.find(([n]) => n.toLowerCase() === name)?.[1];
+  const v = headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+export interface RequestPart {
+  method: string;
+  url: string;
+  host: string;
+  path: string;
+  httpVersion: string;
+  headers: HeaderList;
+  contentEncoding: string | undefined;
+  body: Buffer;
+  incomplete: boolean;
+}
+
+export interface ParsedView {
+  dialect: Dialect | null;
+  dialectName: DialectName;
+  head: RequestHead;
+  json: unknown;
+  parsed: ParsedRequest;
+  errors: CaptureError[];
+}
+
+/** Recognises the dialect and reads the prompt out of a request body. */
+export function interpret(head: RequestHead, decodedText: string | null, contentType: string | undefined): ParsedView {
+  const errors: CaptureError[] = [];
+  let json: unknown = null;
+  if (decodedText !== null && decodedText.trim() !== '') {
+    try {
+      json = JSON.parse(decodedText);
+    } catch (err) {
+      // Only an error when the client claimed JSON; plenty of agent traffic is form or text.
+      if (!contentType || /json/i.test(contentType)) {
+        errors.push({ stage: 'parse', message: `request body is not JSON: ${(err as Error).message}` });
+      }
+    }
+  }
+  const dialect = detectDialect(head);
+  const parsed = dialect ? dialect.parse(head, json) : parseUnknown(head, json);
+  return { dialect, dialectName: dialect?.name ?? 'unknown', head, json, parsed, errors };
+}
+
+let seqCounter = 0;
+
+export function nextSeq(): { seq: number; id: string } {
+  seqCounter += 1;
+  return { seq: seqCounter, id: `${String(seqCounter).padStart(6, '0')}-${randomBytes(3).toString('hex')}` };
+}
+
+export interface ResponsePart {
+  source: 'stub' | 'upstream';
+  status: number;
+  headers: HeaderList;
+  body: Buffer;
+  incomplete?: boolean;
+}
+
+export interface RecordInput {
+  seq: number;
+  id: string;
+  run: string | null;
+  startedAt: Date;
+  route: 'forward' | 'reverse';
+  client: { address: string; port: number };
+  tunnel: ExchangeRecord['tunnel'];
+  request: RequestPart;
+  view: ParsedView | null;
+  response: ResponsePart | null;
+  errors: CaptureError[];
+  keepSecrets: boolean;
+}
+
+export function buildRecord(input: RecordInput): ExchangeRecord {
+  const { request, response } = input;
+  const reqBody = captureBody(request.body, request.contentEncoding, request.incomplete);
+  const errors = [...input.errors];
+  if (reqBody.decodeError) errors.push({ stage: 'decode', message: `request ${reqBody.decodeError}` });
+  if (input.view) errors.push(...input.view.errors);
+
+  let headers = request.headers;
+  let url = request.url;
+  let pathOnly = request.path;
+  const redacted: string[] = [];
+  if (!input.keepSecrets) {
+    const h = redactHeaders(headers);
+    headers = h.headers;
+    redacted.push(...h.redacted);
+    const u = redactQuery(url);
+    url = u.value;
+    pathOnly = redactQuery(pathOnly).value;
+    redacted.push(...u.redacted);
+  }
+
+  let responseOut: ExchangeRecord['response'] = null;
+  if (response) {
+    const contentEncoding = headerOf(response.headers, 'content-encoding');
+    const body = captureBody(response.body, contentEncoding, response.incomplete ?? false);
+    if (body.decodeError) errors.push({ stage: 'decode', message: `response ${body.decodeError}` });
+    let resHeaders = response.headers;
+    if (!input.keepSecrets) {
+      const h = redactHeaders(resHeaders);
+      resHeaders = h.headers;
+      redacted.push(...h.redacted.map((n) => `response:${n}`));
+    }
+    responseOut = { source: response.source, status: response.status, headers: resHeaders, body };
+    const contentType = headerOf(response.headers, 'content-type') ?? '';
+    if (/text\/event-stream/i.test(contentType) && body.encoding === 'utf8') {
+      const events = parseSse(body.text);
+      responseOut.sse = events;
+      if (input.view?.dialect) responseOut.assembledText = input.view.dialect.assembleText(events);
+    }
+  }
+
+  return {
+    v: CAPTURE_VERSION,
+    id: input.id,
+    seq: input.seq,
+    run: input.run,
+    startedAt: input.startedAt.toISOString(),
+    completedAt: new Date().toISOString(),
+    route: input.route,
+    client: input.client,
+    tunnel: input.tunnel,
+    request: {
+      method: request.method,
+      url,
+      host: request.host,
+      path: pathOnly,
+      httpVersion: request.httpVersion,
+      headers,
+      body: reqBody,
+    },
+    redacted: [...new Set(redacted)],
+    dialect: input.view?.dialectName ?? 'unknown',
+    parsed: input.view?.parsed ?? null,
+    response: responseOut,
+    errors,
+  };
+}

@@ -1,0 +1,571 @@
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import { Duplex } from 'node:stream';
+import { Proxy, type IContext } from 'http-mitm-proxy';
+import { ensureCA, LeafIssuer, defaultCertsDir } from '../ca/index.js';
+import { CaptureWriter } from '../capture/store.js';
+import { toText, decodeContent } from '../capture/body.js';
+import type { CaptureError, ExchangeRecord } from '../capture/schema.js';
+import { unknownStub, type StubReply } from '../dialects/index.js';
+import { log } from '../log.js';
+import {
+  buildRecord,
+  headerOf,
+  interpret,
+  nextSeq,
+  pairsFromObject,
+  pairsFromRaw,
+  type ParsedView,
+  type RequestPart,
+  type ResponsePart,
+} from './record.js';
+import { defaultUpstreamFor } from './upstream.js';
+
+export type UpstreamMode = 'stub' | 'passthrough';
+
+export interface ProxyOptions {
+  /** Interface to bind; loopback unless the user says otherwise. */
+  host?: string;
+  /** 0 picks a free port. */
+  port?: number;
+  /** The main listener's captures go to outDir/exchanges.jsonl. */
+  outDir: string;
+  upstream?: UpstreamMode;
+  /** Passthrough: send everything here instead of the host the client asked for. */
+  upstreamUrl?: string;
+  /** Passthrough: extra CA (PEM) to trust for the upstream, on top of the system store. */
+  upstreamCa?: string;
+  /** Store credentials (API keys, auth headers, cookies) as sent instead of redacting them. */
+  keepSecrets?: boolean;
+  /** Accept clients from non-loopback addresses. */
+  allowRemote?: boolean;
+  certsDir?: string;
+  /** The assistant text of every stub reply. */
+  stubText?: string;
+}
+
+export interface RunningProxy {
+  host: string;
+  port: number;
+  url: string;
+  caCertPath: string;
+  upstream: UpstreamMode;
+  /** A listener of its own for one run: its exchanges are tagged with runId and go to captureDir. */
+  addRunListener(runId: string, captureDir: string): Promise<{ port: number; url: string }>;
+  removeRunListener(runId: string): Promise<void>;
+  exchangeCount(runId?: string): number;
+  /** Resolves once every exchange completed so far has been written. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_STUB_TEXT = 'Hello from the promptdiff stub upstream.';
+
+/** Where a connection came from and where its exchanges go. */
+interface ConnectionInfo {
+  runId: string | null;
+  writer: CaptureWriter;
+  clientAddress: string;
+  clientPort: number;
+  tunnel: { target: string; host: string; port: number; tls: boolean } | null;
+}
+
+interface Sink {
+  writer: CaptureWriter;
+  count: number;
+  pending: Set<Promise<void>>;
+}
+
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.replace(/^::ffff:/, '');
+  return a === '::1' || a.startsWith('127.');
+}
+
+function withoutDefaultPort(host: string, scheme: 'http' | 'https'): string {
+  return host.replace(scheme === 'https' ? /:443$/ : /:80$/, '');
+}
+
+function splitHostPort(target: string, defaultPort: number): { host: string; port: number } {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(target) ?? /^([^:]+)(?::(\d+))?$/.exec(target);
+  if (!m) return { host: target, port: defaultPort };
+  return { host: m[1]!, port: m[2] ? Number(m[2]) : defaultPort };
+}
+
+/** A stream that yields `head` first, then the socket's bytes: for clients that send TLS data with the CONNECT. */
+function prefixed(socket: net.Socket, head: Buffer): Duplex {
+  const d = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk, _enc, cb) {
+      socket.write(chunk, cb);
+    },
+    final(cb) {
+      socket.end();
+      cb();
+    },
+    destroy(err, cb) {
+      socket.destroy(err ?? undefined);
+      cb(err);
+    },
+  });
+  d.push(head);
+  socket.on('data', (c: Buffer) => {
+    if (!d.push(c)) socket.pause();
+  });
+  socket.on('end', () => d.push(null));
+  socket.on('close', () => d.destroy());
+  return d;
+}
+
+export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
+  const host = options.host ?? '127.0.0.1';
+  const upstream: UpstreamMode = options.upstream ?? 'stub';
+  const keepSecrets = options.keepSecrets ?? false;
+  const stubText = options.stubText ?? DEFAULT_STUB_TEXT;
+  const ca = await ensureCA(options.certsDir ?? defaultCertsDir());
+  const issuer = new LeafIssuer(ca);
+
+  const connections = new WeakMap<Duplex, ConnectionInfo>();
+  const openSockets = new Set<net.Socket>();
+  const sinks = new Map<string | null, Sink>();
+  const runServers = new Map<string, net.Server>();
+  const contexts = new WeakMap<IContext, PassthroughState>();
+
+  const mainWriter = await CaptureWriter.open(options.outDir);
+  sinks.set(null, { writer: mainWriter, count: 0, pending: new Set() });
+
+  const upstreamTrust = options.upstreamCa
+    ? [...tls.rootCertificates, readFileSync(options.upstreamCa, 'utf8')]
+    : undefined;
+  // Keep-alive agents: reusing upstream connections is most of the gap between a proxy that adds
+  // a millisecond and one that adds forty.
+  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 64, ...(upstreamTrust ? { ca: upstreamTrust } : {}) });
+
+  const proxy = new Proxy();
+  const proxyInternals = proxy as unknown as {
+    httpServer: http.Server;
+    _onError(kind: string, ctx: IContext | null, err: Error): void;
+  };
+  // The library reports errors with console.error; ours go through pino and into the capture.
+  proxyInternals._onError = (kind, ctx, err) => onLibraryError(kind, ctx, err);
+
+  function track(socket: net.Socket) {
+    openSockets.add(socket);
+    socket.setNoDelay(true);
+    socket.once('close', () => openSockets.delete(socket));
+    socket.on('error', (err) => log.debug({ err: err.message }, 'client socket error'));
+  }
+
+  function admit(socket: net.Socket, runId: string | null): boolean {
+    if (!options.allowRemote && !isLoopback(socket.remoteAddress)) {
+      log.warn({ remote: socket.remoteAddress }, 'refused a non-loopback client (use --allow-remote to accept it)');
+      socket.destroy();
+      return false;
+    }
+    track(socket);
+    connections.set(socket, {
+      runId,
+      writer: sinks.get(runId)!.writer,
+      clientAddress: socket.remoteAddress ?? '',
+      clientPort: socket.remotePort ?? 0,
+      tunnel: null,
+    });
+    return true;
+  }
+
+  function persist(runId: string | null, record: ExchangeRecord): void {
+    const sink = sinks.get(runId) ?? sinks.get(null)!;
+    sink.count += 1;
+    const p = sink.writer.append(record).catch((err: Error) => {
+      log.error({ err: err.message, file: sink.writer.file }, 'could not write a capture record');
+    });
+    sink.pending.add(p);
+    void p.finally(() => sink.pending.delete(p));
+  }
+
+  /** Forward route: take over the CONNECT tunnel and terminate TLS in this process with a leaf for the target. */
+  function onConnect(req: http.IncomingMessage, clientSocket: Duplex, head: Buffer): void {
+    const socket = clientSocket as net.Socket;
+    const info = connections.get(socket);
+    if (!info) {
+      socket.destroy();
+      return;
+    }
+    const target = req.url ?? '';
+    const { host: targetHost, port: targetPort } = splitHostPort(target, 443);
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    // Port 80 tunnels carry plain HTTP (ws://, http:// through HTTPS_PROXY); everything else is TLS.
+    // The TLS socket must wrap the connection before any byte is read: once Node hands the native
+    // handle to TLS, bytes already read into JavaScript would be lost.
+    const isTls = targetPort !== 80;
+    const tunnel = { target, host: targetHost, port: targetPort, tls: isTls };
+    const carrier: Duplex = head && head.length > 0 ? prefixed(socket, head) : socket;
+    if (!isTls) {
+      connections.set(carrier, { ...info, tunnel });
+      proxyInternals.httpServer.emit('connection', carrier);
+      return;
+    }
+    const tlsSocket = new tls.TLSSocket(carrier as net.Socket, {
+      isServer: true,
+      secureContext: issuer.secureContext(targetHost),
+      SNICallback: (servername, cb) => {
+        try {
+          cb(null, issuer.secureContext(servername));
+        } catch (err) {
+          cb(err as Error);
+        }
+      },
+      ALPNProtocols: ['http/1.1'],
+    });
+    tlsSocket.on('error', (err) => {
+      // A client that does not trust our CA shows up here: say so, it is the most common set-up mistake.
+      log.warn({ target, err: err.message }, 'TLS handshake with client failed (does the client trust the promptdiff CA?)');
+      socket.destroy();
+    });
+    connections.set(tlsSocket, { ...info, tunnel });
+    proxyInternals.httpServer.emit('connection', tlsSocket);
+  }
+
+  function requestPart(req: http.IncomingMessage, info: ConnectionInfo, body: Buffer, incomplete: boolean): RequestPart {
+    const rawUrl = req.url ?? '/';
+    const absolute = /^https?:\/\//i.test(rawUrl);
+    let url: string;
+    let hostHeader = req.headers.host ?? '';
+    if (info.tunnel) {
+      hostHeader ||= info.tunnel.target;
+      const scheme = info.tunnel.tls ? 'https' : 'http';
+      url = `${scheme}://${withoutDefaultPort(hostHeader, scheme)}${rawUrl}`;
+    } else if (absolute) {
+      url = rawUrl;
+      hostHeader ||= new URL(rawUrl).host;
+    } else {
+      url = `http://${hostHeader}${rawUrl}`;
+    }
+    let path = rawUrl;
+    if (absolute) {
+      const u = new URL(rawUrl);
+      path = u.pathname + u.search;
+    }
+    return {
+      method: req.method ?? 'GET',
+      url,
+      host: hostHeader,
+      path,
+      httpVersion: req.httpVersion,
+      headers: pairsFromRaw(req.rawHeaders),
+      contentEncoding: req.headers['content-encoding'],
+      body,
+      incomplete,
+    };
+  }
+
+  function view(part: RequestPart, req: http.IncomingMessage): { view: ParsedView; errors: CaptureError[] } {
+    const errors: CaptureError[] = [];
+    let text: string | null = null;
+    try {
+      text = toText(decodeContent(part.body, part.contentEncoding));
+    } catch {
+      // captureBody records the decoding error on the record itself
+    }
+    const v = interpret({ method: part.method, path: part.path, headers: req.headers }, text, req.headers['content-type']);
+    return { view: v, errors };
+  }
+
+  function routeOf(req: http.IncomingMessage, info: ConnectionInfo): 'forward' | 'reverse' {
+    return info.tunnel || /^https?:\/\//i.test(req.url ?? '') ? 'forward' : 'reverse';
+  }
+
+  /** Reads the whole request body; `incomplete` when the client went away first. */
+  function readBody(req: http.IncomingMessage, done: (body: Buffer, incomplete: boolean) => void): void {
+    const chunks: Buffer[] = [];
+    let finished = false;
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      finished = true;
+      done(Buffer.concat(chunks), false);
+    });
+    req.on('close', () => {
+      if (!finished && !req.complete) {
+        finished = true;
+        done(Buffer.concat(chunks), true);
+      }
+    });
+    req.on('error', () => undefined);
+    req.resume();
+  }
+
+  function answerWithStub(ctx: IContext, info: ConnectionInfo): void {
+    const req = ctx.clientToProxyRequest;
+    const res = ctx.proxyToClientResponse;
+    const startedAt = new Date();
+    const { seq, id } = nextSeq();
+    readBody(req, (body, incomplete) => {
+      const part = requestPart(req, info, body, incomplete);
+      const { view: v } = view(part, req);
+      const base = {
+        seq,
+        id,
+        run: info.runId,
+        startedAt,
+        route: routeOf(req, info),
+        client: { address: info.clientAddress, port: info.clientPort },
+        tunnel: info.tunnel ? { target: info.tunnel.target, sni: sniOf(req), tls: info.tunnel.tls } : null,
+        request: part,
+        view: v,
+        keepSecrets,
+      };
+      if (incomplete) {
+        persist(info.runId, buildRecord({ ...base, response: null, errors: [{ stage: 'client', message: 'client disconnected before the request body was complete' }] }));
+        return;
+      }
+      let reply: StubReply;
+      try {
+        reply = v.dialect ? v.dialect.stub(v.head, v.json, { text: stubText }) : unknownStub(v.head);
+      } catch (err) {
+        reply = { status: 500, headers: { 'content-type': 'text/plain' }, chunks: [`promptdiff stub failed: ${(err as Error).message}`] };
+      }
+      const bodyOut = Buffer.from(reply.chunks.join(''), 'utf8');
+      const response: ResponsePart = { source: 'stub', status: reply.status, headers: pairsFromObject(reply.headers), body: bodyOut };
+      const errors: CaptureError[] = [];
+      const finish = () => persist(info.runId, buildRecord({ ...base, response, errors }));
+      res.on('close', () => {
+        if (!res.writableFinished) {
+          errors.push({ stage: 'client', message: 'client disconnected before the response was complete' });
+          response.incomplete = true;
+        }
+        finish();
+      });
+      const streaming = reply.chunks.length > 1;
+      res.writeHead(reply.status, streaming ? reply.headers : { ...reply.headers, 'content-length': String(bodyOut.length) });
+      if (req.method === 'HEAD') {
+        res.end();
+        return;
+      }
+      if (!streaming) {
+        res.end(bodyOut);
+        return;
+      }
+      for (const chunk of reply.chunks) res.write(chunk);
+      res.end();
+    });
+  }
+
+  interface PassthroughState {
+    info: ConnectionInfo;
+    startedAt: Date;
+    seq: number;
+    id: string;
+    requestChunks: Buffer[];
+    responseChunks: Buffer[];
+    response: ResponsePart | null;
+    errors: CaptureError[];
+    done: boolean;
+  }
+
+  function finishPassthrough(ctx: IContext, state: PassthroughState): void {
+    if (state.done) return;
+    state.done = true;
+    const req = ctx.clientToProxyRequest;
+    const part = requestPart(req, state.info, Buffer.concat(state.requestChunks), !req.complete);
+    const { view: v } = view(part, req);
+    if (state.response) state.response.body = Buffer.concat(state.responseChunks);
+    persist(
+      state.info.runId,
+      buildRecord({
+        seq: state.seq,
+        id: state.id,
+        run: state.info.runId,
+        startedAt: state.startedAt,
+        route: routeOf(req, state.info),
+        client: { address: state.info.clientAddress, port: state.info.clientPort },
+        tunnel: state.info.tunnel ? { target: state.info.tunnel.target, sni: sniOf(req), tls: state.info.tunnel.tls } : null,
+        request: part,
+        view: v,
+        response: state.response,
+        errors: state.errors,
+        keepSecrets,
+      }),
+    );
+  }
+
+  function passThrough(ctx: IContext, info: ConnectionInfo, callback: (err?: Error | null) => void): void {
+    const req = ctx.clientToProxyRequest;
+    const { seq, id } = nextSeq();
+    const state: PassthroughState = { info, startedAt: new Date(), seq, id, requestChunks: [], responseChunks: [], response: null, errors: [], done: false };
+    contexts.set(ctx, state);
+    const opts = ctx.proxyToServerRequestOptions!;
+    const rawUrl = req.url ?? '/';
+    const path = /^https?:\/\//i.test(rawUrl) ? new URL(rawUrl).pathname + new URL(rawUrl).search : rawUrl;
+
+    let target: URL | null = null;
+    if (options.upstreamUrl) target = new URL(options.upstreamUrl);
+    else if (!info.tunnel && !/^https?:\/\//i.test(rawUrl)) {
+      // Reverse route: the client's base URL is us, so the real host must come from the dialect.
+      const guess = defaultUpstreamFor(path, req.headers);
+      if (!guess) {
+        state.errors.push({ stage: 'upstream', message: `no upstream for ${path}: pass --upstream-url` });
+        ctx.proxyToClientResponse.writeHead(502, { 'content-type': 'text/plain' });
+        ctx.proxyToClientResponse.end(`promptdiff: reverse-route passthrough needs --upstream-url to know where ${path} goes\n`);
+        finishPassthrough(ctx, state);
+        return;
+      }
+      target = new URL(guess);
+    }
+    const setHost = (hostname: string) => {
+      // Node prefers `hostname` over `host` when both exist; set both so neither points elsewhere.
+      opts.host = hostname;
+      (opts as { hostname?: string }).hostname = hostname;
+      (opts as { servername?: string }).servername = net.isIP(hostname) ? '' : hostname;
+    };
+    if (target) {
+      ctx.isSSL = target.protocol === 'https:';
+      setHost(target.hostname.replace(/^\[(.*)\]$/, '$1'));
+      opts.port = Number(target.port || (ctx.isSSL ? 443 : 80));
+      opts.path = target.pathname.replace(/\/$/, '') + path;
+      opts.headers = { ...opts.headers, host: target.host };
+    } else if (info.tunnel) {
+      ctx.isSSL = info.tunnel.tls;
+      setHost(info.tunnel.host);
+      opts.port = info.tunnel.port;
+      opts.path = rawUrl;
+    }
+    opts.agent = ctx.isSSL ? httpsAgent : httpAgent;
+
+    ctx.onRequestData((_ctx, chunk, cb) => {
+      state.requestChunks.push(chunk);
+      cb(null, chunk);
+    });
+    ctx.onResponse((_ctx, cb) => {
+      const r = ctx.serverToProxyResponse!;
+      state.response = { source: 'upstream', status: r.statusCode ?? 0, headers: pairsFromRaw(r.rawHeaders), body: Buffer.alloc(0) };
+      cb();
+    });
+    ctx.onResponseData((_ctx, chunk, cb) => {
+      state.responseChunks.push(chunk);
+      cb(null, chunk);
+    });
+    ctx.onResponseEnd((_ctx, cb) => {
+      finishPassthrough(ctx, state);
+      cb();
+    });
+    ctx.proxyToClientResponse.on('close', () => {
+      if (!state.done) {
+        state.errors.push({ stage: 'client', message: 'client disconnected before the response was complete' });
+        if (state.response) state.response.incomplete = true;
+        finishPassthrough(ctx, state);
+      }
+    });
+    callback();
+  }
+
+  function onLibraryError(kind: string, ctx: IContext | null, err: Error): void {
+    const state = ctx ? contexts.get(ctx) : undefined;
+    log.warn({ kind, err: err?.message }, 'proxy error');
+    if (!ctx) return;
+    if (state && !state.done) {
+      state.errors.push({ stage: kind.startsWith('PROXY_TO_SERVER') || kind.startsWith('SERVER_TO_PROXY') ? 'upstream' : 'response', message: `${kind}: ${err?.message ?? err}` });
+    }
+    const res = ctx.proxyToClientResponse;
+    if (res && !res.headersSent) {
+      res.writeHead(502, { 'content-type': 'text/plain', 'x-promptdiff-error': kind });
+      res.end(`promptdiff: upstream failed (${kind}): ${err?.message ?? err}\n`);
+    } else if (res && !res.writableEnded) {
+      res.destroy();
+    }
+    if (state) finishPassthrough(ctx, state);
+  }
+
+  function sniOf(req: http.IncomingMessage): string | null {
+    const s = req.socket as tls.TLSSocket;
+    return typeof s.servername === 'string' ? s.servername : null;
+  }
+
+  proxy.onConnect((req, socket, head) => onConnect(req, socket, head));
+  proxy.onRequest((ctx, callback) => {
+    const info = connections.get(ctx.clientToProxyRequest.socket);
+    if (!info) {
+      ctx.proxyToClientResponse.destroy();
+      return;
+    }
+    if (upstream === 'stub') answerWithStub(ctx, info);
+    else passThrough(ctx, info, callback);
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    proxy.listen(
+      { host, port: options.port ?? 0, keepAlive: true, httpAgent, httpsAgent, sslCaDir: ca.certsDir, timeout: 0 },
+      (err?: Error | null) => (err ? reject(err) : resolve()),
+    );
+    // listen() reports a busy port through the server's error event, not its callback.
+    setImmediate(() => proxyInternals.httpServer?.once('error', reject));
+  });
+  const server = proxyInternals.httpServer;
+  // Marks the connection before http-mitm-proxy's own listeners see it.
+  server.prependListener('connection', (socket: net.Socket) => {
+    if (!connections.has(socket)) admit(socket, null);
+  });
+  server.keepAliveTimeout = 30_000;
+  server.headersTimeout = 60_000;
+  server.requestTimeout = 0;
+  const port = (server.address() as net.AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+
+  async function drain(sink: Sink): Promise<void> {
+    while (sink.pending.size > 0) await Promise.all([...sink.pending]);
+  }
+
+  const running: RunningProxy = {
+    host,
+    port,
+    url: `http://${urlHost}:${port}`,
+    caCertPath: ca.certPath,
+    upstream,
+    async addRunListener(runId, captureDir) {
+      if (sinks.has(runId)) throw new Error(`run ${runId} already has a listener`);
+      sinks.set(runId, { writer: await CaptureWriter.open(captureDir), count: 0, pending: new Set() });
+      const listener = net.createServer((socket) => {
+        if (admit(socket, runId)) server.emit('connection', socket);
+      });
+      await new Promise<void>((resolve, reject) => {
+        listener.once('error', reject);
+        listener.listen(0, host, () => resolve());
+      });
+      runServers.set(runId, listener);
+      const runPort = (listener.address() as net.AddressInfo).port;
+      return { port: runPort, url: `http://${urlHost}:${runPort}` };
+    },
+    async removeRunListener(runId) {
+      const listener = runServers.get(runId);
+      runServers.delete(runId);
+      if (listener) await new Promise<void>((r) => listener.close(() => r()));
+      const sink = sinks.get(runId);
+      if (sink) {
+        await drain(sink);
+        await sink.writer.close();
+      }
+    },
+    exchangeCount(runId) {
+      return sinks.get(runId ?? null)?.count ?? 0;
+    },
+    async flush() {
+      await Promise.all([...sinks.values()].map(drain));
+    },
+    async close() {
+      for (const id of [...runServers.keys()]) await running.removeRunListener(id);
+      proxy.close();
+      for (const s of openSockets) s.destroy();
+      httpAgent.destroy();
+      httpsAgent.destroy();
+      await running.flush();
+      for (const [id, sink] of sinks) if (id === null) await sink.writer.close();
+    },
+  };
+  log.info({ url: running.url, upstream, out: options.outDir }, 'proxy listening');
+  return running;
+}
