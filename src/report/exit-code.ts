@@ -1,0 +1,23 @@
+import type { Findings } from '../diff/findings-schema.js';
+
+/** The contract for scripts and CI (see DESIGN.md). */
+export const EXIT = {
+  noFindings: 0,
+  findings: 1,
+  inputError: 2,
+  runsFailed: 3,
+} as const;
+
+/**
+ * Failed runs win over findings: with runs missing, the comparison is incomplete and "no
+ * findings" would be a false all-clear. Expected variation is not a finding.
+ */
+export function exitCodeFor(findings: Findings): number {
+  if (findings.summary.runsFailed.length > 0) return EXIT.runsFailed;
+  return findings.findings.some((f) => f.class !== 'expected') ? EXIT.findings : EXIT.noFindings;
+}
+
+/** For an error thrown while diffing or reporting: input problems are 2, anything else is a bug. */
+export function exitCodeForError(err: unknown): number {
+  return err instanceof Error && err.name === 'InputError' ? EXIT.inputError : 70;
+}

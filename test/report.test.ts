@@ -1,0 +1,120 @@
+import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { diffRunDir, writeFindings, InputError, type Findings } from '../src/diff/index.js';
+import { EXIT, exitCodeFor, exitCodeForError } from '../src/report/exit-code.js';
+import { renderHtml } from '../src/report/html.js';
+import { readFindings, renderJson } from '../src/report/json.js';
+import { renderTerminal } from '../src/report/terminal.js';
+import { makeRunDir } from './fixtures/diff/make-run.js';
+
+const ANSI = /\x1b\[/;
+
+async function canonical(): Promise<{ dir: string; findings: Findings }> {
+  const dir = await makeRunDir({
+    axes: { TZ: ['Europe/Berlin', 'Asia/Shanghai'], ANTHROPIC_BASE_URL: ['https://api.example.com', 'https://api.example.cn'] },
+    reps: 2,
+    exchanges: (cell) => {
+      const sh = cell.values.TZ === 'Asia/Shanghai';
+      const cn = cell.values.ANTHROPIC_BASE_URL!.endsWith('.cn');
+      return [
+        {
+          system: [
+            `Session ${randomUUID()}. Date: ${sh ? '2026/07/01' : '2026-07-01'}. ${cn ? 'Don\u2019t' : "Don't"} guess. ` +
+              `Use the tools${sh ? '\u200B' : ''} provided. <b>&</b>`,
+          ],
+        },
+      ];
+    },
+  });
+  return { dir, findings: await diffRunDir(dir) };
+}
+
+let fixture: { dir: string; findings: Findings };
+beforeAll(async () => {
+  fixture = await canonical();
+});
+
+describe('terminal report', () => {
+  it('prints one line per finding, most suspicious first, with escaped code points and no colour unless asked', () => {
+    const out = renderTerminal(fixture.findings);
+    expect(out).not.toMatch(ANSI);
+    const lines = out.trimEnd().split('\n');
+    const findingLines = lines.filter((l) => /^(invisible|confusable|punctuation-swap|format-change)\b/.test(l));
+    expect(findingLines.map((l) => l.split(' ')[0])).toEqual(['invisible', 'punctuation-swap', 'format-change']);
+    expect(findingLines[0]).toContain('tools\\u{200B} provided');
+    expect(findingLines[0]).toContain('TZ ∈ {Asia/Shanghai}');
+    expect(findingLines[0]).toContain('U+200B ZERO WIDTH SPACE');
+    expect(findingLines[1]).toContain("Don't");
+    expect(findingLines[1]).toContain('Don\\u{2019}t');
+    expect(findingLines[1]).toContain('body.system[0].text@');
+    expect(lines[0]).toMatch(/^promptdiff: 3 findings/);
+  });
+
+  it('uses ANSI colour when asked', () => {
+    expect(renderTerminal(fixture.findings, { color: true })).toMatch(ANSI);
+  });
+});
+
+describe('JSON report and exit codes', () => {
+  it('renders findings.json that reads back identically', async () => {
+    const file = await writeFindings(fixture.dir, fixture.findings);
+    const back = await readFindings(fixture.dir);
+    expect(back).toEqual(JSON.parse(renderJson(fixture.findings)));
+    expect(file).toBe(join(fixture.dir, 'findings.json'));
+  });
+
+  it('says what to do when findings.json is missing or stale', async () => {
+    const dir = await makeRunDir({ axes: { TZ: ['a', 'b'] }, reps: 1, exchanges: () => [] });
+    await expect(readFindings(dir)).rejects.toThrow(/findings\.json: cannot read.*promptdiff diff/);
+    await writeFile(join(dir, 'findings.json'), '{"v": 0}');
+    const err = await readFindings(dir).catch((e: unknown) => e);
+    expect(String(err)).toMatch(/not a findings file of this version/);
+    expect(exitCodeForError(err)).toBe(EXIT.inputError);
+  });
+
+  it('maps results to 0, 1, 2 and 3', async () => {
+    expect(exitCodeFor(fixture.findings)).toBe(1);
+    const clean = await diffRunDir(await makeRunDir({ axes: { TZ: ['a', 'b'] }, reps: 2, exchanges: () => [{}] }));
+    expect(exitCodeFor(clean)).toBe(0);
+    const failed = await diffRunDir(
+      await makeRunDir({ axes: { TZ: ['a', 'b'] }, reps: 2, exchanges: () => [{}], status: { 'c001-r1': 'timeout' } }),
+    );
+    expect(exitCodeFor(failed)).toBe(3);
+    expect(exitCodeForError(new InputError('bad'))).toBe(2);
+    const expectedOnly = await diffRunDir(
+      await makeRunDir({
+        axes: { WORKDIR: ['/a', '/b'] },
+        reps: 2,
+        expect: [{ path: 'body.system[*].text', axis: 'WORKDIR' }],
+        exchanges: (cell) => [{ system: [`cwd ${cell.values.WORKDIR}`] }],
+      }),
+    );
+    expect(expectedOnly.findings.map((f) => f.class)).toEqual(['expected']);
+    expect(exitCodeFor(expectedOnly)).toBe(0);
+  });
+});
+
+describe('HTML report', () => {
+  it('is self-contained and highlights changed code points with their names', () => {
+    const html = renderHtml(fixture.findings);
+    expect(html).not.toMatch(/<script|<link|<img|\bsrc=|@import|url\(/i);
+    expect(html).toMatch(/class="cp-changed" title="U\+2019 RIGHT SINGLE QUOTATION MARK"/);
+    expect(html).toMatch(/class="cp-changed" title="U\+200B ZERO WIDTH SPACE">\u200B<span class="cp-marker">⟨U\+200B⟩/);
+    expect(html).toMatch(/class="cp-changed" title="U\+002F SOLIDUS">\//);
+    // User text is escaped, never markup.
+    expect(html).not.toContain('<b>&</b>');
+    expect(html).toContain('&#60;b&#62;&#38;&#60;/b&#62;');
+  });
+
+  it('has a cells × findings matrix and the full prompt behind a click', () => {
+    const html = renderHtml(fixture.findings);
+    const matrix = html.slice(html.indexOf('<table class="matrix">'), html.indexOf('</table>'));
+    expect(matrix.match(/<tr>/g)).toHaveLength(1 + 4);
+    expect(matrix.match(/href="#f-/g)).toHaveLength(3);
+    const details = html.match(/<details><summary>Full captured body\.system\[0\]\.text/g) ?? [];
+    expect(details.length).toBeGreaterThanOrEqual(6);
+    expect(html).toMatch(/<pre class="full">Session [0-9a-f-]{36}\. Date: /);
+  });
+});
