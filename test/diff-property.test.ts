@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { diffRunDir } from '../src/diff/index.js';
+import { editRegions } from '../src/diff/regions.js';
+import { alignValues } from '../src/diff/variants.js';
 import { makeRunDir } from './fixtures/diff/make-run.js';
 
 /** Latin letters and the Cyrillic letters that look the same. */
@@ -124,6 +126,58 @@ describe('differ properties', () => {
         }
       }),
       { numRuns: 40 },
+    );
+  });
+});
+
+describe('edit regions', () => {
+  const apply = (ref: string, edits: Array<{ start: number; end: number; text: string }>): string => {
+    let out = '';
+    let pos = 0;
+    for (const e of edits) {
+      out += ref.slice(pos, e.start) + e.text;
+      pos = e.end;
+    }
+    return out + ref.slice(pos);
+  };
+  // Long enough strings exercise the token path as well as the code-point path.
+  const str = fc.oneof(
+    fc.string({ unit: 'grapheme', maxLength: 60 }),
+    fc.string({ unit: fc.constantFrom('a', 'b', ' ', '\u2019', '\u{1F600}', '\n'), maxLength: 9000 }),
+  );
+
+  it('edits applied to the reference give the other string, whole code points only', () => {
+    fc.assert(
+      fc.property(str, str, (a, b) => {
+        const edits = editRegions(a, b);
+        expect(apply(a, edits)).toBe(b);
+        for (const e of edits) {
+          expect(e.start).toBeLessThanOrEqual(e.end);
+          expect(a.slice(e.start, e.end)).toBe(Array.from(a.slice(e.start, e.end)).join(''));
+          expect(/^[\uDC00-\uDFFF]/.test(a.slice(e.start))).toBe(false);
+          expect(/^[\uDC00-\uDFFF]/.test(e.text)).toBe(false);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('aligned regions rebuild every value from the reference', () => {
+    fc.assert(
+      fc.property(fc.array(str, { minLength: 2, maxLength: 5 }), (values) => {
+        const regions = alignValues(values, 0);
+        values.forEach((v, vi) => {
+          let out = '';
+          let pos = 0;
+          for (const r of regions) {
+            const [s, e] = r.slices[vi]!;
+            out += values[0]!.slice(pos, r.start) + v.slice(s, e);
+            pos = r.end;
+          }
+          expect(out + values[0]!.slice(pos)).toBe(v);
+        });
+      }),
+      { numRuns: 100 },
     );
   });
 });

@@ -323,3 +323,73 @@ describe('diffRunDir: input', () => {
     expect(f.summary.runsFailed).toEqual([{ id: 'c003-r2', cell: 'c003', status: 'no-traffic' }]);
   });
 });
+
+describe('diffRunDir: a canary-like run (the demo scenario, simulated)', () => {
+  it('finds each planted channel once, attributed to its axis, plus the Host echo, and nothing else', async () => {
+    const axes = {
+      TZ: ['UTC', 'America/New_York', 'Asia/Shanghai'],
+      ANTHROPIC_BASE_URL: ['https://api.anthropic.com', 'https://llm-gateway.example.cn'],
+      LANG: ['en_US.UTF-8', 'zh_CN.UTF-8'],
+    };
+    const dir = await makeRunDir({
+      axes,
+      reps: 2,
+      exchanges: (cell) => {
+        const session = randomUUID();
+        const host = new URL(cell.values.ANTHROPIC_BASE_URL!).host;
+        let always = 'Always answer as a careful, concise assistant.';
+        if (cell.values.TZ!.startsWith('Asia/')) always = always.replace(/a/g, '\u0430');
+        let tools = 'Use the tools provided to inspect the workspace.';
+        if (host.endsWith('.cn')) tools = tools.replace('tools provided', 'tools\u200B provided');
+        const system = [
+          'You are Canary, an interactive coding agent that helps users with software engineering tasks.',
+          `${always} Don't guess what a file contains; read it first. ${tools}`,
+          '<env>',
+          'Working directory: /sandbox/work',
+          `Today's date: 2026-07-01`,
+          `Session: ${session}`,
+          '</env>',
+        ].join('\n');
+        const headers = (): Array<[string, string]> => [
+          ['host', host],
+          ['content-type', 'application/json'],
+          ['x-client-build', cell.values.LANG!.startsWith('zh') ? '2026.07.1-r' : '2026.07.1'],
+          ['x-request-id', randomUUID()],
+        ];
+        const call = (model: string, sys: string, turns: number) => ({
+          model,
+          headers: headers(),
+          body: {
+            model,
+            max_tokens: 1024,
+            system: sys,
+            messages: Array.from({ length: turns }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: [{ type: 'text', text: `turn ${i}` }] })),
+            metadata: { user_id: `session_${session}` },
+          },
+        });
+        return [call('claude-haiku-4-5', 'Write a 3-word title.', 1), call('claude-sonnet-4-5', system, 1), call('claude-sonnet-4-5', system, 3)];
+      },
+    });
+    const f = await diffRunDir(dir);
+    const got = f.findings.map((x) => `${x.class} ${x.location.model} ${x.location.ordinal} ${x.location.path} ${x.attribution.axes.join('+')}`);
+    expect(got.sort()).toEqual(
+      [
+        'confusable claude-sonnet-4-5 1 body.system TZ',
+        'confusable claude-sonnet-4-5 2 body.system TZ',
+        'invisible claude-sonnet-4-5 1 body.system ANTHROPIC_BASE_URL',
+        'invisible claude-sonnet-4-5 2 body.system ANTHROPIC_BASE_URL',
+        'value-change claude-haiku-4-5 1 headers.x-client-build LANG',
+        'value-change claude-sonnet-4-5 1 headers.x-client-build LANG',
+        'value-change claude-sonnet-4-5 2 headers.x-client-build LANG',
+        'echo claude-haiku-4-5 1 headers.host ANTHROPIC_BASE_URL',
+        'echo claude-sonnet-4-5 1 headers.host ANTHROPIC_BASE_URL',
+        'echo claude-sonnet-4-5 2 headers.host ANTHROPIC_BASE_URL',
+      ].sort(),
+    );
+    const homoglyph = f.findings.find((x) => x.class === 'confusable')!;
+    const asia = homoglyph.attribution.groups.find((g) => !g.baseline)!;
+    expect(asia.values.TZ).toEqual(['Asia/Shanghai']);
+    expect(asia.changes.length).toBe(7);
+    expect(asia.changes.every((c) => c.added[0]!.cp === 'U+0430')).toBe(true);
+  });
+});
