@@ -241,9 +241,40 @@ describe('diffRunDir: classes', () => {
       ],
     });
     const { findings } = await diffRunDir(dir);
-    const classes = findings.map((f) => `${f.class} ${f.location.path}`);
-    expect(classes).toContain('field-presence body.metadata.user_id');
-    expect(findings.every((f) => f.attribution.axes.join() === 'CI')).toBe(true);
+    expect(findings.map((f) => `${f.class} ${f.location.path}`)).toEqual(['field-presence body.metadata.user_id']);
+    expect(findings[0]!.attribution.axes).toEqual(['CI']);
+    expect(findings[0]!.attribution.groups.find((g) => g.present)!.values.CI).toEqual(['true']);
+  });
+
+  it('reports an added message once, at the message, not once per leaf field', async () => {
+    const dir = await makeRunDir({
+      axes: { TZ: ['UTC', 'Asia/Shanghai'] },
+      reps: 2,
+      exchanges: (cell) => {
+        const messages = [{ role: 'user', content: [{ type: 'text', text: 'hi' }] }];
+        if (cell.values.TZ === 'Asia/Shanghai') {
+          messages.push({ role: 'assistant', content: [{ type: 'text', text: 'noted' }] });
+        }
+        return [{ body: { model: 'm', messages } }];
+      },
+    });
+    const { findings } = await diffRunDir(dir);
+    expect(findings.map((f) => `${f.class} ${f.location.path}`)).toEqual(['field-presence body.messages[1]']);
+    expect(findings[0]!.fields).toEqual(
+      expect.arrayContaining(['body.messages[1].role', 'body.messages[1].content[0].text']),
+    );
+  });
+
+  it('reports a reordering of the same JSON keys', async () => {
+    const dir = await makeRunDir({
+      axes: { LANG: ['en_US.UTF-8', 'zh_CN.UTF-8'] },
+      reps: 2,
+      exchanges: (cell) => [
+        { body: cell.values.LANG === 'zh_CN.UTF-8' ? { stream: true, model: 'm' } : { model: 'm', stream: true } },
+      ],
+    });
+    const { findings } = await diffRunDir(dir);
+    expect(findings.map((f) => `${f.location.path} ${f.attribution.axes.join()}`)).toEqual(['body{keys} LANG']);
   });
 });
 

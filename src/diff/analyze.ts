@@ -59,6 +59,57 @@ function summarise(cls: FindingClass, loc: Location, axes: string[], groups: Gro
   return `${loc.exchange} ${loc.path}: ${cls} driven by ${by}: ${parts.join('; ')}`;
 }
 
+/** Key order is a finding only when the keys are the same; added or missing keys are presence findings. */
+function sameKeySets(valuesByRun: Map<string, string>): boolean {
+  const sets = new Set([...valuesByRun.values()].map((v) => v.split(',').sort().join(',')));
+  return sets.size <= 1;
+}
+
+interface PendingPresence {
+  path: string;
+  byCell: Map<string, string>;
+  sample: string;
+}
+
+/** Where a path may be cut: before each `.`, `[` or `{` that starts a segment. */
+function commonPrefix(a: string, b: string): string {
+  let i = 0;
+  while (i < a.length && i < b.length && a[i] === b[i]) i++;
+  if (i === a.length && i === b.length) return a;
+  let cut = i;
+  const boundary = (str: string, at: number): boolean => at >= str.length || '.[{'.includes(str[at]!);
+  while (cut > 0 && !(boundary(a, cut) && boundary(b, cut))) cut--;
+  return a.slice(0, cut);
+}
+
+/**
+ * One added message brings a dozen leaf fields with it; report the message once. Fields that come
+ * and go in the same cells and sit under one container deeper than the body itself become one
+ * finding at that container.
+ */
+function groupPresence(pending: PendingPresence[]): Array<PendingPresence & { fields: string[] }> {
+  const byPattern = new Map<string, PendingPresence[]>();
+  for (const p of pending) {
+    const key = JSON.stringify([...p.byCell].sort());
+    byPattern.set(key, [...(byPattern.get(key) ?? []), p]);
+  }
+  const out: Array<PendingPresence & { fields: string[] }> = [];
+  for (const members of byPattern.values()) {
+    let current: (PendingPresence & { fields: string[] }) | null = null;
+    for (const m of members) {
+      const prefix = current ? commonPrefix(current.path, m.path) : '';
+      if (current && /^body[.[{].+/.test(prefix)) {
+        current.path = prefix;
+        current.fields.push(m.path);
+        continue;
+      }
+      current = { ...m, fields: [m.path] };
+      out.push(current);
+    }
+  }
+  return out;
+}
+
 class Analyzer {
   readonly findings: Finding[] = [];
   readonly texts: Record<string, string> = {};
@@ -115,10 +166,15 @@ class Analyzer {
         }
       }
     }
-    for (const path of paths) this.field(req, path);
+    const absentFields: PendingPresence[] = [];
+    for (const path of paths) this.field(req, path, absentFields);
+    for (const group of groupPresence(absentFields)) {
+      const loc: Location = { ...req.location, path: group.path };
+      this.presenceFinding('field-presence', loc, group.byCell, [...req.runs.keys()], group.sample, group.fields);
+    }
   }
 
-  private field(req: AlignedRequest, path: string): void {
+  private field(req: AlignedRequest, path: string, absentFields: PendingPresence[]): void {
     this.fieldsCompared++;
     const loc: Location = { ...req.location, path };
     const valuesByRun = new Map<string, string>();
@@ -128,11 +184,9 @@ class Analyzer {
     }
     if (valuesByRun.size < req.runs.size) {
       const byCell = this.presence(req.runs.keys(), (r) => valuesByRun.has(r));
-      if (byCell) {
-        const sample = valuesByRun.values().next().value ?? '';
-        this.presenceFinding('field-presence', loc, byCell, [...req.runs.keys()], sample);
-      }
+      if (byCell) absentFields.push({ path, byCell, sample: valuesByRun.values().next().value ?? '' });
     }
+    if (path.endsWith('{keys}') && !sameKeySets(valuesByRun)) return;
     const fa = analyseField(valuesByRun, this.design);
     if (!fa) return;
     this.maskedSpans += fa.masked;
@@ -145,6 +199,7 @@ class Analyzer {
     byCell: Map<string, string>,
     runs: string[],
     sample: string,
+    fields?: string[],
   ): void {
     const cv = this.variants(byCell);
     const attr = attribute(this.design.axes, cv);
@@ -167,10 +222,11 @@ class Analyzer {
     const finalClass: FindingClass = rule ? 'expected' : cls;
     const presentIn = groups.filter((g) => g.present).flatMap((g) => g.cells);
     this.findings.push({
-      id: findingId(loc.exchange, loc.path, 0, 0),
+      id: findingId(loc.exchange, `${cls}:${loc.path}`, 0, 0),
       class: finalClass,
       ...(rule ? { changeClass: cls, expected: rule } : {}),
       location: loc,
+      ...(fields && fields.length > 1 ? { fields } : {}),
       span: null,
       attribution: { ...attr, groups },
       summary:

@@ -110,6 +110,8 @@ export const Finding = z.object({
   /** The class the bytes alone would get, when `class` is echo or expected. */
   changeClass: FindingClass.optional(),
   location: Location,
+  /** For a presence finding that stands for several fields under one container: those fields. */
+  fields: z.array(z.string()).optional(),
   /** Span in the baseline representative string (UTF-16 offsets); null for presence findings. */
   span: z.object({ offset: z.number().int(), length: z.number().int(), cpOffset: z.number().int() }).nullable(),
   attribution: Attribution,
