@@ -1,21 +1,13 @@
 #!/usr/bin/env node
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
-import { ensureCA, defaultCertsDir } from './ca/index.js';
-import { readExchanges, CaptureFileError } from './capture/store.js';
-import { toHar } from './capture/har.js';
-import { startProxy, type UpstreamMode } from './proxy/server.js';
-import { clientEnv, formatExports, SHELLS } from './proxy/client-env.js';
-import { UsageError, parse, intOption, oneOf, toolVersion } from './cli-support.js';
-import { log } from './log.js';
+import { UsageError, toolVersion } from './cli-support.js';
 
 const HELP = `promptdiff ${toolVersion()}: catch agents that hide environment-dependent bytes in their prompts
 
 Usage: promptdiff <command> [options]
 
 Commands:
-  demo                         run the offline demo scenario (canary agent), diff it and show the findings
-  run SCENARIO [--out DIR]     run an agent across a matrix of environments (see docs/user-guide.md)
+  demo [--out DIR]             run the offline demo scenario (canary agent), diff it and show the findings
+  run SCENARIO [--out DIR]     run an agent across a matrix of environments, then diff (see docs/user-guide.md)
   diff RUN_DIR                 find environment-dependent bytes; writes RUN_DIR/findings.json
   report RUN_DIR               show findings (--format terminal|json|html)
   proxy --out DIR [--port P]   intercepting proxy: record every exchange to DIR/exchanges.jsonl
@@ -27,148 +19,18 @@ Run 'promptdiff <command> --help' for a command's options.
 Exit codes: 0 no findings, 1 findings, 2 usage or input error, 3 runs failed.
 `;
 
-const PROXY_HELP = `Usage: promptdiff proxy --out DIR [options]
+type Handler = (args: string[]) => Promise<number>;
 
-  --port P              port to listen on (default 8080; 0 picks a free one)
-  --host ADDR           address to bind (default 127.0.0.1)
-  --out DIR             where exchanges.jsonl is written (required)
-  --upstream MODE       stub (default: answer locally, offline) | passthrough (forward to the real host)
-  --upstream-url URL    passthrough: send every request here instead of the host the client asked for
-  --upstream-ca FILE    passthrough: also trust this CA (PEM) for the upstream
-  --stub-text TEXT      the assistant text of stub replies
-  --keep-secrets        store API keys, auth headers and cookies as sent (default: redacted)
-  --allow-remote        accept clients from non-loopback addresses
-  --certs DIR           CA directory (default ${defaultCertsDir()}, or $PROMPTDIFF_CERTS_DIR)
-
-Runs until SIGINT/SIGTERM. Both routes work on the same port:
-  forward  HTTPS_PROXY=http://127.0.0.1:P + trust the CA (any hostname, no DNS needed in stub mode)
-  reverse  base URL http://127.0.0.1:P (e.g. ANTHROPIC_BASE_URL)
-HTTP/1.1 only (clients negotiate it through ALPN).
-`;
-
-async function cmdCa(args: string[]): Promise<number> {
-  const { values, positionals } = parse('ca', args, { certs: { type: 'string' }, help: { type: 'boolean' } });
-  const sub = positionals[0];
-  if (values.help || !sub) {
-    process.stdout.write('Usage: promptdiff ca init|path [--certs DIR]\n');
-    return values.help ? 0 : 2;
-  }
-  const certsDir = values.certs ? path.resolve(values.certs) : defaultCertsDir();
-  if (sub === 'init') {
-    const ca = await ensureCA(certsDir);
-    process.stdout.write(`${ca.created ? 'created' : 'already present'}: ${ca.certPath}\n`);
-    process.stdout.write(`Trust it in a client with NODE_EXTRA_CA_CERTS=${ca.certPath} (Node), SSL_CERT_FILE (OpenSSL, Rust, Go), REQUESTS_CA_BUNDLE (Python).\n`);
-    return 0;
-  }
-  if (sub === 'path') {
-    // Creating on first use keeps "ca path" usable in scripts: the path it prints always exists.
-    const ca = await ensureCA(certsDir);
-    process.stdout.write(`${ca.certPath}\n`);
-    return 0;
-  }
-  throw new UsageError(`promptdiff ca: unknown subcommand "${sub}" (init or path)`);
-}
-
-async function cmdProxy(args: string[]): Promise<number> {
-  const { values } = parse(
-    'proxy',
-    args,
-    {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      out: { type: 'string' },
-      upstream: { type: 'string' },
-      'upstream-url': { type: 'string' },
-      'upstream-ca': { type: 'string' },
-      'stub-text': { type: 'string' },
-      'keep-secrets': { type: 'boolean' },
-      'allow-remote': { type: 'boolean' },
-      certs: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    false,
-  );
-  if (values.help) {
-    process.stdout.write(PROXY_HELP);
-    return 0;
-  }
-  if (!values.out) throw new UsageError('promptdiff proxy: --out DIR is required (where exchanges.jsonl goes)');
-  const upstream = oneOf<UpstreamMode>('upstream', values.upstream, ['stub', 'passthrough'], 'stub');
-  if (values['upstream-url']) {
-    try {
-      new URL(values['upstream-url']);
-    } catch {
-      throw new UsageError(`--upstream-url: not a URL: "${values['upstream-url']}"`);
-    }
-    if (upstream !== 'passthrough') throw new UsageError('--upstream-url only makes sense with --upstream passthrough');
-  }
-  if (values['upstream-ca']) await stat(values['upstream-ca']).catch(() => {
-    throw new UsageError(`--upstream-ca: no such file: ${values['upstream-ca']}`);
-  });
-  const host = values.host ?? '127.0.0.1';
-  if (!['127.0.0.1', '::1', 'localhost'].includes(host) && !values['allow-remote']) {
-    log.warn({ host }, 'binding beyond loopback, but non-loopback clients are refused unless --allow-remote');
-  }
-  const proxy = await startProxy({
-    host,
-    port: intOption('port', values.port, 8080),
-    outDir: path.resolve(values.out),
-    upstream,
-    upstreamUrl: values['upstream-url'],
-    upstreamCa: values['upstream-ca'],
-    keepSecrets: values['keep-secrets'] ?? false,
-    allowRemote: values['allow-remote'] ?? false,
-    certsDir: values.certs ? path.resolve(values.certs) : undefined,
-    stubText: values['stub-text'],
-  });
-  process.stdout.write(
-    `promptdiff proxy on ${proxy.url} (upstream: ${upstream}), recording to ${path.resolve(values.out, 'exchanges.jsonl')}\n\n` +
-      `Forward route — export these in the agent's shell:\n${formatExports(clientEnv(proxy.url, proxy.caCertPath), 'bash')}\n\n` +
-      `Reverse route — point the agent's base URL here instead, e.g.:\nexport ANTHROPIC_BASE_URL=${proxy.url}\n\nCtrl-C to stop.\n`,
-  );
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  await proxy.close();
-  process.stderr.write(`stopped; ${proxy.exchangeCount()} exchange(s) recorded\n`);
-  return 0;
-}
-
-async function cmdEnv(args: string[]): Promise<number> {
-  const { values } = parse('env', args, { port: { type: 'string' }, host: { type: 'string' }, shell: { type: 'string' }, certs: { type: 'string' }, help: { type: 'boolean' } }, false);
-  if (values.help) {
-    process.stdout.write(`Usage: promptdiff env --port P [--host H] [--shell ${SHELLS.join('|')}] [--certs DIR]\n`);
-    return 0;
-  }
-  if (!values.port) throw new UsageError('promptdiff env: --port P is required (the port promptdiff proxy listens on)');
-  const port = intOption('port', values.port, 8080, 1);
-  const shell = oneOf('shell', values.shell, SHELLS, 'bash');
-  const ca = await ensureCA(values.certs ? path.resolve(values.certs) : defaultCertsDir());
-  const host = values.host ?? '127.0.0.1';
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
-  process.stdout.write(`${formatExports(clientEnv(url, ca.certPath), shell)}\n`);
-  return 0;
-}
-
-async function cmdHar(args: string[]): Promise<number> {
-  const { positionals, values } = parse('har', args, { help: { type: 'boolean' } });
-  if (values.help || positionals.length !== 1) {
-    process.stdout.write('Usage: promptdiff har DIR > out.har   (DIR holds exchanges.jsonl)\n');
-    return values.help ? 0 : 2;
-  }
-  const { records, tornTail } = await readExchanges(path.resolve(positionals[0]!));
-  if (tornTail) log.warn('the last line of the capture was cut off (killed proxy?): exported every complete exchange');
-  process.stdout.write(`${JSON.stringify(toHar(records, toolVersion()), null, 2)}\n`);
-  return 0;
-}
-
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
-  ca: cmdCa,
-  proxy: cmdProxy,
-  env: cmdEnv,
-  har: cmdHar,
+/** Each command loads only its own modules: \`promptdiff --help\` should not pay for the proxy or the differ. */
+const COMMANDS: Record<string, () => Promise<Handler>> = {
+  ca: async () => (await import('./commands/capture.js')).cmdCa,
+  proxy: async () => (await import('./commands/capture.js')).cmdProxy,
+  env: async () => (await import('./commands/capture.js')).cmdEnv,
+  har: async () => (await import('./commands/capture.js')).cmdHar,
+  run: async () => (await import('./commands/scenario.js')).cmdRun,
+  demo: async () => (await import('./commands/scenario.js')).cmdDemo,
+  diff: async () => (await import('./commands/findings.js')).cmdDiff,
+  report: async () => (await import('./commands/findings.js')).cmdReport,
 };
 
 export async function main(argv: string[]): Promise<number> {
@@ -181,13 +43,16 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${toolVersion()}\n`);
     return 0;
   }
-  const handler = COMMANDS[command];
-  if (!handler) throw new UsageError(`unknown command "${command}" (promptdiff --help lists them)`);
-  return handler(rest);
+  const load = COMMANDS[command];
+  if (!load) throw new UsageError(`unknown command "${command}" (promptdiff --help lists them)`);
+  return (await load())(rest);
 }
 
+/** Errors a user can cause and fix: one line, exit 2, no stack trace. */
+const USER_ERRORS = new Set(['UsageError', 'CaptureFileError', 'ScenarioError', 'InputError']);
+
 function isUserError(err: unknown): err is Error {
-  return err instanceof UsageError || err instanceof CaptureFileError || (err as Error)?.name === 'ScenarioError' || (err as Error)?.name === 'RunDirError';
+  return err instanceof Error && USER_ERRORS.has(err.name);
 }
 
 main(process.argv.slice(2)).then(

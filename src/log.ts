@@ -1,8 +1,27 @@
-import { pino, type Logger } from 'pino';
+import { pino, type Logger, type DestinationStream } from 'pino';
+
+const LEVEL_NAMES: Record<number, string> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warning', 50: 'error', 60: 'fatal' };
+
+/** On a terminal a person reads the log: one short line per entry instead of JSON. */
+function humanDestination(): DestinationStream {
+  return {
+    write(line: string) {
+      try {
+        const { level, msg, time: _t, pid: _p, hostname: _h, name: _n, v: _v, ...rest } = JSON.parse(line) as Record<string, unknown>;
+        const extra = Object.entries(rest)
+          .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+          .join(' ');
+        process.stderr.write(`promptdiff ${LEVEL_NAMES[level as number] ?? level}: ${msg ?? ''}${extra ? ` (${extra})` : ''}\n`);
+      } catch {
+        process.stderr.write(line);
+      }
+    },
+  };
+}
 
 /**
- * One logger for the whole process: JSON lines on stderr (stdout is for what the user asked for).
- * PROMPTDIFF_LOG_LEVEL overrides the level; tests keep it at "silent" unless debugging.
+ * One logger for the whole process: JSON lines on stderr (stdout is for what the user asked for),
+ * short human lines when stderr is a terminal. PROMPTDIFF_LOG_LEVEL sets the level.
  */
 export const log: Logger = pino(
   {
@@ -14,5 +33,5 @@ export const log: Logger = pino(
       censor: '[redacted]',
     },
   },
-  pino.destination(2),
+  process.stderr.isTTY ? humanDestination() : pino.destination(2),
 );

@@ -566,6 +566,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       for (const [id, sink] of sinks) if (id === null) await sink.writer.close();
     },
   };
-  log.info({ url: running.url, upstream, out: options.outDir }, 'proxy listening');
+  log.debug({ url: running.url, upstream, out: options.outDir }, 'proxy listening');
   return running;
 }

@@ -1,0 +1,57 @@
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
+import { renderTerminal } from '../report/terminal.js';
+import { renderJson, readFindings } from '../report/json.js';
+import { renderHtml } from '../report/html.js';
+import { exitCodeFor } from '../report/exit-code.js';
+import { UsageError, parse, oneOf } from '../cli-support.js';
+
+export const REPORT_FILE = 'report.html';
+
+/** Diffs a run directory, writes findings.json and report.html beside the captures. */
+export async function analyse(runDir: string): Promise<{ findings: Findings; findingsFile: string; htmlFile: string }> {
+  const findings = await diffRunDir(runDir);
+  const findingsFile = await writeFindings(runDir, findings);
+  const htmlFile = path.join(runDir, REPORT_FILE);
+  await writeFile(htmlFile, renderHtml(findings));
+  return { findings, findingsFile, htmlFile };
+}
+
+export function useColor(): boolean {
+  return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
+}
+
+export async function cmdDiff(args: string[]): Promise<number> {
+  const { values, positionals } = parse('diff', args, { json: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean' } });
+  if (values.help || positionals.length !== 1) {
+    process.stdout.write('Usage: promptdiff diff RUN_DIR [--json] [--quiet]\n  writes RUN_DIR/findings.json and RUN_DIR/report.html; exit 0 no findings, 1 findings, 2 input error, 3 runs failed\n');
+    if (values.help) return 0;
+    throw new UsageError('promptdiff diff: give exactly one run directory');
+  }
+  const runDir = path.resolve(positionals[0]!);
+  const { findings, findingsFile, htmlFile } = await analyse(runDir);
+  if (values.json) process.stdout.write(renderJson(findings));
+  else if (!values.quiet) {
+    process.stdout.write(renderTerminal(findings, { color: useColor() }));
+    process.stdout.write(`\nfindings: ${findingsFile}\nreport:   ${htmlFile}\n`);
+  }
+  return exitCodeFor(findings);
+}
+
+export async function cmdReport(args: string[]): Promise<number> {
+  const { values, positionals } = parse('report', args, { format: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } });
+  if (values.help || positionals.length !== 1) {
+    process.stdout.write('Usage: promptdiff report RUN_DIR|findings.json [--format terminal|json|html] [--out FILE]\n');
+    if (values.help) return 0;
+    throw new UsageError('promptdiff report: give exactly one run directory or findings.json');
+  }
+  const format = oneOf('format', values.format, ['terminal', 'json', 'html'] as const, 'terminal');
+  const findings = await readFindings(path.resolve(positionals[0]!));
+  const text = format === 'json' ? renderJson(findings) : format === 'html' ? renderHtml(findings) : renderTerminal(findings, { color: !values.out && useColor() });
+  if (values.out) {
+    await writeFile(values.out, text);
+    process.stderr.write(`wrote ${path.resolve(values.out)}\n`);
+  } else process.stdout.write(text);
+  return exitCodeFor(findings);
+}

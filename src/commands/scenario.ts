@@ -1,0 +1,123 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { runScenario } from '../scenario/runner.js';
+import { renderTerminal } from '../report/terminal.js';
+import { exitCodeFor } from '../report/exit-code.js';
+import { PACKAGE_ROOT, UsageError, intOption, parse } from '../cli-support.js';
+import { analyse, useColor } from './findings.js';
+
+const RUN_HELP = `Usage: promptdiff run SCENARIO [options]
+       promptdiff run --resume RUN_DIR
+
+  --out DIR        run directory to create (default runs/<scenario name>-<timestamp>)
+  --jobs N         runs in parallel (default: the scenario's jobs)
+  --yes            allow a matrix larger than the scenario's max_runs
+  --resume DIR     finish an interrupted run: completed runs are kept, the rest are (re)done
+  --shard K/N      run only a deterministic slice of the matrix (join slices with a merge)
+  --no-diff        only run; do not diff afterwards
+  --certs DIR      CA directory
+
+Exit codes: 0 no findings, 1 findings, 2 scenario or input error, 3 runs failed.
+`;
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+}
+
+async function runAndReport(options: {
+  scenarioPath?: string;
+  outDir: string;
+  jobs?: number;
+  yes?: boolean;
+  resume?: boolean;
+  shard?: string;
+  diff: boolean;
+  certsDir?: string;
+}): Promise<number> {
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const result = await runScenario({ ...options, signal: controller.signal });
+    for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+    const failed = result.manifest.runs.filter((r) => r.status !== 'ok' && r.status !== 'pending');
+    if (controller.signal.aborted) {
+      process.stderr.write(`interrupted: finish with  promptdiff run --resume ${result.outDir}\n`);
+      return 3;
+    }
+    if (failed.length > 0) {
+      process.stderr.write(`${failed.length} run(s) failed:\n`);
+      for (const r of failed.slice(0, 5)) process.stderr.write(`  ${r.id}: ${r.status}${r.message ? ` — ${r.message}` : ''}\n`);
+    }
+    process.stdout.write(`run directory: ${result.outDir}\n`);
+    if (!options.diff || options.shard) return result.exitCode;
+    const { findings, htmlFile } = await analyse(result.outDir);
+    process.stdout.write(renderTerminal(findings, { color: useColor() }));
+    process.stdout.write(`\nreport: ${htmlFile}\n`);
+    return result.exitCode === 3 ? 3 : exitCodeFor(findings);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+const RUN_OPTIONS = {
+  out: { type: 'string' },
+  jobs: { type: 'string' },
+  yes: { type: 'boolean' },
+  resume: { type: 'string' },
+  shard: { type: 'string' },
+  'no-diff': { type: 'boolean' },
+  certs: { type: 'string' },
+  help: { type: 'boolean' },
+} as const;
+
+async function scenarioName(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  const m = /^name:\s*["']?([\w.-]+)/m.exec(text) ?? /"name"\s*:\s*"([\w.-]+)"/.exec(text);
+  return m?.[1] ?? path.basename(file).replace(/\.(ya?ml|json)$/, '');
+}
+
+export async function cmdRun(args: string[]): Promise<number> {
+  const { values, positionals } = parse('run', args, RUN_OPTIONS);
+  if (values.help) {
+    process.stdout.write(RUN_HELP);
+    return 0;
+  }
+  if (positionals.length > 1) throw new UsageError('promptdiff run: give one scenario file');
+  const scenarioPath = positionals[0] ? path.resolve(positionals[0]) : undefined;
+  if (!scenarioPath && !values.resume) throw new UsageError('promptdiff run: give a scenario file (or --resume RUN_DIR)');
+  if (values.shard && !/^\d+\/\d+$/.test(values.shard)) throw new UsageError(`--shard must look like K/N (e.g. 1/4), got "${values.shard}"`);
+  const outDir = values.resume
+    ? path.resolve(values.resume)
+    : path.resolve(values.out ?? path.join('runs', `${await scenarioName(scenarioPath!)}-${timestamp()}`));
+  return runAndReport({
+    scenarioPath,
+    outDir,
+    jobs: values.jobs === undefined ? undefined : intOption('jobs', values.jobs, 1, 1, 64),
+    yes: values.yes,
+    resume: Boolean(values.resume),
+    shard: values.shard,
+    diff: !values['no-diff'],
+    certsDir: values.certs ? path.resolve(values.certs) : undefined,
+  });
+}
+
+export const DEMO_SCENARIO = path.join(PACKAGE_ROOT, 'scenarios', 'demo.yaml');
+
+export async function cmdDemo(args: string[]): Promise<number> {
+  const { values } = parse('demo', args, { out: { type: 'string' }, jobs: { type: 'string' }, certs: { type: 'string' }, help: { type: 'boolean' } }, false);
+  if (values.help) {
+    process.stdout.write(`Usage: promptdiff demo [--out DIR] [--jobs N]\n  runs ${DEMO_SCENARIO} offline (the canary agent with planted covert channels), then diffs and reports\n`);
+    return 0;
+  }
+  process.stdout.write(`promptdiff demo: ${path.relative(process.cwd(), DEMO_SCENARIO) || DEMO_SCENARIO}\n`);
+  return runAndReport({
+    scenarioPath: DEMO_SCENARIO,
+    outDir: path.resolve(values.out ?? path.join('runs', `demo-${timestamp()}`)),
+    jobs: values.jobs === undefined ? undefined : intOption('jobs', values.jobs, 2, 1, 64),
+    diff: true,
+    certsDir: values.certs ? path.resolve(values.certs) : undefined,
+  });
+}
