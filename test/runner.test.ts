@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { validateScenario } from '../src/scenario/load.js';
 import { silentProgress } from '../src/scenario/progress.js';
 import { runScenario } from '../src/scenario/runner.js';
+import { formatRunSummary } from '../src/scenario/summary.js';
 import type { ScenarioInput } from '../src/scenario/schema.js';
 import { startFakeProxy } from './fixtures/scenario/fake-proxy.js';
 
@@ -81,6 +82,10 @@ describe('runner', () => {
     expect(onDisk.runs).toEqual(result.manifest.runs);
     expect(await readFile(path.join(outDir, 'runs', byMode.ok!.id, 'stdout.txt'), 'utf8')).toContain('200');
     expect(existsSync(path.join(outDir, 'unattributed'))).toBe(false);
+    const summary = formatRunSummary(result);
+    expect(summary).toMatch(/^4 runs in 4 cells: .*1 ok.*1 failed.*1 timeout.*1 no-traffic/);
+    expect(summary).toMatch(/c004-r1 no-traffic \(cell c004: MODE=bypass\)\n    agent sent no traffic/);
+    expect(summary).toContain(`promptdiff run --resume ${outDir}`);
     // A second run into the same directory is refused without --resume.
     await expect(runScenario({ scenario: scenario({}), outDir, progress: silentProgress, startProxy: startFakeProxy })).rejects.toThrow(
       /already holds a run .* --resume/,

@@ -1,0 +1,31 @@
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import { loadScenario } from '../src/scenario/load.js';
+import { expandMatrix } from '../src/scenario/matrix.js';
+import { agentIdentity, resolvePaths } from '../src/scenario/resolve.js';
+import { demoScenarioPath } from '../src/scenario/demo.js';
+
+// The shipped scenarios are documentation: they must stay valid as the schema evolves.
+const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'scenarios');
+const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f));
+
+describe('shipped scenarios', () => {
+  test.each(files)('%s is valid and expands', async (file) => {
+    const { scenario, baseDir } = await loadScenario(path.join(dir, file));
+    const resolved = resolvePaths(scenario, baseDir);
+    expect(agentIdentity(resolved).command.length).toBeGreaterThan(0);
+    expect(expandMatrix(resolved).runs.length).toBeGreaterThan(1);
+  });
+
+  test('the demo is the one runDemo uses: canary, offline, 3 axes, pinned clock', async () => {
+    expect(demoScenarioPath()).toBe(path.join(dir, 'demo.yaml'));
+    const { scenario, baseDir } = await loadScenario(demoScenarioPath());
+    const resolved = resolvePaths(scenario, baseDir);
+    expect(resolved.upstream).toBe('stub');
+    expect(resolved.clock).not.toBe('real');
+    expect(Object.keys(resolved.axes)).toEqual(['TZ', 'ANTHROPIC_BASE_URL', 'LANG']);
+    expect(agentIdentity(resolved).command[1]).toBe(path.join(dir, '..', 'agents', 'canary', 'index.mjs'));
+  });
+});
