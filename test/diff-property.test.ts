@@ -1,10 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { diffRunDir } from '../src/diff/index.js';
 import { editRegions } from '../src/diff/regions.js';
 import { alignValues } from '../src/diff/variants.js';
-import { makeRunDir } from './fixtures/diff/make-run.js';
+import { makeRunDir, removeRunDirs } from './fixtures/diff/make-run.js';
+
+afterAll(removeRunDirs);
 
 /** Latin letters and the Cyrillic letters that look the same. */
 const HOMOGLYPHS: Record<string, string> = {

@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { readFile, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { diffRunDir, writeFindings, FindingsSchema, InputError } from '../src/diff/index.js';
-import { makeRunDir } from './fixtures/diff/make-run.js';
+import { makeRunDir, removeRunDirs } from './fixtures/diff/make-run.js';
+
+afterAll(removeRunDirs);
 
 const TZS = ['Europe/Berlin', 'Asia/Shanghai', 'America/New_York'];
 const BASES = ['https://api.example.com', 'https://api.example.cn'];

@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffRunDir, writeFindings, InputError, type Findings } from '../src/diff/index.js';
 import { EXIT, exitCodeFor, exitCodeForError } from '../src/report/exit-code.js';
 import { renderHtml } from '../src/report/html.js';
 import { readFindings, renderJson } from '../src/report/json.js';
 import { renderTerminal } from '../src/report/terminal.js';
-import { makeRunDir } from './fixtures/diff/make-run.js';
+import { makeRunDir, removeRunDirs } from './fixtures/diff/make-run.js';
+
+afterAll(removeRunDirs);
 
 const ANSI = /\x1b\[/;
 
