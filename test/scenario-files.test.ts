@@ -19,7 +19,7 @@ describe('shipped scenarios', () => {
     expect(expandMatrix(resolved).runs.length).toBeGreaterThan(1);
   });
 
-  test('the demo is the one runDemo uses: canary, offline, 3 axes, pinned clock', async () => {
+  test('the demo is the one `promptdiff demo` uses: canary, offline, 3 axes, pinned clock', async () => {
     expect(demoScenarioPath()).toBe(path.join(dir, 'demo.yaml'));
     const { scenario, baseDir } = await loadScenario(demoScenarioPath());
     const resolved = resolvePaths(scenario, baseDir);

@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runScenario } from '../scenario/runner.js';
+import { formatRunSummary } from '../scenario/summary.js';
 import { renderTerminal } from '../report/terminal.js';
 import { exitCodeFor } from '../report/exit-code.js';
-import { PACKAGE_ROOT, UsageError, intOption, parse } from '../cli-support.js';
+import { UsageError, intOption, parse } from '../cli-support.js';
+import { demoScenarioPath } from '../scenario/demo.js';
 import { analyse, useColor } from './findings.js';
 
 const RUN_HELP = `Usage: promptdiff run SCENARIO [options]
@@ -40,22 +42,16 @@ async function runAndReport(options: {
   process.once('SIGTERM', onSignal);
   try {
     const result = await runScenario({ ...options, signal: controller.signal });
-    for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
-    const failed = result.manifest.runs.filter((r) => r.status !== 'ok' && r.status !== 'pending');
     if (controller.signal.aborted) {
       process.stderr.write(`interrupted: finish with  promptdiff run --resume ${result.outDir}\n`);
       return 3;
     }
-    if (failed.length > 0) {
-      process.stderr.write(`${failed.length} run(s) failed:\n`);
-      for (const r of failed.slice(0, 5)) process.stderr.write(`  ${r.id}: ${r.status}${r.message ? ` — ${r.message}` : ''}\n`);
-    }
-    process.stdout.write(`run directory: ${result.outDir}\n`);
-    if (!options.diff || options.shard) return result.exitCode;
+    process.stderr.write(`${formatRunSummary(result)}\n`);
+    if (!options.diff || options.shard || result.exitCode !== 0) return result.exitCode;
     const { findings, htmlFile } = await analyse(result.outDir);
     process.stdout.write(renderTerminal(findings, { color: useColor() }));
     process.stdout.write(`\nreport: ${htmlFile}\n`);
-    return result.exitCode === 3 ? 3 : exitCodeFor(findings);
+    return exitCodeFor(findings);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -104,7 +100,7 @@ export async function cmdRun(args: string[]): Promise<number> {
   });
 }
 
-export const DEMO_SCENARIO = path.join(PACKAGE_ROOT, 'scenarios', 'demo.yaml');
+const DEMO_SCENARIO = demoScenarioPath();
 
 export async function cmdDemo(args: string[]): Promise<number> {
   const { values } = parse('demo', args, { out: { type: 'string' }, jobs: { type: 'string' }, certs: { type: 'string' }, help: { type: 'boolean' } }, false);
