@@ -72,5 +72,8 @@ export function unknownStub(head: RequestHead): StubReply {
     return { status: 200, headers: { 'content-type': 'text/plain', [STUB_HEADER]: '1' }, chunks: [] };
   }
   if (isModelList(head)) return jsonReply(modelList(head));
+  // Recent Claude Code releases (measured: 2.1.331; not 2.1.113) validate this answer: `{}` lacks `restrictions`, so it retries
+  // with backoff and holds its first /v1/messages call back by ~5 s. An empty policy restricts nothing.
+  if (method === 'GET' && p.replace(/\/+$/, '').endsWith('/api/claude_code/policy_limits')) return jsonReply({ restrictions: {} });
   return jsonReply({});
 }
