@@ -358,7 +358,7 @@ describe('diffRunDir: input', () => {
 });
 
 describe('diffRunDir: a canary-like run (the demo scenario, simulated)', () => {
-  it('finds each planted channel once, attributed to its axis, plus the Host echo, and nothing else', async () => {
+  it('finds each planted channel once (with every request it occurs in), attributed to its axis, plus the Host echo, and nothing else', async () => {
     const axes = {
       TZ: ['UTC', 'America/New_York', 'Asia/Shanghai'],
       ANTHROPIC_BASE_URL: ['https://api.anthropic.com', 'https://llm-gateway.example.cn'],
@@ -404,25 +404,107 @@ describe('diffRunDir: a canary-like run (the demo scenario, simulated)', () => {
       },
     });
     const f = await diffRunDir(dir);
-    const got = f.findings.map((x) => `${x.class} ${x.location.model} ${x.location.ordinal} ${x.location.path} ${x.attribution.axes.join('+')}`);
-    expect(got.sort()).toEqual(
-      [
-        'confusable claude-sonnet-4-5 1 body.system TZ',
-        'confusable claude-sonnet-4-5 2 body.system TZ',
-        'invisible claude-sonnet-4-5 1 body.system ANTHROPIC_BASE_URL',
-        'invisible claude-sonnet-4-5 2 body.system ANTHROPIC_BASE_URL',
-        'value-change claude-haiku-4-5 1 headers.x-client-build LANG',
-        'value-change claude-sonnet-4-5 1 headers.x-client-build LANG',
-        'value-change claude-sonnet-4-5 2 headers.x-client-build LANG',
-        'echo claude-haiku-4-5 1 headers.host ANTHROPIC_BASE_URL',
-        'echo claude-sonnet-4-5 1 headers.host ANTHROPIC_BASE_URL',
-        'echo claude-sonnet-4-5 2 headers.host ANTHROPIC_BASE_URL',
-      ].sort(),
+    // One finding per planted change, listing every aligned request that carries it.
+    const got = f.findings.map(
+      (x) =>
+        `${x.class} ${x.location.path} ${x.attribution.axes.join('+')} in ` +
+        x.locations.map((l) => `${l.model}#${l.ordinal}`).join(','),
     );
+    expect(got).toEqual([
+      'invisible body.system ANTHROPIC_BASE_URL in claude-sonnet-4-5#1,claude-sonnet-4-5#2',
+      'confusable body.system TZ in claude-sonnet-4-5#1,claude-sonnet-4-5#2',
+      'value-change headers.x-client-build LANG in claude-haiku-4-5#1,claude-sonnet-4-5#1,claude-sonnet-4-5#2',
+      'echo headers.host ANTHROPIC_BASE_URL in claude-haiku-4-5#1,claude-sonnet-4-5#1,claude-sonnet-4-5#2',
+    ]);
+    expect(f.summary.counts).toEqual({
+      total: 4,
+      byClass: { invisible: 1, confusable: 1, 'value-change': 1, echo: 1 },
+      occurrences: 10,
+    });
+    for (const x of f.findings) {
+      // `location` and `span` are the first occurrence; every occurrence has its own span and per-group offsets.
+      const { id: _id, span, groups, ...loc } = x.locations[0]!;
+      expect(loc).toEqual(x.location);
+      expect(span).toEqual(x.span);
+      for (const l of x.locations) expect(l.groups).toHaveLength(x.attribution.groups.length);
+      expect(x.summary).toContain(`in ${x.locations.length} requests`);
+    }
+    // The ZWSP sits at its offset in each request's own full prompt.
+    const zwsp = f.findings[0]!;
+    const cnIndex = zwsp.attribution.groups.findIndex((g) => !g.baseline);
+    for (const l of zwsp.locations) {
+      const g = l.groups[cnIndex]!;
+      const change = zwsp.attribution.groups[cnIndex]!.changes[0]!;
+      const full = f.texts[g.textRef!]!;
+      expect(full.slice(change.offsetAfter - zwsp.attribution.groups[cnIndex]!.offset + g.offset).startsWith('\u200B')).toBe(true);
+    }
     const homoglyph = f.findings.find((x) => x.class === 'confusable')!;
     const asia = homoglyph.attribution.groups.find((g) => !g.baseline)!;
     expect(asia.values.TZ).toEqual(['Asia/Shanghai']);
     expect(asia.changes.length).toBe(7);
     expect(asia.changes.every((c) => c.added[0]!.cp === 'U+0430')).toBe(true);
+  });
+});
+
+describe('diffRunDir: one finding per change, with every request it occurs in', () => {
+  const AXES = { TZ: ['Europe/Berlin', 'Asia/Shanghai'], LANG: ['de_DE.UTF-8', 'zh_CN.UTF-8'] };
+  const zwsp = (on: boolean): string => `Use the tools${on ? '\u200B' : ''} provided.`;
+
+  it('merges the same edit in aligned requests, also when the message index moves', async () => {
+    const dir = await makeRunDir({
+      axes: AXES,
+      reps: 2,
+      exchanges: (cell) => {
+        const on = cell.values.TZ === 'Asia/Shanghai';
+        const turns = (n: number): unknown[] =>
+          Array.from({ length: n }, (_, i) => ({ role: i % 2 ? 'assistant' : 'user', content: `turn ${i}` }));
+        // The reminder is appended after a growing conversation: messages[1] in #1, messages[3] in #2.
+        const body = (n: number): unknown => ({
+          model: 'm',
+          system: [{ type: 'text', text: zwsp(on) }],
+          messages: [...turns(n), { role: 'user', content: `Reminder: ${zwsp(on)}` }],
+        });
+        return [{ body: body(1) }, { body: body(3) }];
+      },
+    });
+    const f = await diffRunDir(dir);
+    expect(f.findings.map((x) => [x.class, x.locations.map((l) => `${l.ordinal} ${l.path}`)])).toEqual([
+      ['invisible', ['1 body.messages[1].content', '2 body.messages[3].content']],
+      ['invisible', ['1 body.system[0].text', '2 body.system[0].text']],
+    ]);
+    expect(f.summary.counts).toMatchObject({ total: 2, occurrences: 4, byClass: { invisible: 2 } });
+    expect(f.findings[0]!.summary).toMatch(/^body\.messages\[1\]\.content \| body\.messages\[3\]\.content in 2 requests/);
+    // Merged ids are stable: a rerun on the same captures gives the same ids.
+    expect((await diffRunDir(dir)).findings.map((x) => x.id)).toEqual(f.findings.map((x) => x.id));
+  });
+
+  it('keeps changes apart when the attribution, the edit or the value differs', async () => {
+    const dir = await makeRunDir({
+      axes: AXES,
+      reps: 2,
+      exchanges: (cell) => {
+        const sh = cell.values.TZ === 'Asia/Shanghai';
+        const zh = cell.values.LANG === 'zh_CN.UTF-8';
+        const headers = (build: string): Array<[string, string]> => [['host', 'h'], ['x-build', build]];
+        return [
+          // #1: ZWSP driven by TZ; #2: the same ZWSP driven by LANG; #3: a different invisible (ZWJ) driven by TZ.
+          { system: [zwsp(sh)], headers: headers(zh ? '1.0-r' : '1.0') },
+          { system: [zwsp(zh)], headers: headers(zh ? '2.0-r' : '2.0') },
+          { system: [`Use the tools${sh ? '\u200D' : ''} provided.`], headers: headers(zh ? '1.0-r' : '1.0') },
+        ];
+      },
+    });
+    const f = await diffRunDir(dir);
+    const got = f.findings.map((x) => `${x.class} ${x.location.path} ${x.attribution.axes.join()} #${x.locations.map((l) => l.ordinal).join(',')}`);
+    expect(got).toEqual([
+      'invisible body.system[0].text TZ #1',
+      'invisible body.system[0].text LANG #2',
+      'invisible body.system[0].text TZ #3',
+      // The same "-r" suffix on two different values is two value changes; on the same value, one.
+      'value-change headers.x-build LANG #1,3',
+      'value-change headers.x-build LANG #2',
+    ]);
+    expect(f.summary.counts.total).toBe(5);
+    expect(f.summary.counts.occurrences).toBe(6);
   });
 });

@@ -120,3 +120,25 @@ describe('HTML report', () => {
     expect(html).toMatch(/<pre class="full">Session [0-9a-f-]{36}\. Date: /);
   });
 });
+
+describe('a change repeated in several requests', () => {
+  it('is one terminal line saying in how many requests, and the HTML lists each of them', async () => {
+    const dir = await makeRunDir({
+      axes: { TZ: ['Europe/Berlin', 'Asia/Shanghai'] },
+      reps: 2,
+      exchanges: (cell) => {
+        const system = [`Use the tools${cell.values.TZ === 'Asia/Shanghai' ? '\u200B' : ''} provided.`];
+        return [{ system }, { system }, { system, model: 'claude-haiku-4-5' }];
+      },
+    });
+    const findings = await diffRunDir(dir);
+    expect(findings.findings).toHaveLength(1);
+    const lines = renderTerminal(findings).trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^promptdiff: 1 finding \(1 invisible\) in 3 places/);
+    expect(lines[1]).toMatch(/^invisible {2}body\.system\[0\]\.text@13 in 3 requests \(/);
+    expect(lines[1]).toContain('claude-haiku-4-5 POST /v1/messages #1; anthropic-messages messages claude-sonnet-4-5 POST /v1/messages #1, #2)');
+    const html = renderHtml(findings);
+    expect(html).toContain('in 3 requests:');
+    expect(html.match(/<li>anthropic-messages messages claude-/g)).toHaveLength(3);
+  });
+});

@@ -4,9 +4,11 @@ import { attribute, groupCells, type CellVariant, type VariantGroup } from './at
 import { classifySpan, rank, type ChangeClass, type GroupView } from './classify.js';
 import { findEcho } from './echo.js';
 import { matchExpected, type ExpectRule } from './expect.js';
-import type { Finding, FindingClass, Group, Location } from './findings-schema.js';
+import type { Finding, FindingClass, Group, Location, Occurrence } from './findings-schema.js';
+import { mergeSameChanges } from './merge.js';
 import { countCodePoints, minimalChanges } from './minimal.js';
 import { analyseField, type Design, type FieldAnalysis, type Span } from './noise.js';
+import { compareExchange } from './where.js';
 
 export interface Analysis {
   findings: Finding[];
@@ -30,6 +32,10 @@ function findingId(exchange: string, path: string, offset: number, length: numbe
   return `f-${sha(`${exchange}\n${path}\n${offset}\n${length}`).slice(0, 10)}`;
 }
 
+function occurrence(id: string, loc: Location, span: Finding['span'], groups: Group[]): Occurrence {
+  return { ...loc, id, span, groups: groups.map((g) => ({ offset: g.offset, cpOffset: g.cpOffset, textRef: g.textRef })) };
+}
+
 /** The whitespace-delimited stretch around [s, e): what a reader sees as "the word" that changed. */
 function tokenAround(value: string, s: number, e: number): string {
   let a = s;
@@ -50,13 +56,14 @@ function describeGroup(g: Pick<Group, 'values' | 'text' | 'baseline'>, axes: str
   return `${cond} → ${quote(g.text)}`;
 }
 
-function summarise(cls: FindingClass, loc: Location, axes: string[], groups: Group[]): string {
+/** The finding in words, without its place (merging prepends where it occurs). */
+function summarise(cls: FindingClass, axes: string[], groups: Group[]): string {
   const q = (t: string): string => JSON.stringify(t.length > 60 ? `${t.slice(0, 57)}...` : t);
   const parts = [...groups.filter((g) => !g.baseline), ...groups.filter((g) => g.baseline)].map((g) =>
     describeGroup(g, axes, q),
   );
   const by = axes.length > 0 ? axes.join(' × ') : 'no axis';
-  return `${loc.exchange} ${loc.path}: ${cls} driven by ${by}: ${parts.join('; ')}`;
+  return `${cls} driven by ${by}: ${parts.join('; ')}`;
 }
 
 /** Key order is a finding only when the keys are the same; added or missing keys are presence findings. */
@@ -111,7 +118,8 @@ function groupPresence(pending: PendingPresence[]): Array<PendingPresence & { fi
 }
 
 class Analyzer {
-  readonly findings: Finding[] = [];
+  /** One per request and span; merged into findings at the end. */
+  readonly drafts: Array<{ finding: Finding; what: string }> = [];
   readonly texts: Record<string, string> = {};
   maskedSpans = 0;
   maskedPresence = 0;
@@ -221,17 +229,23 @@ class Analyzer {
     const rule = matchExpected(this.rules, loc.path, attr.axes);
     const finalClass: FindingClass = rule ? 'expected' : cls;
     const presentIn = groups.filter((g) => g.present).flatMap((g) => g.cells);
-    this.findings.push({
-      id: findingId(loc.exchange, `${cls}:${loc.path}`, 0, 0),
-      class: finalClass,
-      ...(rule ? { changeClass: cls, expected: rule } : {}),
-      location: loc,
-      ...(fields && fields.length > 1 ? { fields } : {}),
-      span: null,
-      attribution: { ...attr, groups },
-      summary:
-        `${loc.exchange} ${loc.path}: ${cls === 'request-presence' ? 'request' : 'field'} sent only in cells ` +
-        `${presentIn.join(', ')} (driven by ${attr.axes.join(' × ') || 'no axis'})`,
+    const id = findingId(loc.exchange, `${cls}:${loc.path}`, 0, 0);
+    const what =
+      `${cls === 'request-presence' ? 'request' : 'field'} sent only in cells ` +
+      `${presentIn.join(', ')} (driven by ${attr.axes.join(' × ') || 'no axis'})`;
+    this.drafts.push({
+      what,
+      finding: {
+        id,
+        class: finalClass,
+        ...(rule ? { changeClass: cls, expected: rule } : {}),
+        location: loc,
+        locations: [occurrence(id, loc, null, groups)],
+        ...(fields && fields.length > 1 ? { fields } : {}),
+        span: null,
+        attribution: { ...attr, groups },
+        summary: what,
+      },
     });
   }
 
@@ -309,16 +323,23 @@ class Analyzer {
     }
     const rule = NEVER_EXPECTED.has(changeClass) ? null : matchExpected(this.rules, loc.path, attr.axes);
     if (rule) cls = 'expected';
-    this.findings.push({
-      id: findingId(loc.exchange, loc.path, span.start, span.end - span.start),
-      class: cls,
-      ...(cls !== changeClass ? { changeClass } : {}),
-      location: loc,
-      span: { offset: base.s, length: base.e - base.s, cpOffset: base.cpOffset },
-      attribution: { ...attr, groups },
-      ...(echo ? { echo } : {}),
-      ...(rule ? { expected: rule } : {}),
-      summary: summarise(cls, loc, attr.axes, groups),
+    const id = findingId(loc.exchange, loc.path, span.start, span.end - span.start);
+    const spanOut = { offset: base.s, length: base.e - base.s, cpOffset: base.cpOffset };
+    const what = summarise(cls, attr.axes, groups);
+    this.drafts.push({
+      what,
+      finding: {
+        id,
+        class: cls,
+        ...(cls !== changeClass ? { changeClass } : {}),
+        location: loc,
+        locations: [occurrence(id, loc, spanOut, groups)],
+        span: spanOut,
+        attribution: { ...attr, groups },
+        ...(echo ? { echo } : {}),
+        ...(rule ? { expected: rule } : {}),
+        summary: what,
+      },
     });
   }
 }
@@ -327,10 +348,10 @@ export function analyse(alignment: Alignment, design: Design, rules: ExpectRule[
   const analyzer = new Analyzer(design, rules);
   const compared = [...design.runCell.keys()];
   for (const req of alignment.values()) analyzer.request(req, compared);
-  const findings = analyzer.findings.sort(
+  const findings = mergeSameChanges(analyzer.drafts).sort(
     (a, b) =>
       rank(a.class) - rank(b.class) ||
-      a.location.exchange.localeCompare(b.location.exchange) ||
+      compareExchange(a.location.exchange, b.location.exchange) ||
       a.location.path.localeCompare(b.location.path) ||
       (a.span?.offset ?? 0) - (b.span?.offset ?? 0),
   );

@@ -60,7 +60,10 @@ export const Group = z.object({
   baseline: z.boolean(),
   cells: z.array(z.string()),
   runs: z.array(z.string()),
-  /** Where the span starts in the representative run's full field string (UTF-16 / code points). */
+  /**
+   * Where the span starts in the representative run's full field string (UTF-16 / code points), in
+   * the finding's first occurrence; `locations[i].groups` has the same for every occurrence.
+   */
   offset: z.number().int().nonnegative(),
   cpOffset: z.number().int().nonnegative(),
   context: z.object({ before: z.string(), after: z.string() }),
@@ -103,17 +106,48 @@ export const Location = z.object({
 });
 export type Location = z.infer<typeof Location>;
 
+/** A span in the baseline representative string: UTF-16 offset and length, and the offset in code points. */
+export const Span = z.object({ offset: z.number().int(), length: z.number().int(), cpOffset: z.number().int() });
+export type Span = z.infer<typeof Span>;
+
+/**
+ * One request in which the finding's change occurs. The same change repeated in several aligned
+ * requests (the system prompt of every call, a header on every request) is one finding with one
+ * occurrence per request.
+ */
+export const Occurrence = Location.extend({
+  /** Stable id of the change in this request alone (derived from exchange, path and span). */
+  id: z.string(),
+  /** Span in this request's baseline representative string; null for presence findings. */
+  span: Span.nullable(),
+  /** Per attribution group, in the same order as `attribution.groups`: where the span sits in this request. */
+  groups: z.array(
+    z.object({
+      offset: z.number().int().nonnegative(),
+      cpOffset: z.number().int().nonnegative(),
+      textRef: z.string().nullable(),
+    }),
+  ),
+});
+export type Occurrence = z.infer<typeof Occurrence>;
+
 export const Finding = z.object({
-  /** Stable across reruns on the same captures: derived from location and span. */
+  /** Stable across reruns on the same captures: derived from the occurrences' exchanges, paths and spans. */
   id: z.string(),
   class: FindingClass,
   /** The class the bytes alone would get, when `class` is echo or expected. */
   changeClass: FindingClass.optional(),
+  /** The first occurrence (same as `locations[0]` without its span and groups), for tools that read one place. */
   location: Location,
+  /**
+   * Every aligned request that carries this same change (same class, same field, same attribution
+   * groups, same code-point edits), in exchange order; at least one.
+   */
+  locations: z.array(Occurrence).min(1),
   /** For a presence finding that stands for several fields under one container: those fields. */
   fields: z.array(z.string()).optional(),
-  /** Span in the baseline representative string (UTF-16 offsets); null for presence findings. */
-  span: z.object({ offset: z.number().int(), length: z.number().int(), cpOffset: z.number().int() }).nullable(),
+  /** Span in the first occurrence's baseline representative string (UTF-16 offsets); null for presence findings. */
+  span: Span.nullable(),
   attribution: Attribution,
   /** The axis value echoed, for class echo. */
   echo: z.object({ axis: z.string(), value: z.string() }).optional(),
@@ -133,8 +167,12 @@ export const RunFailure = z.object({
 
 export const Summary = z.object({
   counts: z.object({
+    /** Findings (each may occur in several requests); equals `findings.length`. */
     total: z.number().int(),
+    /** Findings per class; sums to `total`. */
     byClass: z.record(z.string(), z.number().int()),
+    /** Occurrences over all findings: the sum of `locations.length`. */
+    occurrences: z.number().int(),
   }),
   axes: z.record(z.string(), z.array(z.string())),
   cells: z.array(z.object({ id: z.string(), values: z.record(z.string(), z.string()) })),

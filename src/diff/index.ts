@@ -10,7 +10,7 @@ import { UNICODE_DATA } from './unicode.js';
 
 export { InputError } from './load.js';
 export { FindingsSchema, FINDINGS_VERSION, FINDING_CLASSES } from './findings-schema.js';
-export type { Findings, Finding, FindingClass } from './findings-schema.js';
+export type { Findings, Finding, FindingClass, Occurrence } from './findings-schema.js';
 
 export const FINDINGS_FILE = 'findings.json';
 
@@ -76,7 +76,11 @@ export async function diffRunDir(runDir: string): Promise<Findings> {
   const byClass: Record<string, number> = {};
   for (const f of analysis.findings) byClass[f.class] = (byClass[f.class] ?? 0) + 1;
   const summary: Summary = {
-    counts: { total: analysis.findings.length, byClass },
+    counts: {
+      total: analysis.findings.length,
+      byClass,
+      occurrences: analysis.findings.reduce((n, f) => n + f.locations.length, 0),
+    },
     axes: manifest.axes,
     cells: manifest.cells.map((c) => ({ id: c.id, values: c.values })),
     runs: { total: manifest.runs.length, compared: compared.length },

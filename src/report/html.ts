@@ -1,4 +1,5 @@
 import type { Change, Finding, Findings, Group } from '../diff/findings-schema.js';
+import { howMany } from '../diff/where.js';
 
 /**
  * One self-contained HTML file: no scripts, fonts or images from anywhere, so a researcher can
@@ -218,10 +219,18 @@ function attributionNotes(f: Finding): string {
   return `<p class="meta">${notes.map(esc).join(' · ')}</p>`;
 }
 
+/** Every request the change occurs in, with its offset there. */
+function whereList(f: Finding): string {
+  const items = f.locations.map(
+    (l) => `<li>${esc(l.exchange)} <code>${esc(l.path)}</code>${l.span ? ` · offset ${l.span.offset} (code point ${l.span.cpOffset})` : ''}</li>`,
+  );
+  return `<div class="where"><span class="meta">${esc(howMany(f.locations))}:</span><ul>${items.join('')}</ul></div>`;
+}
+
 function findingSection(all: Findings, f: Finding, i: number): string {
   return `<section class="finding" id="${esc(f.id)}">
 <h2>${label(i)} <span class="cls cls-${esc(f.class)}">${esc(f.class)}</span> <code>${esc(f.location.path)}</code></h2>
-<p class="meta">${esc(f.location.exchange)}${f.span ? ` · offset ${f.span.offset}` : ''}</p>
+${whereList(f)}
 ${attributionNotes(f)}
 <div class="sides">${sides(f)}</div>
 ${changeTable(f)}

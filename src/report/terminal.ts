@@ -1,4 +1,5 @@
 import type { Finding, FindingClass, Findings, Group } from '../diff/findings-schema.js';
+import { describeWhere } from '../diff/where.js';
 import { ellipsis, escapeCodePoints } from './escape.js';
 
 export interface TerminalOptions {
@@ -111,7 +112,8 @@ function attributionNote(f: Finding): string {
 export function renderFindingLine(f: Finding, options: TerminalOptions = {}): string {
   const p = new Paint(options.color ?? false);
   const ctx = options.context ?? 12;
-  const where = `${f.location.exchange} ${f.location.path}${f.span ? `@${f.span.offset}` : ''}`;
+  const at = f.span ? `@${f.span.offset}` : '';
+  const where = describeWhere(f.locations, at);
   const by = f.attribution.axes.length ? f.attribution.axes.join(' × ') : '?';
   const body = f.span === null ? presenceLine(f) : changeLine(f, p, ctx);
   const cls = p.wrap(CLASS_COLOR[f.class], f.class);
@@ -128,6 +130,7 @@ export function renderTerminal(findings: Findings, options: TerminalOptions = {}
   lines.push(
     p.wrap('\x1b[1m', `promptdiff: ${s.counts.total} finding${s.counts.total === 1 ? '' : 's'}`) +
       (counts ? ` (${counts})` : '') +
+      (s.counts.occurrences > s.counts.total ? ` in ${s.counts.occurrences} places` : '') +
       ` · ${s.cells.length} cells · ${s.runs.compared}/${s.runs.total} runs compared · ${s.alignedRequests} requests · ${s.fieldsCompared} fields`,
   );
   for (const f of findings.findings) lines.push(renderFindingLine(f, options));
