@@ -1,6 +1,3 @@
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 /** A mistake the user can fix: printed as one line, exit code 2, never a stack trace. */
@@ -11,12 +8,7 @@ export class UsageError extends Error {
   }
 }
 
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-export function toolVersion(): string {
-  const pkg = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
+export { toolVersion, PACKAGE_ROOT } from './version.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 

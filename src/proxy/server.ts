@@ -13,7 +13,6 @@ import { unknownStub, type StubReply } from '../dialects/index.js';
 import { log } from '../log.js';
 import {
   buildRecord,
-  headerOf,
   interpret,
   nextSeq,
   pairsFromObject,

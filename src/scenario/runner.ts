@@ -1,7 +1,6 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startProxy, type RunningProxy } from '../proxy/server.js';
 import { countLines, verifyAttribution } from './attribution.js';
 import { prepareClock } from './clock.js';
@@ -18,11 +17,13 @@ import {
 import { loadScenario, ScenarioError, validateScenario } from './load.js';
 import { MANIFEST_VERSION, type Cell, type Manifest, type RunEntry } from './manifest.js';
 import { ManifestStore } from './manifest-store.js';
-import { expandMatrix, selectShard } from './matrix.js';
+import { expandMatrix, parseShard, selectShard, shardOf, type Shard } from './matrix.js';
+import { readShardFile, shardLabel, writeShardFile } from './merge.js';
 import { createProgress, type Progress } from './progress.js';
 import { agentIdentity, resolvePaths, serializeScenario, type AgentIdentity } from './resolve.js';
 import { DEFAULT_BASE_URL, hostnameOf, hostsFile, routeEnv } from './routing.js';
 import { PROXY_URL_AXIS, type Scenario } from './schema.js';
+import { toolVersion } from '../version.js';
 
 export interface RunScenarioOptions {
   scenarioPath?: string;
@@ -36,7 +37,10 @@ export interface RunScenarioOptions {
   yes?: boolean;
   /** Continue the run in outDir: completed (ok) runs are kept, every other run is (re)done. */
   resume?: boolean;
-  /** "K/N": run only every N-th run starting at the K-th; the others stay pending. */
+  /**
+   * "K/N": run only every N-th run starting at the K-th; the others stay pending. The directory
+   * records its shard (shard.json): --resume finishes the same slice, `promptdiff merge` joins shards.
+   */
   shard?: string;
   /** Where progress goes; default a bar or plain lines on stderr. */
   progress?: Progress;
@@ -60,15 +64,6 @@ export interface RunScenarioResult {
 
 const UNATTRIBUTED_DIR = 'unattributed';
 
-async function toolVersion(): Promise<string> {
-  // src/scenario/runner.ts and dist/scenario/runner.js both sit two levels below the package root.
-  const pkg = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'package.json');
-  try {
-    return (JSON.parse(await readFile(pkg, 'utf8')) as { version?: string }).version ?? 'unknown';
-  } catch {
-    return 'unknown';
-  }
-}
 
 function pendingEntry(run: { id: string; cell: string; rep: number }): RunEntry {
   return {
@@ -118,6 +113,20 @@ async function pickScenario(
     );
   }
   return { scenario, file: file ?? existing?.scenarioFile ?? null };
+}
+
+/**
+ * The shard to run: the one given, or on --resume the one the directory recorded (a different one is
+ * refused: the directory's other runs belong to other machines).
+ */
+async function pickShard(given: string | undefined, existingDir: string | null): Promise<Shard | null> {
+  const wanted = given ? parseShard(given) : null;
+  const recorded = existingDir ? await readShardFile(existingDir) : null;
+  if (!recorded) return wanted;
+  if (wanted && shardLabel(wanted) !== recorded.shard) {
+    throw new ScenarioError(`${existingDir} holds shard ${recorded.shard}, not ${shardLabel(wanted)}: resume it without --shard, or use a new output directory`);
+  }
+  return { index: recorded.index, count: recorded.count };
 }
 
 /** Hostnames the private hosts file maps to 127.0.0.1: proxy URLs, and base URLs in reverse route. */
@@ -273,6 +282,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     if (entries.length > 0) throw new ScenarioError(`${outDir} exists and is not empty: choose another output directory`);
   }
   const { scenario, file } = await pickScenario(opts, existing, outDir);
+  const shard = await pickShard(opts.shard, existing ? outDir : null);
   const agent = agentIdentity(scenario);
   const matrix = expandMatrix(scenario, { yes: opts.yes });
   const jobs = opts.jobs ?? scenario.jobs;
@@ -299,21 +309,36 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     ? { ...existing, isolation }
     : {
         v: MANIFEST_VERSION,
-        tool: { name: 'promptdiff', version: await toolVersion() },
+        tool: { name: 'promptdiff', version: toolVersion() },
         createdAt: new Date().toISOString(),
         scenarioFile: file,
         scenario: serializeScenario(scenario),
         agent: { command: agent.command, preset: agent.preset, version: agent.version },
         axes: matrix.axes,
         cells: matrix.cells,
-        runs: matrix.runs.map(pendingEntry),
+        runs: matrix.runs.map((run, i) => {
+          const entry = pendingEntry(run);
+          // Runs of other shards stay pending; say so for whoever reads (or diffs) this directory alone.
+          if (shard && shardOf(i, shard.count) !== shard.index) entry.message = `left to shard ${shardOf(i, shard.count)}/${shard.count}`;
+          return entry;
+        }),
         expect: scenario.expect,
         isolation,
       };
   const store = new ManifestStore(outDir, manifest);
+  const slice = selectShard(manifest.runs, shard ? shardLabel(shard) : undefined);
+  // shard.json first: a shard directory must never look like a whole run (resume would run it all).
+  if (shard && !existing) await writeShardFile(outDir, shard, slice.map((r) => r.id));
   await store.save();
+  // Not in `warnings`: that array is the manifest's isolation.warnings, which merge carries over.
+  const shardNotes: string[] = [];
+  if (shard) {
+    shardNotes.push(
+      `${outDir} is shard ${shardLabel(shard)} (${slice.length} of ${manifest.runs.length} runs): diff it only after joining all ${shard.count} shards with  promptdiff merge OUT DIR...`,
+    );
+  }
 
-  const todo = selectShard(manifest.runs, opts.shard).filter((r) => r.status !== 'ok');
+  const todo = slice.filter((r) => r.status !== 'ok');
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'promptdiff-runs-'));
   const hostsPath = path.join(scratch, 'hosts');
   await writeFile(hostsPath, hostsFile(routedHostnames(scenario, agent.baseUrlVar)));
@@ -347,7 +372,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
         `${skipped ? ` (${skipped} already done or in other shards)` : ''}, ${Math.min(jobs, Math.max(todo.length, 1))} at a time; ` +
         `route ${scenario.route}, upstream ${scenario.upstream} → ${outDir}`,
     );
-    for (const w of warnings) progress.warn(w);
+    for (const w of [...warnings, ...shardNotes]) progress.warn(w);
     const queue = [...todo];
     const worker = async () => {
       for (let next = queue.shift(); next && !opts.signal?.aborted; next = queue.shift()) results.push(await runOne(ctx, next));
@@ -369,5 +394,5 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     await rm(path.join(outDir, UNATTRIBUTED_DIR), { recursive: true, force: true });
   }
   const allOk = results.length === todo.length && results.every((r) => r.status === 'ok');
-  return { manifest, exitCode: allOk ? 0 : 3, outDir, ran: results.map((r) => r.id), warnings };
+  return { manifest, exitCode: allOk ? 0 : 3, outDir, ran: results.map((r) => r.id), warnings: [...warnings, ...shardNotes] };
 }
