@@ -321,3 +321,11 @@ describe('passthrough upstream', () => {
 });
 
 void connectTunnel;
+
+describe('who may connect', () => {
+  it('treats only loopback addresses (v4, v6, v4-mapped) as local', async () => {
+    const { isLoopback } = await import('../src/proxy/server.js');
+    for (const a of ['127.0.0.1', '127.8.9.10', '::1', '::ffff:127.0.0.1']) expect(isLoopback(a), a).toBe(true);
+    for (const a of ['10.0.0.1', '192.168.1.2', '::ffff:10.0.0.1', 'fe80::1', '0.0.0.0', '', undefined]) expect(isLoopback(a), String(a)).toBe(false);
+  });
+});
