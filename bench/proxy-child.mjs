@@ -1,0 +1,66 @@
+// One proxy under test, in its own process (as in real use: agent, proxy and API are separate
+// processes). Started by bench/run.mjs over IPC:
+//   node bench/proxy-child.mjs ours <stub|passthrough> <certsDir> <outDir> [upstreamUrl]
+//   node bench/proxy-child.mjs library <sslCaDir> <upstreamCaFile>
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+const [kind, ...args] = process.argv.slice(2);
+let stop;
+
+if (kind === 'ours') {
+  const [mode, certsDir, outDir, upstreamUrl] = args;
+  const { startProxy } = await import('../dist/proxy/server.js');
+  const { ensureCA } = await import('../dist/ca/index.js');
+  const ca = await ensureCA(certsDir);
+  const proxy = await startProxy({
+    outDir,
+    certsDir,
+    upstream: mode,
+    upstreamCa: ca.certPath,
+    ...(upstreamUrl ? { upstreamUrl } : {}),
+  });
+  process.send({ ready: true, port: proxy.port, caPem: ca.certPem });
+  stop = async () => {
+    await proxy.flush();
+    const count = proxy.exchangeCount();
+    await proxy.close();
+    return { count };
+  };
+} else if (kind === 'library') {
+  // http-mitm-proxy 1.1.0 as it comes: `new Proxy()`, default options, its own CA in sslCaDir.
+  // The one addition is an onRequest hook telling it to trust our upstream's CA (otherwise every
+  // request fails verification); it changes nothing about how connections are made or reused.
+  const [sslCaDir, upstreamCaFile] = args;
+  const upstreamCa = readFileSync(upstreamCaFile, 'utf8');
+  // Its progress chatter ("starting server for ...") would drown the table; errors still print.
+  // Its error lines (a client closing a tunnel shows up as ECONNRESET) are counted, not printed.
+  let errorLines = 0;
+  console.debug = () => undefined;
+  console.info = () => undefined;
+  console.error = () => void (errorLines += 1);
+  const { Proxy } = await import('http-mitm-proxy');
+  const proxy = new Proxy();
+  proxy.onRequest((ctx, cb) => {
+    ctx.proxyToServerRequestOptions.ca = upstreamCa;
+    cb();
+  });
+  await new Promise((resolve, reject) => proxy.listen({ host: '127.0.0.1', port: 0, sslCaDir }, (err) => (err ? reject(err) : resolve())));
+  const caPem = readFileSync(path.join(sslCaDir, 'certs', 'ca.pem'), 'utf8');
+  process.send({ ready: true, port: proxy.httpPort, caPem });
+  stop = async () => {
+    proxy.close();
+    return { errorLines };
+  };
+} else {
+  console.error(`unknown proxy kind ${kind}`);
+  process.exit(2);
+}
+
+process.on('message', async (m) => {
+  if (m === 'stop') {
+    const result = await stop();
+    process.send({ stopped: true, ...result }, () => process.exit(0));
+  }
+});
+process.on('disconnect', () => process.exit(0));
