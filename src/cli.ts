@@ -8,6 +8,7 @@ Usage: promptdiff <command> [options]
 Commands:
   demo [--out DIR]             run the offline demo scenario (canary agent), diff it and show the findings
   run SCENARIO [--out DIR]     run an agent across a matrix of environments, then diff (see docs/user-guide.md)
+  merge OUT DIR...             join shard directories (run --shard K/N) into one run directory
   diff RUN_DIR                 find environment-dependent bytes; writes RUN_DIR/findings.json
   report RUN_DIR               show findings (--format terminal|json|html)
   proxy --out DIR [--port P]   intercepting proxy: record every exchange to DIR/exchanges.jsonl
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<Handler>> = {
   har: async () => (await import('./commands/capture.js')).cmdHar,
   run: async () => (await import('./commands/scenario.js')).cmdRun,
   demo: async () => (await import('./commands/scenario.js')).cmdDemo,
+  merge: async () => (await import('./commands/merge.js')).cmdMerge,
   diff: async () => (await import('./commands/findings.js')).cmdDiff,
   report: async () => (await import('./commands/findings.js')).cmdReport,
 };

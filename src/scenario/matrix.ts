@@ -85,12 +85,35 @@ export function expandMatrix(scenario: Scenario, options: { yes?: boolean } = {}
   return { axes, cells: cellList, runs };
 }
 
-/** Parses "K/N" (1-based) and keeps every N-th run starting at the K-th, so shards interleave cells. */
+export interface Shard {
+  /** 1-based */
+  index: number;
+  count: number;
+}
+
+/** Parses "K/N" (1-based, 1 ≤ K ≤ N). */
+export function parseShard(shard: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(shard);
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || count < 1 || index < 1 || index > count) throw new ScenarioError(`--shard ${shard}: expected K/N with 1 ≤ K ≤ N, e.g. 2/4`);
+  return { index, count };
+}
+
+/** The shard (1-based) that owns the run at position `i` of the expanded matrix. */
+export function shardOf(i: number, count: number): number {
+  return (i % count) + 1;
+}
+
+/**
+ * Parses "K/N" (1-based) and keeps every N-th run starting at the K-th, so shards interleave cells.
+ * The slice depends only on the expanded matrix (scenario order), never on jobs or the machine, so
+ * N machines given the same scenario cover every run exactly once. Interleaving also spreads the
+ * repetitions of a cell over machines: whatever differs between machines shows up as noise inside a
+ * cell (masked) rather than as a difference between cells (a false finding).
+ */
 export function selectShard<T>(runs: T[], shard: string | undefined): T[] {
   if (!shard) return runs;
-  const m = /^(\d+)\/(\d+)$/.exec(shard);
-  const k = Number(m?.[1]);
-  const n = Number(m?.[2]);
-  if (!m || n < 1 || k < 1 || k > n) throw new ScenarioError(`--shard ${shard}: expected K/N with 1 ≤ K ≤ N, e.g. 2/4`);
-  return runs.filter((_, i) => i % n === k - 1);
+  const { index, count } = parseShard(shard);
+  return runs.filter((_, i) => shardOf(i, count) === index);
 }
