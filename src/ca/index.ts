@@ -75,7 +75,9 @@ function randomSerial(): string {
 function signCertificate(cert: forge.pki.Certificate, signerKeyPem: string): void {
   cert.siginfo.algorithmOid = pki.oids.sha256WithRSAEncryption!;
   cert.signatureOid = pki.oids.sha256WithRSAEncryption!;
-  const tbs = asn1.toDer(pki.getTBSCertificate(cert)).getBytes();
+  // getTBSCertificate exists in node-forge but is missing from its typings.
+  const getTbs = (pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate;
+  const tbs = asn1.toDer(getTbs(cert)).getBytes();
   const signature = nodeSign('sha256', Buffer.from(tbs, 'binary'), createPrivateKey(signerKeyPem));
   cert.signature = signature.toString('binary');
 }
