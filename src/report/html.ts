@@ -1,10 +1,14 @@
-import type { Change, Finding, Findings, Group } from '../diff/findings-schema.js';
+import type { Change, Finding, FindingClass, Findings, Group } from '../diff/findings-schema.js';
 import { howMany } from '../diff/where.js';
+import { ellipsis } from './escape.js';
 
 /**
  * One self-contained HTML file: no scripts, fonts or images from anywhere, so a researcher can
- * publish it next to the run directory and open it offline. Changed code points carry their name
- * in a tooltip (class `cp-changed`), invisible ones also get a visible marker.
+ * publish it next to the run directory and open it offline. At the top an overview says, per
+ * finding, which code points changed, where, and which axis drives it; then the cells × findings
+ * matrix; then each finding side by side. Changed code points carry their name in a tooltip
+ * (class `cp-changed`), invisible ones also get a visible marker; for value changes and echoes the
+ * whole changed value is marked instead (class `val-changed`), since letter names are clutter there.
  */
 export function renderHtml(findings: Findings): string {
   const s = findings.summary;
@@ -13,7 +17,7 @@ export function renderHtml(findings: Findings): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>promptdiff: ${s.counts.total} findings</title>
+<title>promptdiff: ${s.counts.total} finding${s.counts.total === 1 ? '' : 's'}</title>
 <style>${CSS}</style>
 </head>
 <body>
@@ -25,6 +29,7 @@ ${list('Failed runs', s.runsFailed.map((r) => `${r.id} (${r.cell}): ${r.status}$
 ${list('Warnings', s.warnings)}
 </header>
 <main>
+${overview(findings)}
 ${matrix(findings)}
 ${findings.findings.map((f, i) => findingSection(findings, f, i)).join('\n')}
 </main>
@@ -39,31 +44,60 @@ ${findings.findings.map((f, i) => findingSection(findings, f, i)).join('\n')}
 
 const CSS = `
 body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1400px;padding:1em 2em;color:#1b1b1b;background:#fff}
-h1{margin:.2em 0}h2{margin:1.6em 0 .3em;font-size:1.15em}
-code,pre,.span{font-family:ui-monospace,Menlo,Consolas,monospace}
+h1{margin:.2em 0}h2{margin:1.8em 0 .4em;font-size:1.2em;padding-top:.6em;border-top:2px solid #ddd}h3{margin:1em 0 .3em}
+a{color:#0645ad}
+code,pre,.span,.mono{font-family:ui-monospace,'DejaVu Sans Mono',Menlo,Consolas,monospace}
 .summary{font-weight:600}
 table{border-collapse:collapse;margin:.5em 0}
 td,th{border:1px solid #ccc;padding:.25em .5em;vertical-align:top;text-align:left}
-.matrix td.v{text-align:center;font-family:ui-monospace,monospace}
-.matrix td.g0{background:#f2f2f2;color:#666}.matrix td.g1{background:#ffd7d7}.matrix td.g2{background:#ffe9b3}.matrix td.g3{background:#d9ecff}
-.cls{display:inline-block;padding:0 .4em;border-radius:.3em;font-size:.85em;font-weight:600;background:#eee}
+th{background:#f4f4f4}
+.overview td{vertical-align:middle}
+.overview .chg{font-size:1.05em}
+.cpname{font-family:ui-monospace,'DejaVu Sans Mono',monospace;white-space:nowrap}
+.arrow{color:#888;padding:0 .3em}
+.matrix td.v{text-align:center;font-family:ui-monospace,monospace;font-weight:600}
+.matrix th.f{text-align:center;white-space:nowrap}
+.matrix th.f small{display:block;font-weight:400;color:#555}
+.matrix td.g0{background:#f2f2f2;color:#777}.matrix td.g1{background:#ffcdd2;color:#7f0000}.matrix td.g2{background:#ffe0a3;color:#6d4c00}.matrix td.g3{background:#cfe3ff;color:#0d3c7a}
+.legend{color:#555;font-size:.9em}
+.cls{display:inline-block;padding:0 .45em;border-radius:.3em;font-size:.85em;font-weight:600;background:#eee;vertical-align:middle}
 .cls-invisible,.cls-confusable{background:#b00020;color:#fff}
 .cls-whitespace-lookalike{background:#e65100;color:#fff}
-.cls-punctuation-swap,.cls-format-change{background:#f9a825}
+.cls-punctuation-swap,.cls-format-change{background:#f9a825;color:#1b1b1b}
 .cls-value-change{background:#80deea}.cls-echo{background:#ce93d8}.cls-expected{background:#e0e0e0;color:#555}
 .cls-request-presence,.cls-field-presence{background:#90caf9}
-.sides{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:.8em}
-.side{border:1px solid #ccc;border-radius:.4em;padding:.5em}
+.axis{display:inline-block;padding:0 .45em;border-radius:.3em;font-size:.85em;font-weight:600;background:#263238;color:#fff;vertical-align:middle}
+.lede{font-size:1.1em;margin:.3em 0}
+.where ul{margin:.2em 0 .4em;padding-left:1.4em}
+.sides{display:grid;grid-template-columns:repeat(auto-fit,minmax(360px,1fr));gap:.8em;margin:.5em 0}
+.side{border:1px solid #ccc;border-radius:.4em;padding:.5em .6em}
 .side.baseline{background:#fafafa}
-.span{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:.4em;border-radius:.3em}
-.ctx{color:#888}
-.cp-changed{background:#ffeb3b;outline:2px solid #d50000;border-radius:2px;cursor:help}
-.cp-marker{font-size:.8em;color:#b00020;font-weight:700}
-.cp-gap{display:inline-block;min-width:.5em;border-left:2px solid #d50000}
-pre.full{white-space:pre-wrap;word-break:break-all;max-height:40em;overflow:auto;background:#f6f8fa;padding:.5em}
-pre.full mark{background:#ffeb3b}
+.side.variant{border-color:#d50000;border-width:1px 1px 1px 4px}
+.span{white-space:pre-wrap;word-break:break-all;background:#f6f8fa;padding:.5em;border-radius:.3em;font-size:15px;line-height:1.7;margin-top:.3em}
+.ctx{color:#777}
+.cp-changed{background:#ffeb3b;color:#000;outline:2px solid #d50000;border-radius:2px;cursor:help;padding:0 1px;margin:0 1px}
+.val-changed{background:#fff59d;outline:2px solid #ef6c00;border-radius:2px;padding:0 1px}
+.cp-marker{display:inline-block;font-size:.72em;line-height:1.2;color:#fff;background:#b00020;border-radius:2px;padding:0 .2em;margin:0 1px;vertical-align:middle}
+.cp-gap{display:inline-block;width:3px;height:1.2em;background:#d50000;vertical-align:middle;margin:0 2px;cursor:help}
+details{margin:.2em 0}
+summary{cursor:pointer;color:#0645ad}
+pre.full{white-space:pre-wrap;word-break:break-all;max-height:40em;overflow:auto;background:#f6f8fa;padding:.5em;border:1px solid #ddd}
+pre.full mark{background:#ffeb3b;outline:1px solid #d50000}
 .meta{color:#555}
 `;
+
+/** Classes whose story is the code points themselves; the others are about values. */
+const CODE_POINT_CLASSES: ReadonlySet<FindingClass> = new Set([
+  'invisible',
+  'confusable',
+  'whitespace-lookalike',
+  'punctuation-swap',
+  'format-change',
+]);
+
+function byCodePoint(f: Finding): boolean {
+  return f.span !== null && CODE_POINT_CLASSES.has(f.changeClass ?? f.class);
+}
 
 function esc(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -73,13 +107,24 @@ function hex(cp: number): string {
   return `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
+/** Text with every code point a reader could miss spelled out: "Don\u{2019}t" style, for titles and tables. */
+function visible(text: string): string {
+  let out = '';
+  for (const ch of text) {
+    const cp = ch.codePointAt(0)!;
+    out += cp >= 0x20 && cp < 0x7f ? ch : `⟨${hex(cp)}⟩`;
+  }
+  return out;
+}
+
 function headline(f: Findings): string {
   const s = f.summary;
   const by = Object.entries(s.counts.byClass)
     .map(([k, v]) => `${v} ${k}`)
     .join(', ');
+  const places = s.counts.occurrences > s.counts.total ? ` in ${s.counts.occurrences} places` : '';
   return (
-    `${s.counts.total} finding${s.counts.total === 1 ? '' : 's'}${by ? ` (${by})` : ''} · ${s.cells.length} cells · ` +
+    `${s.counts.total} finding${s.counts.total === 1 ? '' : 's'}${by ? ` (${by})` : ''}${places} · ${s.cells.length} cells · ` +
     `${s.runs.compared}/${s.runs.total} runs compared · ${s.repetitions.min}–${s.repetitions.max} repetitions per cell · ` +
     `${s.alignedRequests} requests · ${s.fieldsCompared} fields`
   );
@@ -94,27 +139,14 @@ function label(i: number): string {
   return `F${i + 1}`;
 }
 
-/** Cells down, findings across: which variant each cell produced (A = the baseline). */
-function matrix(f: Findings): string {
-  if (f.findings.length === 0) return '<p>No findings.</p>';
-  const axes = Object.keys(f.summary.axes);
-  const head =
-    `<tr><th>cell</th>${axes.map((a) => `<th>${esc(a)}</th>`).join('')}` +
-    f.findings
-      .map((x, i) => `<th><a href="#${esc(x.id)}" title="${esc(`${x.class}: ${x.location.path}`)}">${label(i)}</a></th>`)
-      .join('') +
-    '</tr>';
-  const rows = f.summary.cells.map((cell) => {
-    const cols = f.findings.map((x) => {
-      const gi = x.attribution.groups.findIndex((g) => g.cells.includes(cell.id));
-      if (gi < 0) return '<td class="v" title="not compared">·</td>';
-      const g = x.attribution.groups[gi]!;
-      const text = x.span === null ? (g.present ? 'present' : 'absent') : g.text;
-      return `<td class="v g${Math.min(gi, 3)}" title="${esc(text)}">${String.fromCharCode(65 + (gi % 26))}</td>`;
-    });
-    return `<tr><th>${esc(cell.id)}</th>${axes.map((a) => `<td>${esc(cell.values[a] ?? '')}</td>`).join('')}${cols.join('')}</tr>`;
-  });
-  return `<section><h2>Cells × findings</h2><table class="matrix">${head}${rows.join('')}</table></section>`;
+function clsBadge(c: FindingClass): string {
+  return `<span class="cls cls-${esc(c)}">${esc(c)}</span>`;
+}
+
+function axisBadge(f: Finding): string {
+  const a = f.attribution;
+  const text = a.axes.length ? a.axes.join(' × ') : 'no axis';
+  return `<span class="axis" title="the axis whose value determines this change">${esc(text)}</span>`;
 }
 
 function condition(g: Group, axes: string[]): string {
@@ -123,13 +155,110 @@ function condition(g: Group, axes: string[]): string {
   return axes.map((a) => `${a} ∈ {${(g.values[a] ?? []).join(', ')}}`).join(' ∧ ');
 }
 
+function variantConditions(f: Finding): string {
+  const others = f.attribution.groups.filter((g) => !g.baseline);
+  return others.map((g) => condition(g, f.attribution.axes)).join(' or ');
+}
+
+function cpLabel(x: { cp: string; name: string }): string {
+  return `<span class="cpname">${esc(`${x.cp} ${x.name}`.trim())}</span>`;
+}
+
+/** "U+0027 APOSTROPHE → U+2019 RIGHT SINGLE QUOTATION MARK", each distinct edit once. */
+function codePointEdits(f: Finding): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  for (const g of f.attribution.groups) {
+    for (const c of g.changes) {
+      const key = `${c.before}\u0000${c.after}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const removed = c.removed.map(cpLabel).join(' ');
+      const added = c.added.map(cpLabel).join(' ');
+      if (removed && added) out.push(`${removed}<span class="arrow">→</span>${added}`);
+      else if (added) out.push(`adds ${added}`);
+      else out.push(`removes ${removed}`);
+    }
+  }
+  return out;
+}
+
+/** The whitespace-delimited word holding a group's span, as far as the stored context reaches. */
+function word(g: Group | undefined): string {
+  if (!g) return '';
+  return `${/\S*$/u.exec(g.context.before)![0]}${g.text}${/^\S*/u.exec(g.context.after)![0]}`;
+}
+
+/** What changed, in one cell of the overview: code points for covert classes, the values for the rest. */
+function changeSummary(f: Finding): string {
+  const groups = f.attribution.groups;
+  if (f.span === null) {
+    const present = groups.filter((g) => g.present).map((g) => condition(g, f.attribution.axes));
+    return `${f.location.path === 'request' ? 'request' : 'field'} sent only when ${esc(present.join(' or '))}`;
+  }
+  if (byCodePoint(f)) {
+    const edits = codePointEdits(f);
+    const shown = edits.slice(0, 3).join('<br>');
+    return edits.length > 3 ? `${shown}<br>… ${edits.length - 3} more` : shown;
+  }
+  // The whole word, not just the edited bytes: "2026.07.1 → 2026.07.1-r", not " → -r".
+  const base = groups.find((g) => g.baseline);
+  return groups
+    .filter((g) => !g.baseline)
+    .map((g) => `<code>${esc(visible(ellipsis(word(base), 80)))}</code><span class="arrow">→</span><code>${esc(visible(ellipsis(word(g), 80)))}</code>`)
+    .join('<br>');
+}
+
+/** One row per finding: what changed, what drives it, where. The first thing a researcher reads. */
+function overview(f: Findings): string {
+  if (f.findings.length === 0) return '<p>No findings: nothing in the captured requests follows the environment.</p>';
+  const rows = f.findings.map(
+    (x, i) =>
+      `<tr><td><a href="#${esc(x.id)}">${label(i)}</a></td><td>${clsBadge(x.class)}</td>` +
+      `<td class="chg">${changeSummary(x)}</td>` +
+      `<td>${axisBadge(x)}<br><span class="meta">${esc(variantConditions(x))}</span></td>` +
+      `<td><code>${esc(x.location.path)}</code><br><span class="meta">${esc(howMany(x.locations))}</span></td></tr>`,
+  );
+  return `<section><h2 id="overview">Findings, most suspicious first</h2><table class="overview"><thead><tr><th></th><th>class</th><th>what changed</th><th>driven by</th><th>where</th></tr></thead><tbody>${rows.join('')}</tbody></table></section>`;
+}
+
+/** Cells down, findings across: which variant each cell produced (A = the baseline). */
+function matrix(f: Findings): string {
+  if (f.findings.length === 0) return '';
+  const axes = Object.keys(f.summary.axes);
+  const head =
+    `<tr><th>cell</th>${axes.map((a) => `<th>${esc(a)}</th>`).join('')}` +
+    f.findings
+      .map(
+        (x, i) =>
+          `<th class="f"><a href="#${esc(x.id)}" title="${esc(`${x.class}: ${x.location.path}`)}">${label(i)}</a>` +
+          `<small>${esc(x.attribution.axes.join(' × ') || '?')}</small></th>`,
+      )
+      .join('') +
+    '</tr>';
+  const rows = f.summary.cells.map((cell) => {
+    const cols = f.findings.map((x) => {
+      const gi = x.attribution.groups.findIndex((g) => g.cells.includes(cell.id));
+      if (gi < 0) return '<td class="v" title="not compared">·</td>';
+      const g = x.attribution.groups[gi]!;
+      const text = x.span === null ? (g.present ? 'present' : 'absent') : visible(g.text);
+      return `<td class="v g${Math.min(gi, 3)}" title="${esc(text)}">${String.fromCharCode(65 + (gi % 26))}</td>`;
+    });
+    return `<tr><th>${esc(cell.id)}</th>${axes.map((a) => `<td>${esc(cell.values[a] ?? '')}</td>`).join('')}${cols.join('')}</tr>`;
+  });
+  return `<section><h2>Cells × findings</h2><table class="matrix"><thead>${head}</thead><tbody>${rows.join('')}</tbody></table>
+<p class="legend">A = the baseline variant (most cells); B, C, … = the other variants. Hover a cell for its text.</p></section>`;
+}
+
 /** A code point that differs between groups: visible, named, and marked even when it has no glyph. */
 function changedCp(ch: string, name: string): string {
   const cp = ch.codePointAt(0)!;
   const hidden = /^[\p{C}\p{Z}\p{Default_Ignorable_Code_Point}]$/u.test(ch) && ch !== ' ';
-  const marker = hidden ? `<span class="cp-marker">⟨${hex(cp)}⟩</span>` : '';
+  const marker = hidden ? `<span class="cp-marker">${hex(cp)}</span>` : '';
   return `<span class="cp-changed" title="${esc(`${hex(cp)} ${name}`.trim())}">${esc(ch)}${marker}</span>`;
 }
+
+const GAP = '<span class="cp-gap" title="the other variant has code points here that this one lacks"></span>';
 
 /**
  * The span with its changed code points wrapped. `ranges` are [start, end) offsets into the full
@@ -142,11 +271,11 @@ function highlightSpan(text: string, offset: number, ranges: Array<[number, numb
   const gaps = new Set(ranges.filter(([s, e]) => s === e).map(([s]) => s));
   for (const ch of text) {
     const pos = offset + i;
-    if (gaps.has(pos)) out += '<span class="cp-gap" title="the other side has code points here"></span>';
+    if (gaps.has(pos)) out += GAP;
     out += inside(pos) ? changedCp(ch, names.get(ch) ?? '') : esc(ch);
     i += ch.length;
   }
-  if (gaps.has(offset + i)) out += '<span class="cp-gap" title="the other side has code points here"></span>';
+  if (gaps.has(offset + i)) out += GAP;
   return out;
 }
 
@@ -154,6 +283,16 @@ function namesOf(changes: Change[]): Map<string, string> {
   const out = new Map<string, string>();
   for (const c of changes) for (const cp of [...c.removed, ...c.added]) out.set(cp.char, cp.name);
   return out;
+}
+
+function spanBody(f: Finding, g: Group, ranges: Array<[number, number]>, names: Map<string, string>): string {
+  if (f.span === null) return `<div class="span">${g.present ? `present: ${esc(g.text)}` : 'absent'}</div>`;
+  const inner = byCodePoint(f)
+    ? highlightSpan(g.text, g.offset, ranges, names)
+    : g.text
+      ? `<span class="val-changed" title="${esc(visible(g.text))}">${esc(g.text)}</span>`
+      : GAP;
+  return `<div class="span"><span class="ctx">${esc(g.context.before)}</span>${inner}<span class="ctx">${esc(g.context.after)}</span></div>`;
 }
 
 function sides(f: Finding): string {
@@ -166,14 +305,10 @@ function sides(f: Finding): string {
       const ranges: Array<[number, number]> = g.baseline
         ? all.map((c) => [c.offsetBefore, c.offsetBefore + c.before.length])
         : g.changes.map((c) => [c.offsetAfter, c.offsetAfter + c.after.length]);
-      const body =
-        f.span === null
-          ? `<div class="span">${g.present ? `present: ${esc(g.text)}` : 'absent'}</div>`
-          : `<div class="span"><span class="ctx">${esc(g.context.before)}</span>${highlightSpan(g.text, g.offset, ranges, names)}<span class="ctx">${esc(g.context.after)}</span></div>`;
-      return `<div class="side${g.baseline ? ' baseline' : ''}">
+      return `<div class="side ${g.baseline ? 'baseline' : 'variant'}">
 <div><strong>${esc(condition(g, axes))}</strong></div>
-<div class="meta">cells ${esc(g.cells.join(', '))} · runs ${esc(g.runs.join(', '))}${f.span ? ` · offset ${g.offset} (code point ${g.cpOffset})` : ''}</div>
-${body}
+<div class="meta">cells ${esc(g.cells.join(', '))} · ${g.runs.length} runs${f.span ? ` · offset ${g.offset} (code point ${g.cpOffset})` : ''}</div>
+${spanBody(f, g, ranges, names)}
 </div>`;
     })
     .join('\n');
@@ -184,12 +319,14 @@ function changeTable(f: Finding): string {
     g.changes.map(
       (c) =>
         `<tr><td>${esc(condition(g, f.attribution.axes))}</td><td>${c.offsetBefore} → ${c.offsetAfter}</td>` +
-        `<td>${c.removed.map((x) => `${x.cp} ${esc(x.name)}`).join('<br>') || '—'}</td>` +
-        `<td>${c.added.map((x) => `${x.cp} ${esc(x.name)}`).join('<br>') || '—'}</td></tr>`,
+        `<td>${c.removed.map(cpLabel).join('<br>') || '—'}</td>` +
+        `<td>${c.added.map(cpLabel).join('<br>') || '—'}</td></tr>`,
     ),
   );
   if (rows.length === 0) return '';
-  return `<table class="changes"><tr><th>group</th><th>offset (baseline → group)</th><th>removed</th><th>added</th></tr>${rows.join('')}</table>`;
+  const table = `<table class="changes"><tr><th>group</th><th>offset (baseline → group)</th><th>removed</th><th>added</th></tr>${rows.join('')}</table>`;
+  // For a changed value the letter-by-letter edit is detail, not the story.
+  return byCodePoint(f) ? table : `<details><summary>Code points of the edit (${rows.length} change${rows.length === 1 ? '' : 's'})</summary>${table}</details>`;
 }
 
 function fullTexts(all: Findings, f: Finding): string {
@@ -207,8 +344,8 @@ function fullTexts(all: Findings, f: Finding): string {
 function attributionNotes(f: Finding): string {
   const a = f.attribution;
   const notes: string[] = [];
-  notes.push(a.axes.length ? `driven by ${a.axes.join(' × ')}` : 'not attributed to any axis');
-  if (a.interaction) notes.push('interaction: only the combination determines it');
+  if (!a.determined) notes.push('not determined by the axes: even all of them together do not explain it');
+  if (a.interaction) notes.push('interaction: only the combination of the axes determines it');
   if (a.confounded.length) notes.push(`confounded: ${a.confounded.map((x) => x.join(' + ')).join(' | ')} explain it equally well`);
   if (a.suggestedCells.length) {
     notes.push(`to separate them, add cells: ${a.suggestedCells.map((c) => Object.entries(c).map(([k, v]) => `${k}=${v}`).join(' ')).join('; ')}`);
@@ -216,7 +353,7 @@ function attributionNotes(f: Finding): string {
   if (f.echo) notes.push(`echoes the ${f.echo.axis} value ${f.echo.value}`);
   if (f.expected) notes.push(`expected by rule ${f.expected.path} ~ ${f.expected.axis}`);
   if (f.changeClass) notes.push(`the bytes alone: ${f.changeClass}`);
-  return `<p class="meta">${notes.map(esc).join(' · ')}</p>`;
+  return notes.length ? `<p class="meta">${notes.map(esc).join(' · ')}</p>` : '';
 }
 
 /** Every request the change occurs in, with its offset there. */
@@ -229,9 +366,10 @@ function whereList(f: Finding): string {
 
 function findingSection(all: Findings, f: Finding, i: number): string {
   return `<section class="finding" id="${esc(f.id)}">
-<h2>${label(i)} <span class="cls cls-${esc(f.class)}">${esc(f.class)}</span> <code>${esc(f.location.path)}</code></h2>
-${whereList(f)}
+<h2>${label(i)} ${clsBadge(f.class)} <code>${esc(f.location.path)}</code> · driven by ${axisBadge(f)}</h2>
+<p class="lede">When ${esc(variantConditions(f))}: ${changeSummary(f)}</p>
 ${attributionNotes(f)}
+${whereList(f)}
 <div class="sides">${sides(f)}</div>
 ${changeTable(f)}
 ${fullTexts(all, f)}
