@@ -209,7 +209,7 @@ describe('sharded runs and merge', () => {
     const bad = await runCli(['merge', path.join(dir, 'cli-bad'), shardDir(1), other]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/^promptdiff: .* ran a different scenario than/);
-  });
+  }, 120_000);
 
   test('other input errors: a directory given twice, a non-empty output, not a run directory', async () => {
     await expect(mergeShards({ outDir: path.join(dir, 'm1'), dirs: [shardDir(1), shardDir(1)] })).rejects.toThrow(/given twice/);
