@@ -33,6 +33,8 @@ export function formatRunSummary(result: RunScenarioResult): string {
         ? `${pending} runs are still pending: finish them with  promptdiff run --resume ${outDir}`
         : `run failed: fix the cause above, then  promptdiff run --resume ${outDir}  (completed runs are kept)`,
     );
+  } else if (manifest.runs.some((r) => r.status === 'pending' && r.message?.startsWith('left to shard'))) {
+    lines.push('', `next: when every shard is done,  promptdiff merge OUT ${outDir} <other shard dirs>`);
   } else {
     lines.push('', `next: promptdiff diff ${outDir}`);
   }
