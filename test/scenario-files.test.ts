@@ -6,6 +6,7 @@ import { loadScenario } from '../src/scenario/load.js';
 import { expandMatrix } from '../src/scenario/matrix.js';
 import { agentIdentity, resolvePaths } from '../src/scenario/resolve.js';
 import { demoScenarioPath } from '../src/scenario/demo.js';
+import { AGENT_PRESETS } from '../src/agents/index.js';
 
 // The shipped scenarios are documentation: they must stay valid as the schema evolves.
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'scenarios');
@@ -15,7 +16,10 @@ describe('shipped scenarios', () => {
   test.each(files)('%s is valid and expands', async (file) => {
     const { scenario, baseDir } = await loadScenario(path.join(dir, file));
     const resolved = resolvePaths(scenario, baseDir);
-    expect(agentIdentity(resolved).command.length).toBeGreaterThan(0);
+    const agent = agentIdentity(resolved);
+    // A plain command, or a known preset (installed only when run) with its task as the last argument.
+    if (agent.preset === null) expect(agent.command!.length).toBeGreaterThan(0);
+    else expect(AGENT_PRESETS[agent.preset]).toBeDefined();
     expect(expandMatrix(resolved).runs.length).toBeGreaterThan(1);
   });
 
@@ -26,6 +30,6 @@ describe('shipped scenarios', () => {
     expect(resolved.upstream).toBe('stub');
     expect(resolved.clock).not.toBe('real');
     expect(Object.keys(resolved.axes)).toEqual(['TZ', 'ANTHROPIC_BASE_URL', 'LANG']);
-    expect(agentIdentity(resolved).command[1]).toBe(path.join(dir, '..', 'agents', 'canary', 'index.mjs'));
+    expect(agentIdentity(resolved).command?.[1]).toBe(path.join(dir, '..', 'agents', 'canary', 'index.mjs'));
   });
 });

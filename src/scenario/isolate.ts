@@ -127,6 +127,8 @@ export interface EnvInput {
   set: Record<string, string>;
   /** The cell's env axis values (pseudo-axes such as proxy_url already removed). */
   cell: Record<string, string>;
+  /** What the agent preset needs for this run (dummy key, switches that keep it offline, its route variables). */
+  preset?: Record<string, string>;
   routing: Record<string, string>;
   clock: Record<string, string>;
   sandbox: Sandbox;
@@ -134,8 +136,9 @@ export interface EnvInput {
 }
 
 /**
- * The agent's complete environment, in a fixed order. Later groups win: defaults < scenario env.set
- * < cell values < routing < clock, so a cell cannot undo routing or the pinned clock.
+ * The agent's complete environment, in a fixed order. Later groups win: defaults < agent preset <
+ * scenario env.set < cell values < routing < clock, so a scenario can override a preset's switch,
+ * and a cell cannot undo routing or the pinned clock.
  */
 export function isolatedEnv(input: EnvInput): Record<string, string> {
   const env: Record<string, string> = {};
@@ -161,7 +164,7 @@ export function isolatedEnv(input: EnvInput): Record<string, string> {
     LANG: 'C.UTF-8',
     TZ: 'UTC',
   });
-  Object.assign(env, input.set, input.cell, input.routing, input.clock);
+  Object.assign(env, input.preset ?? {}, input.set, input.cell, input.routing, input.clock);
   return env;
 }
 

@@ -48,9 +48,16 @@ export const ManifestSchema = z.object({
   scenarioFile: z.string().nullable(),
   scenario: z.record(z.string(), z.unknown()),
   agent: z.object({
+    /** argv of a run (a preset's command as built for the first run; the program is the installed entry point). */
     command: z.array(z.string()),
     preset: z.string().nullable(),
+    /** Presets: the exact version installed and run (a `latest` or range in the scenario is resolved first). */
     version: z.string().nullable(),
+    /** Presets (optional: added after v1 shipped): what the scenario asked for, the npm package, its registry integrity. */
+    requested: z.string().optional(),
+    npmPackage: z.string().optional(),
+    integrity: z.string().nullable().optional(),
+    dialect: z.string().optional(),
   }),
   /** Axis name → the values it takes, in scenario order. */
   axes: z.record(z.string(), z.array(z.string())),

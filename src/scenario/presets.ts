@@ -1,18 +1,113 @@
+import path from 'node:path';
+import {
+  AGENT_PRESETS,
+  AgentInstallError,
+  type AgentEnvContext,
+  type AgentPreset,
+  type InstalledAgent,
+  type InstallOptions,
+} from '../agents/index.js';
+import { ScenarioError } from './load.js';
+import type { Manifest } from './manifest.js';
+import type { Scenario } from './schema.js';
+
 /**
- * Built-in agents. Minimal for now (the binary is expected on PATH); installing a pinned `version`
- * and per-agent quirks are later work. Each entry knows the command and which variable holds the
- * API base URL for reverse routing.
+ * The runner's view of an agent: one shape for `agent.command` and for built-in presets
+ * (src/agents/presets.ts is the only preset table). A preset is installed at an exact version into
+ * the agent cache once per `runScenario`, before any run starts; each run then gets the preset's
+ * command, its environment for the run's route, and its HOME prepared.
  */
-export interface Preset {
-  command: string[];
+export interface PreparedAgent {
+  /** What manifest.json records as `agent`. */
+  identity: Manifest['agent'];
   baseUrlVar: string;
-  /** Where the agent comes from, for docs and error messages. */
-  install: string;
+  preset: AgentPreset | null;
+  installed: InstalledAgent | null;
+  /** argv (program first) of one run. */
+  command(ctx: AgentEnvContext): string[];
+  /** Variables the preset needs for this run's route (empty for a plain command). */
+  env(ctx: AgentEnvContext): Record<string, string>;
+  /** Writes what the agent needs into a run's fresh HOME (its real location, not the sandbox path). */
+  prepareHome(realHome: string): Promise<void>;
 }
 
-export const PRESETS: Record<string, Preset> = {
-  'claude-code': { command: ['claude', '-p'], baseUrlVar: 'ANTHROPIC_BASE_URL', install: 'npm i -g @anthropic-ai/claude-code' },
-  codex: { command: ['codex', 'exec', '--skip-git-repo-check'], baseUrlVar: 'OPENAI_BASE_URL', install: 'npm i -g @openai/codex' },
-  'gemini-cli': { command: ['gemini', '-p'], baseUrlVar: 'GOOGLE_GEMINI_BASE_URL', install: 'npm i -g @google/gemini-cli' },
-  'qwen-code': { command: ['qwen', '-p'], baseUrlVar: 'OPENAI_BASE_URL', install: 'npm i -g @qwen-code/qwen-code' },
-};
+export function presetNames(): string[] {
+  return Object.keys(AGENT_PRESETS);
+}
+
+/** The preset a scenario names, or a ScenarioError naming the field and the known presets. */
+export function scenarioPreset(name: string): AgentPreset {
+  const preset = AGENT_PRESETS[name];
+  if (!preset) throw new ScenarioError(`agent.preset: unknown preset "${name}" (known: ${presetNames().join(', ')})`);
+  return preset;
+}
+
+/** A preset's `args`: the last one is the task (the prompt), the ones before it are extra flags. */
+export function splitPresetArgs(args: string[]): { extra: string[]; prompt: string } {
+  const prompt = args[args.length - 1];
+  if (prompt === undefined) throw new ScenarioError('agent.args: give the task as the last argument (e.g. args: ["Say hello."])');
+  return { extra: args.slice(0, -1), prompt };
+}
+
+export interface PrepareAgentOptions {
+  /** The manifest of the run being resumed: its exact version is reused, never re-resolved. */
+  existing?: Manifest['agent'] | null;
+  install?: InstallOptions;
+}
+
+/**
+ * Installs (or finds in the cache) the scenario's preset and returns how to run it. A plain
+ * `agent.command` passes through unchanged.
+ */
+export async function prepareAgent(scenario: Scenario, options: PrepareAgentOptions = {}): Promise<PreparedAgent> {
+  const { agent } = scenario;
+  if ('command' in agent) {
+    return {
+      identity: { command: agent.command, preset: null, version: null },
+      baseUrlVar: agent.base_url_var,
+      preset: null,
+      installed: null,
+      command: () => agent.command,
+      env: () => ({}),
+      prepareHome: async () => undefined,
+    };
+  }
+  const preset = scenarioPreset(agent.preset);
+  const { extra, prompt } = splitPresetArgs(agent.args);
+  const requested = agent.version ?? 'latest';
+  // A resumed run keeps the version it started with, even if `latest` has moved since.
+  const version = options.existing?.preset === preset.name && options.existing.version ? options.existing.version : requested;
+  let installed: InstalledAgent;
+  try {
+    installed = await preset.install(version, options.install);
+  } catch (err) {
+    if (err instanceof AgentInstallError) throw new ScenarioError(`agent.version: ${err.message}`);
+    throw err;
+  }
+  const command = (ctx: AgentEnvContext) => preset.command(installed.dir, prompt, extra, ctx);
+  // Recorded once: the argv as built for the first run (only flag-configured agents such as Codex put the route into it).
+  const sample = command({ route: scenario.route, proxyUrl: 'http://127.0.0.1', caCertPath: '' });
+  return {
+    identity: {
+      command: sample,
+      preset: preset.name,
+      version: installed.version,
+      requested,
+      npmPackage: preset.npmPackage,
+      integrity: installed.integrity,
+      dialect: preset.dialect,
+    },
+    baseUrlVar: agent.base_url_var ?? preset.baseUrlVar,
+    preset,
+    installed,
+    command,
+    env: (ctx) => preset.env(ctx),
+    prepareHome: (realHome) => preset.prepareHome(realHome),
+  };
+}
+
+/** True when `child` is `parent` or inside it. */
+export function isInside(child: string, parent: string): boolean {
+  const rel = path.relative(parent, child);
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+}

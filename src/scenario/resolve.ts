@@ -1,11 +1,12 @@
 import path from 'node:path';
-import { ScenarioError } from './load.js';
-import { PRESETS } from './presets.js';
+import { scenarioPreset, splitPresetArgs } from './presets.js';
 import type { Scenario } from './schema.js';
 
 export interface AgentIdentity {
-  command: string[];
+  /** argv of a plain `agent.command`; null for a preset (its program is known once installed). */
+  command: string[] | null;
   preset: string | null;
+  /** The version the scenario asks for (`latest` when it names none); exact only after install. */
   version: string | null;
   baseUrlVar: string;
 }
@@ -29,17 +30,16 @@ export function resolvePaths(scenario: Scenario, baseDir: string): Scenario {
   return resolved;
 }
 
+/** What the scenario says about its agent, checked without installing anything. */
 export function agentIdentity(scenario: Scenario): AgentIdentity {
   const { agent } = scenario;
   if ('command' in agent) return { command: agent.command, preset: null, version: null, baseUrlVar: agent.base_url_var };
-  const preset = PRESETS[agent.preset];
-  if (!preset) {
-    throw new ScenarioError(`agent.preset: unknown preset "${agent.preset}" (known: ${Object.keys(PRESETS).join(', ')})`);
-  }
+  const preset = scenarioPreset(agent.preset);
+  splitPresetArgs(agent.args);
   return {
-    command: [...preset.command, ...agent.args],
-    preset: agent.preset,
-    version: agent.version ?? null,
+    command: null,
+    preset: preset.name,
+    version: agent.version ?? 'latest',
     baseUrlVar: agent.base_url_var ?? preset.baseUrlVar,
   };
 }

@@ -20,10 +20,12 @@ import { ManifestStore } from './manifest-store.js';
 import { expandMatrix, parseShard, selectShard, shardOf, type Shard } from './matrix.js';
 import { readShardFile, shardLabel, writeShardFile } from './merge.js';
 import { createProgress, type Progress } from './progress.js';
-import { agentIdentity, resolvePaths, serializeScenario, type AgentIdentity } from './resolve.js';
+import { isInside, prepareAgent, type PreparedAgent } from './presets.js';
+import { agentIdentity, resolvePaths, serializeScenario } from './resolve.js';
 import { DEFAULT_BASE_URL, hostnameOf, hostsFile, routeEnv } from './routing.js';
 import { PROXY_URL_AXIS, type Scenario } from './schema.js';
 import { toolVersion } from '../version.js';
+import type { AgentEnvContext, InstallOptions } from '../agents/index.js';
 
 export interface RunScenarioOptions {
   scenarioPath?: string;
@@ -50,6 +52,8 @@ export interface RunScenarioOptions {
   certsDir?: string;
   /** Test seam: something that behaves like the real proxy. */
   startProxy?: typeof startProxy;
+  /** Where and how agent presets are installed (cache root, npm); defaults to the user's agent cache. */
+  agentInstall?: InstallOptions;
 }
 
 export interface RunScenarioResult {
@@ -136,7 +140,7 @@ function routedHostnames(scenario: Scenario, baseUrlVar: string): string[] {
   return bases.map(hostnameOf);
 }
 
-function hint(scenario: Scenario, agent: AgentIdentity, status: RunEntry['status']): string {
+function hint(scenario: Scenario, agent: PreparedAgent, status: RunEntry['status']): string {
   switch (status) {
     case 'no-traffic':
       return scenario.route === 'forward'
@@ -151,7 +155,7 @@ function hint(scenario: Scenario, agent: AgentIdentity, status: RunEntry['status
 
 interface RunContext {
   scenario: Scenario;
-  agent: AgentIdentity;
+  agent: PreparedAgent;
   ns: NamespaceSupport;
   clockEnv: Record<string, string>;
   cells: Map<string, Cell>;
@@ -182,22 +186,36 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
       workspace: scenario.workspace,
       caCertPath: proxy.caCertPath,
     });
+    // The real directory: the agent sees it as sandbox.home once the namespace has mounted it.
+    await agent.prepareHome(path.join(sandbox.dir, 'home'));
     const listener = await proxy.addRunListener(planned.id, runDir);
     listening = true;
+    const baseUrl = cellEnv[agent.baseUrlVar] ?? scenario.env.set[agent.baseUrlVar];
+    const routing = routeEnv({
+      route: scenario.route,
+      proxyUrl,
+      baseUrlVar: agent.baseUrlVar,
+      baseUrl,
+      listenerPort: listener.port,
+      hostsMapped: ctx.ns.available,
+      caCertPath: sandbox.caCertPath,
+    });
+    // The preset sees the run's real route: the proxy URL string with the listener's port (forward),
+    // the base URL pointing at the listener (reverse), and the CA where the agent will find it.
+    const agentCtx: AgentEnvContext = {
+      route: scenario.route,
+      proxyUrl: routing.HTTPS_PROXY ?? `http://127.0.0.1:${listener.port}`,
+      caCertPath: sandbox.caCertPath,
+      ...(scenario.route === 'reverse' ? { baseUrl: routing[agent.baseUrlVar] } : baseUrl ? { baseUrl } : {}),
+    };
+    const command = agent.command(agentCtx);
     const env = isolatedEnv({
       caller: process.env,
       allow: scenario.env.allow,
       set: scenario.env.set,
       cell: cellEnv,
-      routing: routeEnv({
-        route: scenario.route,
-        proxyUrl,
-        baseUrlVar: agent.baseUrlVar,
-        baseUrl: cellEnv[agent.baseUrlVar] ?? scenario.env.set[agent.baseUrlVar],
-        listenerPort: listener.port,
-        hostsMapped: ctx.ns.available,
-        caCertPath: sandbox.caCertPath,
-      }),
+      preset: agent.env(agentCtx),
+      routing,
       clock: ctx.clockEnv,
       sandbox,
       namespaces: ctx.ns.available,
@@ -206,7 +224,7 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
     ctx.progress.runStarted(planned.id);
     const stderrPath = path.join(runDir, 'stderr.txt');
     const result = await execute({
-      launch: launchCommand(agent.command, sandbox, ctx.hostsPath, ctx.ns),
+      launch: launchCommand(command, sandbox, ctx.hostsPath, ctx.ns),
       env,
       stdoutPath: path.join(runDir, 'stdout.txt'),
       stderrPath,
@@ -231,7 +249,7 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
     const exited = result.exitCode === null ? `killed by ${result.signal}` : `exit code ${result.exitCode}`;
     if (result.spawnError) {
       entry.status = 'error';
-      entry.message = `could not start ${agent.command[0]}: ${result.spawnError}`;
+      entry.message = `could not start ${command[0]}: ${result.spawnError}`;
     } else if (ctx.signal?.aborted) {
       entry.status = 'error';
       entry.message = 'interrupted';
@@ -283,13 +301,23 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
   }
   const { scenario, file } = await pickScenario(opts, existing, outDir);
   const shard = await pickShard(opts.shard, existing ? outDir : null);
-  const agent = agentIdentity(scenario);
+  agentIdentity(scenario); // an unknown preset or a missing task fails here, before any install
   const matrix = expandMatrix(scenario, { yes: opts.yes });
   const jobs = opts.jobs ?? scenario.jobs;
   if (!Number.isInteger(jobs) || jobs < 1) throw new ScenarioError(`--jobs ${jobs}: expected a positive integer`);
   const progress = opts.progress ?? createProgress(process.stderr);
 
+  // Once, before any agent starts: a cache hit takes milliseconds, a first install a download.
+  const agent = await prepareAgent(scenario, {
+    existing: existing?.agent,
+    install: { ...opts.agentInstall, onProgress: opts.agentInstall?.onProgress ?? ((line) => progress.warn(line)) },
+  });
   const [ns, clock] = await Promise.all([detectNamespaces(), prepareClock(scenario.clock, process.env.PATH)]);
+  if (ns.available && agent.installed && isInside(agent.installed.dir, SANDBOX_ROOT)) {
+    throw new ScenarioError(
+      `the agent cache ${agent.installed.dir} lies under ${SANDBOX_ROOT}, which every run's sandbox hides: set PROMPTDIFF_AGENT_CACHE to another directory`,
+    );
+  }
   const warnings: string[] = [];
   if (!ns.available) {
     warnings.push(
@@ -313,7 +341,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
         createdAt: new Date().toISOString(),
         scenarioFile: file,
         scenario: serializeScenario(scenario),
-        agent: { command: agent.command, preset: agent.preset, version: agent.version },
+        agent: agent.identity,
         axes: matrix.axes,
         cells: matrix.cells,
         runs: matrix.runs.map((run, i) => {
