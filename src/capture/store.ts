@@ -13,11 +13,33 @@ export class CaptureFileError extends Error {
 }
 
 /**
- * Append-only JSONL writer. Each completed exchange is one write() of one whole line, queued so
- * lines never interleave; a proxy killed at any moment leaves every earlier line intact.
+ * One JSONL line as bytes. Buffer.from(string) is slow on two-byte strings (any prompt with a
+ * curly quote or a CJK character is one): ~0.5 ms for a 40 KB record, against ~0.03 ms for
+ * writing into a buffer sized for the worst case. Records over 1 MB are measured exactly instead,
+ * so a 20 MB body does not reserve 60 MB.
+ */
+export function encodeLine(json: string): Buffer {
+  const size = json.length > 1 << 20 ? Buffer.byteLength(json, 'utf8') : json.length * 3;
+  const buf = Buffer.allocUnsafe(size + 1);
+  const n = buf.write(json, 0, 'utf8');
+  buf[n] = 0x0a;
+  return buf.subarray(0, n + 1);
+}
+
+interface QueuedLine {
+  line: Buffer;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * Append-only JSONL writer. Each completed exchange is one whole line, written in the order the
+ * exchanges completed; lines that queue up while a write is in flight go out together in one
+ * writev. A proxy killed at any moment leaves every earlier line intact (at most the last one torn).
  */
 export class CaptureWriter {
-  private tail: Promise<void> = Promise.resolve();
+  private queue: QueuedLine[] = [];
+  private writing: Promise<void> | null = null;
   private failed: Error | null = null;
   private count = 0;
 
@@ -37,22 +59,33 @@ export class CaptureWriter {
   }
 
   append(record: ExchangeRecord): Promise<void> {
-    const line = `${JSON.stringify(record)}\n`;
+    const line = encodeLine(JSON.stringify(record));
     this.count += 1;
-    this.tail = this.tail.then(async () => {
-      if (this.failed) return;
-      try {
-        await this.handle.write(line);
-      } catch (err) {
-        this.failed = err as Error;
-        throw err;
-      }
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ line, resolve, reject });
+      this.writing ??= this.drain();
     });
-    return this.tail;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      // Bounded batches keep one writev within the platform's iovec limit.
+      const batch = this.queue.splice(0, 256);
+      if (!this.failed) {
+        try {
+          await this.handle.writev(batch.map((q) => q.line));
+        } catch (err) {
+          this.failed = err as Error;
+        }
+      }
+      // After a failed write every later line fails with the same error, as a broken file would.
+      for (const q of batch) (this.failed ? q.reject(this.failed) : q.resolve());
+    }
+    this.writing = null;
   }
 
   async close(): Promise<void> {
-    await this.tail.catch(() => undefined);
+    while (this.writing) await this.writing;
     await this.handle.close();
   }
 }
