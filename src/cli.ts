@@ -10,6 +10,7 @@ Commands:
   run SCENARIO [--out DIR]     run an agent across a matrix of environments, then diff (see docs/user-guide.md)
   merge OUT DIR...             join shard directories (run --shard K/N) into one run directory
   agents [install NAME@VER]    list agent presets and cached versions / install one into the cache
+  bisect SCENARIO --from A     first release of the scenario's agent preset whose findings change
   diff RUN_DIR                 find environment-dependent bytes; writes RUN_DIR/findings.json
   report RUN_DIR               show findings (--format terminal|json|html)
   proxy --out DIR [--port P]   intercepting proxy: record every exchange to DIR/exchanges.jsonl
@@ -33,6 +34,7 @@ const COMMANDS: Record<string, () => Promise<Handler>> = {
   demo: async () => (await import('./commands/scenario.js')).cmdDemo,
   merge: async () => (await import('./commands/merge.js')).cmdMerge,
   agents: async () => (await import('./commands/agents.js')).cmdAgents,
+  bisect: async () => (await import('./commands/bisect.js')).cmdBisect,
   diff: async () => (await import('./commands/findings.js')).cmdDiff,
   report: async () => (await import('./commands/findings.js')).cmdReport,
 };
