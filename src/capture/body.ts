@@ -49,13 +49,23 @@ export function toText(data: Buffer): string | null {
   }
 }
 
-/** A body as stored: exact text when it is UTF-8, base64 otherwise; decoding failures keep the raw bytes. */
-export function captureBody(wire: Buffer, contentEncoding?: string, incomplete = false): Body {
+/** A body after content decoding, for callers that already decoded it (saves doing it twice). */
+export interface DecodedBody {
+  bytes: Buffer;
+  /** The bytes as text when they are valid UTF-8 (toText), else null. */
+  text: string | null;
+}
+
+/**
+ * A body as stored: exact text when it is UTF-8, base64 otherwise; decoding failures keep the raw bytes.
+ * `decoded`, when given, must be decodeContent(wire, contentEncoding) and its toText().
+ */
+export function captureBody(wire: Buffer, contentEncoding?: string, incomplete = false, decoded?: DecodedBody): Body {
   const base: Pick<Body, 'wireSize'> & Partial<Body> = { wireSize: wire.length };
   if (incomplete) base.incomplete = true;
-  let decoded: Buffer;
+  let bytes: Buffer;
   try {
-    decoded = decodeContent(wire, contentEncoding);
+    bytes = decoded ? decoded.bytes : decodeContent(wire, contentEncoding);
     if (contentEncoding && contentEncoding.toLowerCase() !== 'identity') base.contentEncoding = contentEncoding;
   } catch (err) {
     return {
@@ -66,12 +76,12 @@ export function captureBody(wire: Buffer, contentEncoding?: string, incomplete =
       decodeError: `content-encoding ${contentEncoding}: ${(err as Error).message}`,
     } as Body;
   }
-  const text = toText(decoded);
+  const text = decoded ? decoded.text : toText(bytes);
   return {
     ...base,
     encoding: text === null ? 'base64' : 'utf8',
-    text: text ?? decoded.toString('base64'),
-    size: decoded.length,
+    text: text ?? bytes.toString('base64'),
+    size: bytes.length,
   } as Body;
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { captureBody } from '../capture/body.js';
+import { captureBody, type DecodedBody } from '../capture/body.js';
 import { redactHeaders, redactQuery } from '../capture/redact.js';
 import type { CaptureError, DialectName, ExchangeRecord, HeaderList, ParsedRequest } from '../capture/schema.js';
 import { CAPTURE_VERSION } from '../capture/schema.js';
@@ -38,6 +38,8 @@ export interface RequestPart {
   contentEncoding: string | undefined;
   body: Buffer;
   incomplete: boolean;
+  /** Set by whoever already decoded the body (to parse it), so the record does not decode it again. */
+  decoded?: DecodedBody;
 }
 
 export interface ParsedView {
@@ -100,7 +102,7 @@ export interface RecordInput {
 
 export function buildRecord(input: RecordInput): ExchangeRecord {
   const { request, response } = input;
-  const reqBody = captureBody(request.body, request.contentEncoding, request.incomplete);
+  const reqBody = captureBody(request.body, request.contentEncoding, request.incomplete, request.decoded);
   const errors = [...input.errors];
   if (reqBody.decodeError) errors.push({ stage: 'decode', message: `request ${reqBody.decodeError}` });
   if (input.view) errors.push(...input.view.errors);

@@ -210,7 +210,23 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   function persist(runId: string | null, record: ExchangeRecord): void {
     const sink = sinks.get(runId) ?? sinks.get(null)!;
     sink.count += 1;
-    const p = sink.writer.append(record).catch((err: Error) => {
+    trackWrite(sink, sink.writer.append(record));
+  }
+
+  /**
+   * Builds and writes the record on the next turn of the event loop, after the bytes already
+   * queued for the client have gone out: decoding, parsing and serialising a large prompt is most
+   * of the proxy's work per exchange, and the client should not wait for it. Counted and awaited
+   * by flush() from the moment it is scheduled.
+   */
+  function persistSoon(runId: string | null, build: () => ExchangeRecord): void {
+    const sink = sinks.get(runId) ?? sinks.get(null)!;
+    sink.count += 1;
+    trackWrite(sink, new Promise<void>((resolve) => setImmediate(resolve)).then(() => sink.writer.append(build())));
+  }
+
+  function trackWrite(sink: Sink, written: Promise<void>): void {
+    const p = written.catch((err: Error) => {
       log.error({ err: err.message, file: sink.writer.file }, 'could not write a capture record');
     });
     sink.pending.add(p);
@@ -297,7 +313,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const errors: CaptureError[] = [];
     let text: string | null = null;
     try {
-      text = toText(decodeContent(part.body, part.contentEncoding));
+      const bytes = decodeContent(part.body, part.contentEncoding);
+      text = toText(bytes);
+      part.decoded = { bytes, text };
     } catch {
       // captureBody records the decoding error on the record itself
     }
@@ -396,16 +414,17 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     done: boolean;
   }
 
-  function finishPassthrough(ctx: IContext, state: PassthroughState): void {
+  /** `soon`: the record is built after the response has gone out (see persistSoon). */
+  function finishPassthrough(ctx: IContext, state: PassthroughState, soon = false): void {
     if (state.done) return;
     state.done = true;
     const req = ctx.clientToProxyRequest;
-    const part = requestPart(req, state.info, Buffer.concat(state.requestChunks), !req.complete);
-    const { view: v } = view(part, req);
-    if (state.response) state.response.body = Buffer.concat(state.responseChunks);
-    persist(
-      state.info.runId,
-      buildRecord({
+    const incomplete = !req.complete;
+    const build = (): ExchangeRecord => {
+      const part = requestPart(req, state.info, Buffer.concat(state.requestChunks), incomplete);
+      const { view: v } = view(part, req);
+      if (state.response) state.response.body = Buffer.concat(state.responseChunks);
+      return buildRecord({
         seq: state.seq,
         id: state.id,
         run: state.info.runId,
@@ -418,8 +437,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         response: state.response,
         errors: state.errors,
         keepSecrets,
-      }),
-    );
+      });
+    };
+    if (soon) persistSoon(state.info.runId, build);
+    else persist(state.info.runId, build());
   }
 
   function passThrough(ctx: IContext, info: ConnectionInfo, callback: (err?: Error | null) => void): void {
@@ -479,7 +500,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       cb(null, chunk);
     });
     ctx.onResponseEnd((_ctx, cb) => {
-      finishPassthrough(ctx, state);
+      // Marks the exchange complete, lets the library end the response to the client, and only
+      // then builds the record.
+      finishPassthrough(ctx, state, true);
       cb();
     });
     ctx.proxyToClientResponse.on('close', () => {
