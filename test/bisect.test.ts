@@ -181,7 +181,7 @@ describe('bisect over local canary releases', () => {
     const text = out.join('');
     expect(code, text).toBe(1);
     expect(text).toMatch(/1\.0\.6 … 1\.0\.9: 4 released versions/);
-    expect(text).toMatch(/no difference/);
+    expect(text).toMatch(/no difference: 1\.0\.6 and 1\.0\.9 have the same findings/);
     expect(text).toMatch(/--linear probes every version/);
 
     out.length = 0;

@@ -293,9 +293,11 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
   const b = await probe(versions.length - 1);
   if (failed(b)) return finish(stop() ? 'interrupted' : 'probe-failed', null);
   if (sameSignatures(a.fp!.signatures, b.fp!.signatures)) {
-    notes.push(
-      `${from} and ${to} have the same findings; a change that appeared and went again between them is invisible to binary search: --linear probes every version`,
-    );
+    if (versions.length > 2) {
+      notes.push(
+        `${from} and ${to} have the same findings; a change that appeared and went again between them is invisible to binary search: --linear probes every version`,
+      );
+    }
     return finish('no-difference', null);
   }
   let lo = 0;
@@ -308,9 +310,11 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
     if (sameSignatures(m.fp!.signatures, a.fp!.signatures)) lo = mid;
     else hi = mid;
   }
-  notes.push(
-    `binary search assumes the findings changed once between ${from} and ${to}; if they changed and changed back (a non-monotonic history), other changes may be hidden: --linear probes every version`,
-  );
+  if (versions.length > 2) {
+    notes.push(
+      `binary search assumes the findings changed once between ${from} and ${to}; if they changed and changed back (a non-monotonic history), other changes may be hidden: --linear probes every version`,
+    );
+  }
   return finish('found', transition(probes.get(versions[lo]!)!, probes.get(versions[hi]!)!));
 }
 

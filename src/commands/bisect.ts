@@ -131,7 +131,11 @@ export async function cmdBisect(args: string[]): Promise<number> {
       break;
     }
     case 'no-difference':
-      say(`no difference: every probed version between ${report.from} and ${report.to} has the same findings`);
+      say(
+        report.mode === 'linear'
+          ? `no difference: all ${report.versions.length} versions from ${report.from} to ${report.to} have the same findings`
+          : `no difference: ${report.from} and ${report.to} have the same findings`,
+      );
       break;
     case 'probe-failed': {
       const bad = report.probes.find((p) => p.status !== 'ok');
