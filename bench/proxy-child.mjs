@@ -4,14 +4,17 @@
 //   node bench/proxy-child.mjs library <sslCaDir> <upstreamCaFile>
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 const [kind, ...args] = process.argv.slice(2);
 let stop;
 
 if (kind === 'ours') {
   const [mode, certsDir, outDir, upstreamUrl] = args;
-  const { startProxy } = await import('../dist/proxy/server.js');
-  const { ensureCA } = await import('../dist/ca/index.js');
+  // BENCH_DIST: another build of promptdiff (for A/B runs of two builds under the same load).
+  const dist = process.env.BENCH_DIST ? pathToFileURL(path.resolve(process.env.BENCH_DIST)).href : new URL('../dist', import.meta.url).href;
+  const { startProxy } = await import(`${dist}/proxy/server.js`);
+  const { ensureCA } = await import(`${dist}/ca/index.js`);
   const ca = await ensureCA(certsDir);
   const proxy = await startProxy({
     outDir,
@@ -60,7 +63,15 @@ if (kind === 'ours') {
 process.on('message', async (m) => {
   if (m === 'stop') {
     const result = await stop();
-    process.send({ stopped: true, ...result }, () => process.exit(0));
+    const cpu = process.cpuUsage();
+    process.send({ stopped: true, cpuMs: (cpu.user + cpu.system) / 1000, ...result }, () => process.exit(0));
+  }
+});
+// CPU time so far, so the bench can charge each phase its own cost.
+process.on('message', (m) => {
+  if (m && m.cpu) {
+    const u = process.cpuUsage();
+    process.send({ cpu: m.cpu, ms: (u.user + u.system) / 1000 });
   }
 });
 process.on('disconnect', () => process.exit(0));

@@ -49,4 +49,11 @@ process.on('message', (m) => {
     server.close(() => process.exit(0));
   }
 });
+// CPU time so far, so the bench can charge each phase its own cost.
+process.on('message', (m) => {
+  if (m && m.cpu) {
+    const u = process.cpuUsage();
+    process.send({ cpu: m.cpu, ms: (u.user + u.system) / 1000 });
+  }
+});
 process.on('disconnect', () => process.exit(0));
