@@ -15,7 +15,7 @@ import { log } from '../src/log.js';
 /*
  * Real Claude Code from npm through the whole runner (isolation, pinned clock, one listener per
  * run, stub upstream, offline): a JavaScript-era release (2.1.112, cli.js under this Node) and the
- * first native-era release (2.1.113, a Bun binary: the smallest native download, 74 MB), each over
+ * first native-era release (2.1.113, a Bun binary; a 74 MB download, about the smallest native one), each over
  * TZ × ANTHROPIC_BASE_URL × 2 repetitions in both routes, then diffed.
  * Installs come from ~/.cache/promptdiff/agents (the first time: ~20 s of downloads).
  */
