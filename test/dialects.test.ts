@@ -179,6 +179,8 @@ describe('recognition', () => {
     [post('/compatible-mode/v1/chat/completions?x=1'), 'openai-chat'],
     [post('/v1/responses'), 'openai-responses'],
     [post('/backend-api/codex/responses'), 'openai-responses'],
+    [post('/v1/responses/compact'), 'openai-responses'],
+    [post('/v1/responses/resp_1/cancel'), null],
     [head('GET', '/v1/responses'), null],
     [post('/v1beta/models/gemini-2.5-pro:generateContent'), 'gemini'],
     [post('/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse'), 'gemini'],
@@ -524,6 +526,64 @@ describe('openai-responses', () => {
       { name: 'apply_patch', description: 'Apply a patch' },
     ]);
     expect(p.metadata).toMatchObject({ store: false, reasoning: codexBody.reasoning, prompt_cache_key: '0199-uuid' });
+  });
+
+  it('reads Codex 0.169 tools from an additional_tools input item, namespaces flattened', () => {
+    // Measured: codex exec 0.169 sends no `tools` at all, only this item before the developer messages.
+    const body = {
+      model: 'gpt-6.1-sol',
+      input: [
+        {
+          type: 'additional_tools',
+          id: 'at_1',
+          role: 'developer',
+          tools: [
+            { type: 'namespace', name: 'functions', description: '', tools: [{ type: 'custom', name: 'exec', description: `Run JavaScript ${TRICKY}` }] },
+            { type: 'namespace', name: 'clock', description: 'Tools for reading and waiting on time.', tools: [{ type: 'function', name: 'sleep', description: 'Pause.' }] },
+          ],
+        },
+        { type: 'message', role: 'developer', content: [{ type: 'input_text', text: 'You are Codex.' }] },
+        { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'Say hello.' }] },
+      ],
+      tools: [{ type: 'namespace', name: 'mcp', tools: [{ type: 'function', name: 'x' }] }],
+    };
+    const p = openaiResponses.parse(h, body);
+    expect(ParsedRequest.parse(p)).toEqual(p);
+    expect(p.tools).toEqual([
+      { name: 'functions.exec', description: `Run JavaScript ${TRICKY}` },
+      { name: 'clock', description: 'Tools for reading and waiting on time.' },
+      { name: 'clock.sleep', description: 'Pause.' },
+      { name: 'mcp.x' },
+    ]);
+    // The tools item is neither a system block nor a message of the conversation.
+    expect(p.system).toEqual(['You are Codex.']);
+    expect(p.messages).toEqual([{ role: 'user', text: 'Say hello.', parts: ['input_text'] }]);
+  });
+
+  it('answers Codex remote compaction (/responses/compact) with a JSON output list, never a stream', () => {
+    const c = post('/v1/responses/compact');
+    const body = {
+      model: 'gpt-6.1-sol',
+      instructions: 'You are Codex.',
+      input: [
+        { type: 'message', role: 'user', content: [{ type: 'input_text', text: TRICKY }] },
+        { type: 'message', role: 'assistant', content: [{ type: 'output_text', text: 'Done.' }] },
+        { type: 'function_call', name: 'shell', arguments: '{}', call_id: 'c1' },
+      ],
+      stream: true,
+    };
+    const p = openaiResponses.parse(c, body);
+    expect(p).toMatchObject({ dialect: 'openai-responses', endpoint: 'responses.compact', system: ['You are Codex.'] });
+    const r = openaiResponses.stub(c, body, { text: STUB_TEXT });
+    expect(r.headers['content-type']).toBe('application/json');
+    expect(r.chunks).toHaveLength(1);
+    const resp = JSON.parse(r.chunks[0]!);
+    expect(resp.object).toBe('response.compaction');
+    expect(resp.output).toEqual([
+      { type: 'message', role: 'user', content: [{ type: 'input_text', text: TRICKY }] },
+      { type: 'message', role: 'user', content: [{ type: 'input_text', text: STUB_TEXT }] },
+    ]);
+    expect(openaiResponses.parse(h, body).endpoint).toBe('responses');
   });
 
   it('takes a string input as one user message', () => {

@@ -5,9 +5,9 @@ import { binPath, nodeOrNative } from './npm-bin.js';
 import type { AgentEnvContext, AgentPreset } from './types.js';
 
 /*
- * Codex, Gemini CLI and Qwen Code as the issue author measured them (latest releases, Node 20,
- * stub upstream, fresh HOME). promptdiff's own tests do not drive them yet: `status.verified`
- * stays empty until `npm run test:agents` records a result in docs/agents.md.
+ * Codex, Gemini CLI and Qwen Code, each verified by `npm run test:agents` (test/agents-e2e/) on
+ * the versions in `status.verified`: offline, stub upstream, fresh empty HOME, no API key, exit 0
+ * printing the stub's text. Measurements are in docs/agents.md.
  */
 
 function forwardTrust(ctx: AgentEnvContext): Record<string, string> {
@@ -32,9 +32,11 @@ export const codex: AgentPreset = {
   dialect: 'openai-responses',
   baseUrlVar: 'OPENAI_BASE_URL',
   status: {
-    verified: [],
+    verified: [{ version: '0.169.0', routes: ['forward', 'reverse'] }],
     notes: [
-      'Reported for 0.169 (404 MB installed): OPENAI_BASE_URL is ignored, the provider comes from -c options; without the CA it retries forever, so a missing CA shows up as a timeout.',
+      '404 MB installed (a Rust binary in @openai/codex-linux-x64). OPENAI_BASE_URL is ignored: the provider and its base URL come from -c options.',
+      'CA: SSL_CERT_FILE or CODEX_CA_CERTIFICATE (either alone works); NODE_EXTRA_CA_CERTS is not read. Without the CA it prints "Reconnecting... waiting for network" forever (retry limits do not stop it), so a missing CA shows up as a timeout with no exchange captured.',
+      '0.169 sends its tools as an `additional_tools` input item, not in `tools`.',
     ],
   },
   install: installer('codex', '@openai/codex'),

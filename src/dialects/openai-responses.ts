@@ -21,10 +21,17 @@ import type { Dialect, RequestHead, StubOptions, StubReply } from './types.js';
 
 // Suffix match: Codex signed in with ChatGPT posts to /backend-api/codex/responses, not /v1/responses.
 function matches(head: RequestHead): boolean {
-  return (
-    head.method.toUpperCase() === 'POST' &&
-    pathname(head.path).replace(/\/+$/, '').endsWith('/responses')
-  );
+  if (head.method.toUpperCase() !== 'POST') return false;
+  const p = pathname(head.path).replace(/\/+$/, '');
+  return p.endsWith('/responses') || p.endsWith('/responses/compact');
+}
+
+/**
+ * `POST …/responses/compact`: Codex's remote compaction of a long history (unary JSON, never
+ * streamed). It sends the same fields as a turn and reads `output` back as the new history.
+ */
+function isCompact(head: RequestHead): boolean {
+  return pathname(head.path).replace(/\/+$/, '').endsWith('/responses/compact');
 }
 
 const METADATA_KEYS = [
@@ -73,6 +80,27 @@ function readItem(item: Record<string, unknown>): ParsedMessage {
   return { role: 'assistant', text: '', parts: [type] };
 }
 
+/**
+ * Tool definitions as the model sees them. A `namespace` (Codex 0.169: `functions`, `clock`,
+ * `collaboration`) groups tools under a description of its own: the namespace is listed when it has
+ * a description, and its tools as `namespace.tool`.
+ */
+function readTools(p: ParsedRequest, tools: unknown, prefix = ''): void {
+  for (const t of arr(tools)) {
+    if (!isRecord(t)) continue;
+    // Function and custom tools are named; built-in ones (web_search, local_shell) only have a type.
+    const name = str(t.name) ?? str(t.type);
+    if (name === undefined) continue;
+    const description = str(t.description);
+    if (t.type === 'namespace' && Array.isArray(t.tools)) {
+      if (description) p.tools.push({ name: prefix + name, description });
+      readTools(p, t.tools, `${prefix}${name}.`);
+      continue;
+    }
+    p.tools.push(description === undefined ? { name: prefix + name } : { name: prefix + name, description });
+  }
+}
+
 function read(p: ParsedRequest, body: unknown): void {
   if (!isRecord(body)) return;
   p.model = str(body.model) ?? null;
@@ -84,19 +112,14 @@ function read(p: ParsedRequest, body: unknown): void {
     for (const item of arr(body.input)) {
       if (!isRecord(item)) continue;
       const isMessage = item.type === undefined || item.type === 'message';
-      if (isMessage && (item.role === 'system' || item.role === 'developer'))
+      // Codex 0.169 sends its tools as an input item, not in `tools` (header x-openai-internal-codex-responses-lite).
+      if (item.type === 'additional_tools') readTools(p, item.tools);
+      else if (isMessage && (item.role === 'system' || item.role === 'developer'))
         p.system.push(...contentTexts(item.content).texts);
       else p.messages.push(readItem(item));
     }
   }
-  for (const t of arr(body.tools)) {
-    if (!isRecord(t)) continue;
-    // Function and custom tools are named; built-in ones (web_search, local_shell) only have a type.
-    const name = str(t.name) ?? str(t.type);
-    if (name === undefined) continue;
-    const description = str(t.description);
-    p.tools.push(description === undefined ? { name } : { name, description });
-  }
+  readTools(p, body.tools);
   p.metadata = pick(body, METADATA_KEYS);
   if (isRecord(body.text) && isRecord(body.text.format) && typeof body.text.format.type === 'string')
     p.metadata.text_format = body.text.format.type;
@@ -109,8 +132,38 @@ function replyText(body: Record<string, unknown>, text: string): string {
   return text;
 }
 
-function stub(_head: RequestHead, body: unknown, options: StubOptions): StubReply {
+/**
+ * A compaction result: the user's own messages kept, then one user message carrying the stub text
+ * as the summary. The real API adds an opaque `compaction` item instead; plain messages are what
+ * every client can read back.
+ */
+function compactStub(b: Record<string, unknown>, text: string): StubReply {
+  const kept = arr(b.input).filter(
+    (i): i is Record<string, unknown> => isRecord(i) && (i.type === undefined || i.type === 'message') && i.role === 'user',
+  );
+  const inputTokens = bodyTokens(b);
+  const outputTokens = textTokens(text);
+  return jsonReply({
+    id: stubId('resp_stub_'),
+    object: 'response.compaction',
+    created_at: unixSeconds(),
+    output: [
+      ...kept.map((i) => ({ type: 'message', role: 'user', content: i.content })),
+      { type: 'message', role: 'user', content: [{ type: 'input_text', text }] },
+    ],
+    usage: {
+      input_tokens: inputTokens,
+      input_tokens_details: { cached_tokens: 0 },
+      output_tokens: outputTokens,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: inputTokens + outputTokens,
+    },
+  });
+}
+
+function stub(head: RequestHead, body: unknown, options: StubOptions): StubReply {
   const b = isRecord(body) ? body : {};
+  if (isCompact(head)) return compactStub(b, options.text);
   const text = replyText(b, options.text);
   const inputTokens = bodyTokens(body);
   const outputTokens = textTokens(text);
@@ -181,7 +234,7 @@ function assembleText(events: SseEvent[]): string {
 export const openaiResponses: Dialect = {
   name: 'openai-responses',
   matches,
-  parse: (_head, body) => safeParse('openai-responses', 'responses', (p) => read(p, body)),
+  parse: (head, body) => safeParse('openai-responses', isCompact(head) ? 'responses.compact' : 'responses', (p) => read(p, body)),
   stub,
   assembleText,
 };
