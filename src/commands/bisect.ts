@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { bisect, type BisectResult, type ChangedFinding, type Transition } from '../bisect/index.js';
+import { bisect, findingAtoms, type BisectResult, type ChangedFinding, type Transition } from '../bisect/index.js';
 import { UsageError, intOption, parse } from '../cli-support.js';
 import { renderFindingLine } from '../report/terminal.js';
 import { loadScenario } from '../scenario/load.js';
@@ -49,30 +49,55 @@ function safe(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]+/g, '_');
 }
 
+const MAX_CODE_POINTS = 6;
+const MAX_FINDINGS = 12;
+const MAX_EDITS = 3;
+
 function cps(list: ChangedFinding['added']): string {
-  return list.length === 0 ? '∅' : list.map((c) => `${c.cp} ${c.name}`).join(', ');
+  if (list.length === 0) return '∅';
+  const shown = list.slice(0, MAX_CODE_POINTS).map((c) => `${c.cp} ${c.name}`);
+  return list.length > MAX_CODE_POINTS ? `${shown.join(', ')}, … (${list.length} code points)` : shown.join(', ');
 }
 
-function atomLine(sign: '+' | '−', c: ChangedFinding): string {
+function editText(c: ChangedFinding): string {
   const when = Object.entries(c.values)
     .map(([axis, vs]) => `${axis} ∈ {${vs.join(', ')}}`)
     .join(', ');
-  const edit = c.removed.length + c.added.length > 0 ? `: ${cps(c.removed)} → ${cps(c.added)}` : '';
-  return `  ${sign} ${c.class}  ${c.path}${c.axes.length ? `  by ${c.axes.join(' × ')}` : ''}${when ? `  when ${when}` : ''}${edit}`;
+  const edit = c.removed.length + c.added.length > 0 ? `${cps(c.removed)} → ${cps(c.added)}` : c.path;
+  return `${c.class}: ${edit}${when ? `  when ${when}` : ''}`;
 }
 
-/** Each changed atom, then once each the finding that carries it, as \`promptdiff report\` shows it. */
-function printTransition(t: Transition, result: BisectResult, out: (line: string) => void): void {
+/**
+ * The findings that carry the changed edits, as \`promptdiff report\` shows them: "+" a finding that
+ * is new (every edit in it is), "−" one that is gone, "~" one that changed (the differ merged a new
+ * edit into an old span, or an edit went from one): then the edits that are new or gone are listed.
+ */
+function printSide(sign: '+' | '−', version: string, changed: ChangedFinding[], result: BisectResult, out: (line: string) => void): void {
   const color = useColor();
-  const carriers = (version: string, changed: ChangedFinding[]) => {
-    const findings = result.probes.get(version)?.findings?.findings ?? [];
-    const ids = [...new Set(changed.map((c) => c.findingId))];
-    return ids.map((id) => findings.find((f) => f.id === id)).filter((f) => f !== undefined);
-  };
-  for (const c of t.appeared) out(atomLine('+', c));
-  for (const c of t.disappeared) out(atomLine('−', c));
-  for (const f of carriers(t.version, t.appeared)) out(`    in ${t.version}: ${renderFindingLine(f, { color })}`);
-  for (const f of carriers(t.predecessor, t.disappeared)) out(`    in ${t.predecessor}: ${renderFindingLine(f, { color })}`);
+  const findings = result.probes.get(version)?.findings?.findings ?? [];
+  const byFinding = new Map<string, ChangedFinding[]>();
+  for (const c of changed) byFinding.set(c.findingId, [...(byFinding.get(c.findingId) ?? []), c]);
+  let shown = 0;
+  for (const [id, edits] of byFinding) {
+    const f = findings.find((x) => x.id === id);
+    if (!f) continue;
+    if (shown === MAX_FINDINGS) {
+      out(`  … ${byFinding.size - shown} more ${sign === '+' ? 'new' : 'gone'} or changed findings: see bisect.json`);
+      break;
+    }
+    shown += 1;
+    const changedKeys = new Set(edits.map((e) => e.signature));
+    const whole = findingAtoms(f).every((a) => changedKeys.has(a.key));
+    out(`  ${whole ? sign : '~'} ${version}: ${renderFindingLine(f, { color })}`);
+    if (whole && edits.every((e) => e.class === f.class)) continue;
+    for (const e of edits.slice(0, MAX_EDITS)) out(`      ${sign === '+' ? 'new' : 'gone'} ${editText(e)}`);
+    if (edits.length > MAX_EDITS) out(`      … ${edits.length - MAX_EDITS} more edits: see bisect.json`);
+  }
+}
+
+function printTransition(t: Transition, result: BisectResult, out: (line: string) => void): void {
+  printSide('+', t.version, t.appeared, result, out);
+  printSide('−', t.predecessor, t.disappeared, result, out);
 }
 
 export async function cmdBisect(args: string[]): Promise<number> {
