@@ -7,6 +7,7 @@ import { silentProgress } from '../src/scenario/progress.js';
 import { runScenario } from '../src/scenario/runner.js';
 import type { ScenarioInput } from '../src/scenario/schema.js';
 import { startFakeProxy } from './fixtures/scenario/fake-proxy.js';
+import { runCli } from './helpers/cli.js';
 
 /*
  * The runner with an agent preset, offline: a fake `npm` "publishes" @anthropic-ai/claude-code
@@ -148,5 +149,26 @@ describe('runner with an agent preset', () => {
     await expect(run({ preset: 'claude', args: ['hi'] }, 'e1')).rejects.toThrow(/agent\.preset: unknown preset "claude" \(known: claude-code, codex/);
     await expect(run({ preset: 'claude-code', args: [] }, 'e2')).rejects.toThrow(/agent\.args: give the task as the last argument/);
     await expect(run({ preset: 'claude-code', version: '9.9.9', args: ['hi'] }, 'e3')).rejects.toThrow(/agent\.version: .*9\.9\.9: no such version/);
+  });
+
+  test('promptdiff agents lists the presets and the cached install; agents install reuses it', async () => {
+    const env = { PROMPTDIFF_AGENT_CACHE: cacheRoot, PATH: `${npmDir}:${process.env.PATH ?? ''}` };
+    const list = await runCli(['agents'], env);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/^claude-code\s+@anthropic-ai\/claude-code\s+anthropic-messages\s+2\.1\.112 \(forward\+reverse\)/m);
+    expect(list.stdout).toMatch(/^qwen-code\s+@qwen-code\/qwen-code\s+openai-chat/m);
+    expect(list.stdout).toContain(`cached in ${cacheRoot}:`);
+    expect(list.stdout).toMatch(/claude-code@2\.1\.112\s+\d{4}-\d\d-\d\d\s+sha512-fake2\.1\.112/);
+    const json = JSON.parse((await runCli(['agents', '--json'], env)).stdout) as { cached: Array<{ name: string; version: string; integrity: string }> };
+    expect(json.cached.map((c) => `${c.name}@${c.version} ${c.integrity}`)).toContain('claude-code@2.1.112 sha512-fake2.1.112');
+    const again = await runCli(['agents', 'install', 'claude-code@2.1.112'], env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/^claude-code@2\.1\.112 already cached in \d+\.\d s\n {2}dir {8}\S+claude-code@2\.1\.112\n {2}integrity {2}sha512-fake2\.1\.112$/m);
+    const unknown = await runCli(['agents', 'install', 'claude@1.0.0'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('unknown agent preset "claude"');
+    const missing = await runCli(['agents', 'install', 'claude-code@9.9.9'], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/9\.9\.9: no such version in the registry/);
   });
 });
