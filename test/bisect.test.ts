@@ -140,19 +140,22 @@ describe('bisect over local canary releases', () => {
     expect(keys(otherTz)).not.toEqual(keys(f));
   });
 
-  test('a rerun with the same OUT reuses every probe; --linear over a subrange runs only the new version', async () => {
+  test('a rerun with the same OUT reuses every probe; --linear with prereleases over a subrange runs only the new versions', async () => {
     const again = await bisect({ scenario, baseDir: dir, from: '1.0.0', to: '1.0.9', outDir: path.join(dir, 'out') });
     expect(again.report.first?.version).toBe('1.0.6');
     expect(again.report.probes.every((p) => p.reused && p.ran === 0)).toBe(true);
+    expect(again.report.outcome).toBe('found');
 
-    const linear = await bisect({ scenario, baseDir: dir, from: '1.0.4', to: '1.0.7', linear: true, outDir: path.join(dir, 'out') });
+    const linear = await bisect({ scenario, baseDir: dir, from: '1.0.4', to: '1.0.7', linear: true, includePrereleases: true, outDir: path.join(dir, 'out') });
     expect(linear.report.probes.map((p) => [p.version, p.reused])).toEqual([
       ['1.0.4', true],
       ['1.0.5', true],
+      ['1.0.6-beta.1', false],
       ['1.0.6', true],
       ['1.0.7', false],
     ]);
-    expect(linear.report.transitions?.map((t) => `${t.predecessor}→${t.version}`)).toEqual(['1.0.5→1.0.6']);
+    // The prerelease already had the change: with prereleases it is the first differing version.
+    expect(linear.report.transitions?.map((t) => `${t.predecessor}→${t.version}`)).toEqual(['1.0.5→1.0.6-beta.1']);
     expect(linear.exitCode).toBe(0);
   }, 60_000);
 

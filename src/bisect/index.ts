@@ -237,6 +237,8 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
     const result = await runProbe({ ...opts, outDir, base, preset: preset.name, version, index, install });
     probes.set(version, result);
     order.push(result.record);
+    // A bisect that is stopped or crashes still leaves the probes it ran on record.
+    await writeReport(outDir, reportOf('running', null));
     const r = result.record;
     const what =
       r.status === 'ok'
@@ -247,26 +249,28 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
   };
 
   const notes: string[] = [];
+  const createdAt = new Date().toISOString();
+  const reportOf = (outcome: BisectReport['outcome'], first: Transition | null, transitions?: Transition[]): BisectReport => ({
+    v: BISECT_VERSION,
+    tool: { name: 'promptdiff', version: toolVersion() },
+    createdAt,
+    scenario: base.name,
+    preset: preset.name,
+    npmPackage: preset.npmPackage,
+    from,
+    to,
+    includePrereleases,
+    mode: linear ? 'linear' : 'binary',
+    versions,
+    maxProbes: budget,
+    probes: order,
+    outcome,
+    first,
+    ...(transitions ? { transitions } : {}),
+    notes,
+  });
   const finish = async (outcome: BisectReport['outcome'], first: Transition | null, transitions?: Transition[]): Promise<BisectResult> => {
-    const report: BisectReport = {
-      v: BISECT_VERSION,
-      tool: { name: 'promptdiff', version: toolVersion() },
-      createdAt: new Date().toISOString(),
-      scenario: base.name,
-      preset: preset.name,
-      npmPackage: preset.npmPackage,
-      from,
-      to,
-      includePrereleases,
-      mode: linear ? 'linear' : 'binary',
-      versions,
-      maxProbes: budget,
-      probes: order,
-      outcome,
-      first,
-      ...(transitions ? { transitions } : {}),
-      notes,
-    };
+    const report = reportOf(outcome, first, transitions);
     const file = await writeReport(outDir, report);
     const exitCode = outcome === 'found' ? 0 : outcome === 'no-difference' ? 1 : 3;
     return { exitCode, report, file, probes };

@@ -68,7 +68,8 @@ export const BisectReportSchema = z.object({
   maxProbes: z.number().int(),
   /** In the order they were run (or reused). */
   probes: z.array(ProbeRecord),
-  outcome: z.enum(['found', 'no-difference', 'probe-failed', 'interrupted']),
+  /** `running` while probes are under way (the file is rewritten after every probe). */
+  outcome: z.enum(['running', 'found', 'no-difference', 'probe-failed', 'interrupted']),
   first: Transition.nullable(),
   /** Linear mode: every version whose findings differ from its predecessor's. */
   transitions: z.array(Transition).optional(),
