@@ -812,8 +812,23 @@ describe('exampleFromJsonSchema', () => {
   it('fills strings with the stub text and picks first enum values', () => {
     expect(exampleFromJsonSchema({ type: 'string' }, TRICKY)).toBe(TRICKY);
     expect(exampleFromJsonSchema({ type: 'STRING', enum: ['z', 'y'] })).toBe('z');
-    expect(exampleFromJsonSchema({ type: 'number' })).toBe(0);
+    expect(exampleFromJsonSchema({ type: 'number' })).toBe(1);
     expect(exampleFromJsonSchema({ type: 'integer', minimum: 2.5 })).toBe(3);
+  });
+
+  it('answers an unbounded number with 1, which a range given only in words accepts', () => {
+    // Gemini CLI 0.61's router asks for this schema and checks 1 <= score <= 100 in code: 0 made it log a ZodError.
+    const router = {
+      type: 'OBJECT',
+      properties: {
+        complexity_reasoning: { type: 'STRING', description: 'Brief explanation for the score.' },
+        complexity_score: { type: 'INTEGER', description: 'Complexity score from 1-100.' },
+      },
+      required: ['complexity_reasoning', 'complexity_score'],
+    };
+    expect(exampleFromJsonSchema(router, 's')).toEqual({ complexity_reasoning: 's', complexity_score: 1 });
+    expect(exampleFromJsonSchema({ type: 'integer', maximum: 0 })).toBe(0);
+    expect(exampleFromJsonSchema({ type: 'number', exclusiveMaximum: 1 })).toBeLessThan(1);
   });
 
   it('fills required names that have no property schema', () => {

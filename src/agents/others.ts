@@ -84,12 +84,17 @@ export const geminiCli: AgentPreset = {
   dialect: 'gemini',
   baseUrlVar: 'GOOGLE_GEMINI_BASE_URL',
   status: {
-    verified: [],
-    notes: ['Reported for 0.61: without -m a router call wants JSON matching a responseJsonSchema first and loops on plain text, so the preset always passes -m.'],
+    verified: [{ version: '0.61.0', routes: ['forward', 'reverse'] }],
+    notes: [
+      `Runs with -m ${GEMINI_STUB_MODEL} unless args name a model: without one a router call (JSON fitting a responseJsonSchema) picks the model first, and the main prompt is longer.`,
+      'CA: NODE_EXTRA_CA_CERTS. Without it every call fails with "fetch failed" and it retries with backoff (a timeout, no exchange captured).',
+      'Without privacy.usageStatisticsEnabled=false it posts usage logs to play.googleapis.com.',
+    ],
   },
   install: installer('gemini-cli', '@google/gemini-cli'),
   command(installDir, prompt, extraArgs = []) {
-    return [...nodeOrNative(binPath(installDir, '@google/gemini-cli', 'gemini')), '-m', GEMINI_STUB_MODEL, ...extraArgs, '-p', prompt];
+    const model = extraArgs.some((a) => a === '-m' || a === '--model' || a.startsWith('--model=')) ? [] : ['-m', GEMINI_STUB_MODEL];
+    return [...nodeOrNative(binPath(installDir, '@google/gemini-cli', 'gemini')), ...model, ...extraArgs, '-p', prompt];
   },
   env(ctx) {
     const env: Record<string, string> = { GEMINI_API_KEY: 'dummy', GEMINI_CLI_TRUST_WORKSPACE: 'true' };

@@ -153,7 +153,9 @@ function numberExample(schema: Record<string, unknown>, integer: boolean): numbe
   let v: number;
   if (min !== undefined) v = integer ? Math.ceil(min) : min;
   else if (exMin !== undefined) v = integer ? Math.floor(exMin) + 1 : exMin + pickStep(exMin, exMax);
-  else v = 0;
+  // Unbounded: 1, not 0. Schemas often leave the range to the description ("score from 1-100",
+  // Gemini CLI 0.61's model router) and validate it in code; 1 fits those and any count or index.
+  else v = 1;
   if (max !== undefined && v > max) v = integer ? Math.floor(max) : max;
   if (exMax !== undefined && v >= exMax) v = integer ? Math.ceil(exMax) - 1 : exMax - pickStep(exMin, exMax);
   return v;
