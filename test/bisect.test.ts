@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { AGENT_PRESETS } from '../src/agents/index.js';
@@ -66,6 +66,7 @@ afterAll(async () => {
     else process.env[k] = v;
   }
   await registry?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
 });
 
 describe('version selection', () => {
