@@ -4,7 +4,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import { Duplex } from 'node:stream';
-import { Proxy, type IContext } from 'http-mitm-proxy';
+import { Proxy } from 'http-mitm-proxy';
 import { ensureCA, LeafIssuer, defaultCertsDir } from '../ca/index.js';
 import { CaptureWriter } from '../capture/store.js';
 import { toText, decodeContent } from '../capture/body.js';
@@ -94,6 +94,49 @@ function splitHostPort(target: string, defaultPort: number): { host: string; por
   return { host: m[1]!, port: m[2] ? Number(m[2]) : defaultPort };
 }
 
+/**
+ * The upstream's response headers for the client, as sent (names, order, duplicates), as the flat
+ * [name, value, ...] list writeHead takes. Public-Key-Pins would pin the upstream's key on a
+ * connection that carries our leaf, so it is dropped, as http-mitm-proxy does.
+ */
+function responseHeadersOut(raw: string[]): string[] {
+  let out: string[] | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (/^public-key-pins/i.test(raw[i]!)) out ??= raw.slice(0, i);
+    else if (out) out.push(raw[i]!, raw[i + 1]!);
+  }
+  return out ?? raw;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Buffer.concat without the copy when there is a single chunk (most bodies arrive in one or two). */
+function concat(chunks: Buffer[]): Buffer {
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/**
+ * The client's request headers for the upstream, as sent (names, order, duplicates), as the flat
+ * [name, value, ...] list http.request takes: Proxy-* headers are for us and stay here, and
+ * `host`, when given, replaces the client's Host (a reverse route or --upstream-url).
+ */
+function headersToUpstream(raw: string[], host: string | null): string[] {
+  const out: string[] = [];
+  let sawHost = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (name.length > 6 && /^proxy-/i.test(name)) continue;
+    if (host !== null && name.length === 4 && name.toLowerCase() === 'host') {
+      if (!sawHost) out.push(name, host);
+      sawHost = true;
+      continue;
+    }
+    out.push(name, raw[i + 1]!);
+  }
+  if (host !== null && !sawHost) out.unshift('Host', host);
+  return out;
+}
+
 /** A stream that yields `head` first, then the socket's bytes: for clients that send TLS data with the CONNECT. */
 function prefixed(socket: net.Socket, head: Buffer): Duplex {
   const d = new Duplex({
@@ -159,8 +202,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const openSockets = new Set<net.Socket>();
   const sinks = new Map<string | null, Sink>();
   const runServers = new Map<string, net.Server>();
-  const contexts = new WeakMap<IContext, PassthroughState>();
 
+  const upstreamBase = options.upstreamUrl ? new URL(options.upstreamUrl) : null;
   const mainWriter = await CaptureWriter.open(options.outDir);
   sinks.set(null, { writer: mainWriter, count: 0, pending: new Set() });
 
@@ -178,10 +221,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const proxy = new Proxy();
   const proxyInternals = proxy as unknown as {
     httpServer: http.Server;
-    _onError(kind: string, ctx: IContext | null, err: Error): void;
+    _onError(kind: string, ctx: unknown, err: Error): void;
   };
   // The library reports errors with console.error; ours go through pino and into the capture.
-  proxyInternals._onError = (kind, ctx, err) => onLibraryError(kind, ctx, err);
+  proxyInternals._onError = (kind, _ctx, err) => onLibraryError(kind, err);
 
   function track(socket: net.Socket) {
     openSockets.add(socket);
@@ -346,9 +389,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     req.resume();
   }
 
-  function answerWithStub(ctx: IContext, info: ConnectionInfo): void {
-    const req = ctx.clientToProxyRequest;
-    const res = ctx.proxyToClientResponse;
+  function answerWithStub(req: http.IncomingMessage, res: http.ServerResponse, info: ConnectionInfo): void {
     const startedAt = new Date();
     const { seq, id } = nextSeq();
     readBody(req, (body, incomplete) => {
@@ -403,6 +444,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
 
   interface PassthroughState {
+    req: http.IncomingMessage;
+    res: http.ServerResponse;
     info: ConnectionInfo;
     startedAt: Date;
     seq: number;
@@ -412,18 +455,19 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     response: ResponsePart | null;
     errors: CaptureError[];
     done: boolean;
+    upstreamRequest: http.ClientRequest | null;
   }
 
   /** `soon`: the record is built after the response has gone out (see persistSoon). */
-  function finishPassthrough(ctx: IContext, state: PassthroughState, soon = false): void {
+  function finishPassthrough(state: PassthroughState, soon = false): void {
     if (state.done) return;
     state.done = true;
-    const req = ctx.clientToProxyRequest;
+    const req = state.req;
     const incomplete = !req.complete;
     const build = (): ExchangeRecord => {
-      const part = requestPart(req, state.info, Buffer.concat(state.requestChunks), incomplete);
+      const part = requestPart(req, state.info, concat(state.requestChunks), incomplete);
       const { view: v } = view(part, req);
-      if (state.response) state.response.body = Buffer.concat(state.responseChunks);
+      if (state.response) state.response.body = concat(state.responseChunks);
       return buildRecord({
         seq: state.seq,
         id: state.id,
@@ -443,93 +487,170 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     else persist(state.info.runId, build());
   }
 
-  function passThrough(ctx: IContext, info: ConnectionInfo, callback: (err?: Error | null) => void): void {
-    const req = ctx.clientToProxyRequest;
+  /**
+   * Passthrough, on the proxy's own request path rather than http-mitm-proxy's per-request one
+   * (a context with a dozen closures, a UUID, async.js handler chains for every hook and every
+   * body chunk, and the response re-encoded as chunked through a filter chain): one upstream
+   * request with the client's headers as sent, body chunks forwarded as they arrive, the
+   * upstream's response written back as it arrives with its own framing.
+   */
+  function passThrough(req: http.IncomingMessage, res: http.ServerResponse, info: ConnectionInfo): void {
     const { seq, id } = nextSeq();
-    const state: PassthroughState = { info, startedAt: new Date(), seq, id, requestChunks: [], responseChunks: [], response: null, errors: [], done: false };
-    contexts.set(ctx, state);
-    const opts = ctx.proxyToServerRequestOptions!;
+    const state: PassthroughState = {
+      req,
+      res,
+      info,
+      startedAt: new Date(),
+      seq,
+      id,
+      requestChunks: [],
+      responseChunks: [],
+      response: null,
+      errors: [],
+      done: false,
+      upstreamRequest: null,
+    };
+    req.on('error', (err) => upstreamFailed(state, 'CLIENT_TO_PROXY_REQUEST_ERROR', err));
+    res.on('error', (err) => upstreamFailed(state, 'PROXY_TO_CLIENT_RESPONSE_ERROR', err));
+    res.on('close', () => {
+      if (state.done) return;
+      state.errors.push({ stage: 'client', message: 'client disconnected before the response was complete' });
+      if (state.response) state.response.incomplete = true;
+      state.upstreamRequest?.destroy();
+      finishPassthrough(state);
+    });
+
     const rawUrl = req.url ?? '/';
-    const path = /^https?:\/\//i.test(rawUrl) ? new URL(rawUrl).pathname + new URL(rawUrl).search : rawUrl;
+    const absolute = /^https?:\/\//i.test(rawUrl);
+    const requested = absolute ? new URL(rawUrl) : null;
+    const path = requested ? requested.pathname + requested.search : rawUrl;
 
     let target: URL | null = null;
-    if (options.upstreamUrl) target = new URL(options.upstreamUrl);
-    else if (!info.tunnel && !/^https?:\/\//i.test(rawUrl)) {
+    if (upstreamBase) target = upstreamBase;
+    else if (requested) target = requested;
+    else if (!info.tunnel) {
       // Reverse route: the client's base URL is us, so the real host must come from the dialect.
       const guess = defaultUpstreamFor(path, req.headers);
       if (!guess) {
         state.errors.push({ stage: 'upstream', message: `no upstream for ${path}: pass --upstream-url` });
-        ctx.proxyToClientResponse.writeHead(502, { 'content-type': 'text/plain' });
-        ctx.proxyToClientResponse.end(`promptdiff: reverse-route passthrough needs --upstream-url to know where ${path} goes\n`);
-        finishPassthrough(ctx, state);
+        req.on('data', (c: Buffer) => state.requestChunks.push(c));
+        req.on('end', () => {
+          res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end(`promptdiff: reverse-route passthrough needs --upstream-url to know where ${path} goes\n`);
+          finishPassthrough(state);
+        });
         return;
       }
       target = new URL(guess);
     }
-    const setHost = (hostname: string) => {
-      // Node prefers `hostname` over `host` when both exist; set both so neither points elsewhere.
-      opts.host = hostname;
-      (opts as { hostname?: string }).hostname = hostname;
-      (opts as { servername?: string }).servername = net.isIP(hostname) ? '' : hostname;
-    };
+    let isSSL: boolean;
+    let hostname: string;
+    let port: number;
+    let upstreamPath: string;
+    let hostHeader: string | null = null;
     if (target) {
-      ctx.isSSL = target.protocol === 'https:';
-      setHost(target.hostname.replace(/^\[(.*)\]$/, '$1'));
-      opts.port = Number(target.port || (ctx.isSSL ? 443 : 80));
-      opts.path = target.pathname.replace(/\/$/, '') + path;
-      opts.headers = { ...opts.headers, host: target.host };
-    } else if (info.tunnel) {
-      ctx.isSSL = info.tunnel.tls;
-      setHost(info.tunnel.host);
-      opts.port = info.tunnel.port;
-      opts.path = rawUrl;
+      isSSL = target.protocol === 'https:';
+      hostname = target.hostname.replace(/^\[(.*)\]$/, '$1');
+      port = Number(target.port || (isSSL ? 443 : 80));
+      upstreamPath = target === requested ? path : target.pathname.replace(/\/$/, '') + path;
+      if (target !== requested) hostHeader = target.host;
+    } else {
+      const tunnel = info.tunnel!;
+      isSSL = tunnel.tls;
+      hostname = tunnel.host;
+      port = tunnel.port;
+      upstreamPath = rawUrl;
     }
-    opts.agent = ctx.isSSL ? httpsAgent : httpAgent;
+    // Node adds no Host of its own to a raw header list; an HTTP/1.0 client may not have sent one.
+    if (hostHeader === null && req.headers.host === undefined) hostHeader = target ? target.host : withoutDefaultPort(info.tunnel!.target, isSSL ? 'https' : 'http');
 
-    ctx.onRequestData((_ctx, chunk, cb) => {
+    const upstreamRequest = (isSSL ? https : http).request({
+      method: req.method,
+      host: hostname,
+      hostname,
+      port,
+      path: upstreamPath,
+      servername: net.isIP(hostname) ? '' : hostname,
+      headers: headersToUpstream(req.rawHeaders, hostHeader),
+      agent: isSSL ? httpsAgent : httpAgent,
+    } as https.RequestOptions);
+    state.upstreamRequest = upstreamRequest;
+    upstreamRequest.on('error', (err) => upstreamFailed(state, 'PROXY_TO_SERVER_REQUEST_ERROR', err));
+    upstreamRequest.on('response', (r: http.IncomingMessage) => relayResponse(state, r));
+
+    // Chunks that arrive together (a TLS read yields one per 16 KB record) go upstream as one write.
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      upstreamRequest.uncork();
+    };
+    req.on('data', (chunk: Buffer) => {
       state.requestChunks.push(chunk);
-      cb(null, chunk);
-    });
-    ctx.onResponse((_ctx, cb) => {
-      const r = ctx.serverToProxyResponse!;
-      state.response = { source: 'upstream', status: r.statusCode ?? 0, headers: pairsFromRaw(r.rawHeaders), body: Buffer.alloc(0) };
-      cb();
-    });
-    ctx.onResponseData((_ctx, chunk, cb) => {
-      state.responseChunks.push(chunk);
-      cb(null, chunk);
-    });
-    ctx.onResponseEnd((_ctx, cb) => {
-      // Marks the exchange complete, lets the library end the response to the client, and only
-      // then builds the record.
-      finishPassthrough(ctx, state, true);
-      cb();
-    });
-    ctx.proxyToClientResponse.on('close', () => {
-      if (!state.done) {
-        state.errors.push({ stage: 'client', message: 'client disconnected before the response was complete' });
-        if (state.response) state.response.incomplete = true;
-        finishPassthrough(ctx, state);
+      if (upstreamRequest.destroyed) return;
+      if (!corked) {
+        corked = true;
+        upstreamRequest.cork();
+        process.nextTick(uncork);
+      }
+      if (!upstreamRequest.write(chunk)) {
+        req.pause();
+        upstreamRequest.once('drain', () => req.resume());
       }
     });
-    callback();
+    req.on('end', () => {
+      if (!upstreamRequest.destroyed) upstreamRequest.end();
+    });
   }
 
-  function onLibraryError(kind: string, ctx: IContext | null, err: Error): void {
-    const state = ctx ? contexts.get(ctx) : undefined;
+  /**
+   * The upstream's status line and headers go to the client as sent (content-length kept, no
+   * re-encoding), each body chunk as it arrives (server-sent events stream), nothing after the last.
+   */
+  function relayResponse(state: PassthroughState, r: http.IncomingMessage): void {
+    const res = state.res;
+    state.response = { source: 'upstream', status: r.statusCode ?? 0, headers: pairsFromRaw(r.rawHeaders), body: EMPTY };
+    r.on('error', (err) => upstreamFailed(state, 'SERVER_TO_PROXY_RESPONSE_ERROR', err));
+    if (state.done) {
+      r.resume();
+      return;
+    }
+    res.writeHead(r.statusCode ?? 502, r.statusMessage, responseHeadersOut(r.rawHeaders));
+    r.on('data', (chunk: Buffer) => {
+      state.responseChunks.push(chunk);
+      if (!res.write(chunk)) {
+        r.pause();
+        res.once('drain', () => r.resume());
+      }
+    });
+    r.on('end', () => {
+      // Marks the exchange complete, ends the response to the client, and only then builds the record.
+      finishPassthrough(state, true);
+      res.end();
+    });
+  }
+
+  /** An exchange that failed on either leg: recorded, answered 502 when nothing was sent yet, else cut. */
+  function upstreamFailed(state: PassthroughState, kind: string, err: Error): void {
     log.warn({ kind, err: err?.message }, 'proxy error');
-    if (!ctx) return;
-    if (state && !state.done) {
+    if (!state.done) {
       state.errors.push({ stage: kind.startsWith('PROXY_TO_SERVER') || kind.startsWith('SERVER_TO_PROXY') ? 'upstream' : 'response', message: `${kind}: ${err?.message ?? err}` });
     }
-    const res = ctx.proxyToClientResponse;
-    if (res && !res.headersSent) {
+    const res = state.res;
+    if (res.destroyed) {
+      // the client is gone: nothing to answer
+    } else if (!res.headersSent) {
       res.writeHead(502, { 'content-type': 'text/plain', 'x-promptdiff-error': kind });
       res.end(`promptdiff: upstream failed (${kind}): ${err?.message ?? err}\n`);
-    } else if (res && !res.writableEnded) {
+    } else if (!res.writableEnded) {
       res.destroy();
     }
-    if (state) finishPassthrough(ctx, state);
+    state.upstreamRequest?.destroy();
+    finishPassthrough(state);
+  }
+
+  /** Errors the library itself reports (WebSocket tunnels, its server): logged. */
+  function onLibraryError(kind: string, err: Error): void {
+    log.warn({ kind, err: err?.message }, 'proxy error');
   }
 
   function sniOf(req: http.IncomingMessage): string | null {
@@ -538,15 +659,16 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
 
   proxy.onConnect((req, socket, head) => onConnect(req, socket, head));
-  proxy.onRequest((ctx, callback) => {
-    const info = connections.get(ctx.clientToProxyRequest.socket);
+
+  function onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const info = connections.get(req.socket);
     if (!info) {
-      ctx.proxyToClientResponse.destroy();
+      res.destroy();
       return;
     }
-    if (upstream === 'stub') answerWithStub(ctx, info);
-    else passThrough(ctx, info, callback);
-  });
+    if (upstream === 'stub') answerWithStub(req, res, info);
+    else passThrough(req, res, info);
+  }
 
   await new Promise<void>((resolve, reject) => {
     proxy.listen(
@@ -557,6 +679,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     setImmediate(() => proxyInternals.httpServer?.once('error', reject));
   });
   const server = proxyInternals.httpServer;
+  // HTTP requests take the proxy's own path (see passThrough); the library keeps CONNECT and WebSockets.
+  server.removeAllListeners('request');
+  server.on('request', onRequest);
   // Marks the connection before http-mitm-proxy's own listeners see it.
   server.prependListener('connection', (socket: net.Socket) => {
     if (!connections.has(socket)) admit(socket, null);
