@@ -119,8 +119,13 @@ export const qwenCode: AgentPreset = {
   dialect: 'openai-chat',
   baseUrlVar: 'OPENAI_BASE_URL',
   status: {
-    verified: [],
-    notes: ['Reported for 0.24: runs on Node 20 despite its engines field; without privacy.usageStatisticsEnabled=false it reports usage to a third-party RUM host.'],
+    verified: [{ version: '0.24.4', routes: ['forward', 'reverse'] }],
+    notes: [
+      'Runs on Node 20 despite its engines field. Slow to start (it relaunches itself twice): 7–30 s per run on a loaded 2-core machine.',
+      'Without privacy.usageStatisticsEnabled=false it reports usage to a third-party RUM host (gb4w8c3ygj-default-sea.rum.aliyuncs.com).',
+      'CA: NODE_EXTRA_CA_CERTS. Without it: exit 1 with "API Error: Connection error. (cause: SELF_SIGNED_CERT_IN_CHAIN …)".',
+      'Sends prompt_cache_key only when OPENAI_BASE_URL is api.openai.com: a base-URL axis sees it.',
+    ],
   },
   install: installer('qwen-code', '@qwen-code/qwen-code'),
   command(installDir, prompt, extraArgs = []) {
