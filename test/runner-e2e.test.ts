@@ -136,7 +136,7 @@ describe('runner end to end (real proxy, canary)', () => {
     }
     if (isolation.namespaces) expect([...paths]).toEqual(['/tmp/promptdiff-sandbox/work /tmp/promptdiff-sandbox/home']);
     else expect(isolation.warnings.join(' ')).toMatch(/path noise/);
-  });
+  }, 120_000); // 32 agent runs: a loaded 2-core CI machine needs more than the default 30 s
 
   test('failing, hanging and proxy-bypassing agents: statuses, killed tree, exit 3', async () => {
     const outDir = path.join(dir, 'misbehaving');
@@ -150,7 +150,7 @@ describe('runner end to end (real proxy, canary)', () => {
           axes: { MODE: ['ok', 'fail', 'hang', 'bypass'] },
           repetitions: 1,
           clock: '2026-07-01T12:00:00Z',
-          timeout: '3s',
+          timeout: '8s', // the ok agent must finish even on a loaded machine
           jobs: 2,
           env: { set: { PD_PIDFILE: pidFile } },
         },
@@ -173,5 +173,5 @@ describe('runner end to end (real proxy, canary)', () => {
     expect(by.bypass!.message).toMatch(/--- agent stderr \(tail\) ---\ncanary: POST https:\/\/api\.anthropic\.com\/v1\/messages failed/);
     await new Promise((r) => setTimeout(r, 200));
     expect(alive(Number(await readFile(pidFile, 'utf8')))).toBe(false);
-  });
+  }, 120_000);
 });
