@@ -104,7 +104,7 @@ const CommandAgent = z.strictObject({
 });
 
 const PresetAgent = z.strictObject({
-  /** A built-in agent (src/scenario/presets.ts). */
+  /** A built-in agent (src/agents/presets.ts), installed at `version` on demand. */
   preset: z.string().min(1),
   version: envValue.optional(),
   /** Extra arguments appended to the preset's command (usually the task). */
