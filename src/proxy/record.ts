@@ -71,10 +71,23 @@ export function interpret(head: RequestHead, decodedText: string | null, content
 }
 
 let seqCounter = 0;
+/**
+ * The ids' random parts, drawn 256 at a time: one randomBytes call per exchange (a trip into
+ * OpenSSL's generator, and a getpid for its fork check) cost more than the rest of the id.
+ */
+const ID_BATCH = 256;
+let idRandom = '';
+let idRandomAt = ID_BATCH;
 
 export function nextSeq(): { seq: number; id: string } {
   seqCounter += 1;
-  return { seq: seqCounter, id: `${String(seqCounter).padStart(6, '0')}-${randomBytes(3).toString('hex')}` };
+  if (idRandomAt === ID_BATCH) {
+    idRandom = randomBytes(3 * ID_BATCH).toString('hex');
+    idRandomAt = 0;
+  }
+  const suffix = idRandom.slice(idRandomAt * 6, idRandomAt * 6 + 6);
+  idRandomAt += 1;
+  return { seq: seqCounter, id: `${String(seqCounter).padStart(6, '0')}-${suffix}` };
 }
 
 export interface ResponsePart {
