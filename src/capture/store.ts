@@ -26,8 +26,55 @@ export function encodeLine(json: string): Buffer {
   return buf.subarray(0, n + 1);
 }
 
+interface Slab {
+  buf: Buffer;
+  used: number;
+  /** Lines carved from it that are not written yet. */
+  pending: number;
+}
+
+const SLAB_SIZE = 1 << 20;
+
+/**
+ * Encodes lines into reused 1 MB slabs. A fresh worst-case buffer per line (~3 bytes per UTF-16
+ * unit, 128 KB for a 20 KB prompt's record) is a fresh mapping from the allocator each time, and
+ * the kernel's page faults on writing into it cost as much as the encoding. A slab whose lines have
+ * all been written is reused from its start, so in steady state the same warm pages take every line.
+ */
+class LineEncoder {
+  private current: Slab | null = null;
+  private spare: Slab | null = null;
+
+  encode(json: string): { line: Buffer; slab: Slab | null } {
+    const worst = json.length * 3 + 1;
+    if (worst > SLAB_SIZE >> 2) return { line: encodeLine(json), slab: null };
+    let slab = this.current;
+    if (slab && slab.pending === 0) slab.used = 0;
+    if (!slab || slab.used + worst > SLAB_SIZE) {
+      // The old slab goes when its last line is written (release), and may come back as the spare.
+      slab = this.spare ?? { buf: Buffer.allocUnsafeSlow(SLAB_SIZE), used: 0, pending: 0 };
+      this.spare = null;
+      slab.used = 0;
+      this.current = slab;
+    }
+    const start = slab.used;
+    const n = slab.buf.write(json, start, 'utf8');
+    slab.buf[start + n] = 0x0a;
+    slab.used = start + n + 1;
+    slab.pending += 1;
+    return { line: slab.buf.subarray(start, start + n + 1), slab };
+  }
+
+  release(slab: Slab | null): void {
+    if (!slab) return;
+    slab.pending -= 1;
+    if (slab.pending === 0 && slab !== this.current) this.spare ??= slab;
+  }
+}
+
 interface QueuedLine {
   line: Buffer;
+  slab: Slab | null;
   resolve: () => void;
   reject: (err: Error) => void;
 }
@@ -42,6 +89,7 @@ export class CaptureWriter {
   private writing: Promise<void> | null = null;
   private failed: Error | null = null;
   private count = 0;
+  private readonly encoder = new LineEncoder();
 
   private constructor(
     readonly file: string,
@@ -59,10 +107,10 @@ export class CaptureWriter {
   }
 
   append(record: ExchangeRecord): Promise<void> {
-    const line = encodeLine(JSON.stringify(record));
+    const { line, slab } = this.encoder.encode(JSON.stringify(record));
     this.count += 1;
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ line, resolve, reject });
+      this.queue.push({ line, slab, resolve, reject });
       this.writing ??= this.drain();
     });
   }
@@ -79,7 +127,11 @@ export class CaptureWriter {
         }
       }
       // After a failed write every later line fails with the same error, as a broken file would.
-      for (const q of batch) (this.failed ? q.reject(this.failed) : q.resolve());
+      for (const q of batch) {
+        this.encoder.release(q.slab);
+        if (this.failed) q.reject(this.failed);
+        else q.resolve();
+      }
     }
     this.writing = null;
   }
