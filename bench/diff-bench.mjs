@@ -170,7 +170,6 @@ function makeRecord(runId, seq, cell, session, base) {
       model: 'claude-sonnet-4-5',
       stream: true,
       system: [system],
-      systemText: system,
       messages: [],
       tools: [],
       metadata: {},

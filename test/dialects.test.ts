@@ -260,7 +260,6 @@ describe('anthropic-messages', () => {
     expect(p.stream).toBe(true);
     expect(p.system).toEqual([claudeCodeBody.system[0]!.text, claudeCodeBody.system[1]!.text]);
     expect(p.system[1]).toBe(`\n  Working directory: /tmp/w it\u2019s\u200b here\u{E0041}\n\n`);
-    expect(p.systemText).toBe(p.system.join('\n\n'));
     expect(p.messages).toEqual([
       {
         role: 'user',
@@ -948,7 +947,6 @@ describe('unknown traffic', () => {
       model: null,
       stream: false,
       system: [],
-      systemText: '',
       messages: [],
       tools: [],
       metadata: {},

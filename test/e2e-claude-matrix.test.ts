@@ -89,7 +89,7 @@ describe.each(VERSIONS)('Claude Code $version ($kind) through the runner', ({ ve
         expect(c.run).toBe(run.id);
         expect(c.dialect).toBe('anthropic-messages');
         expect(c.parsed!.system.length).toBeGreaterThan(0);
-        expect(c.parsed!.systemText.length).toBeGreaterThan(0);
+        expect(c.parsed!.system.join('').length).toBeGreaterThan(0);
         expect(c.response?.status).toBe(200);
         // The prompt went to the host the cell named, whatever the route.
         expect(c.request.host.replace(/:\d+$/, '')).toBe(host);

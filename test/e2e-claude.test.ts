@@ -108,7 +108,7 @@ function expectCompleted(r: RunResult): ExchangeRecord[] {
     expect(c.dialect).toBe('anthropic-messages');
     expect(c.parsed?.endpoint).toBe('messages');
     expect(c.parsed!.system.length).toBeGreaterThan(0);
-    expect(c.parsed!.systemText.length).toBeGreaterThan(0);
+    expect(c.parsed!.system.join('').length).toBeGreaterThan(0);
     expect(c.response?.status).toBe(200);
     expect(c.errors).toEqual([]);
   }

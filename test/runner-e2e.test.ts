@@ -124,7 +124,7 @@ describe('runner end to end (real proxy, canary)', () => {
       expect(run.env.HTTPS_PROXY).toMatch(new RegExp(`^http://${expectedHost.replace(/\./g, '\\.')}:\\d+$`));
       expect(run.env.ANTHROPIC_API_KEY).toBeUndefined();
       const main = records[1]!.parsed!;
-      const system = main.systemText;
+      const system = main.system.join('\n\n');
       if (isolation.clock.pinned) expect(system).toContain("Today's date: 2026-07-01");
       paths.add(/Working directory: (.*)/.exec(system)![1]! + ' ' + /Home directory: (.*)/.exec(system)![1]!);
       // Planted channels appear exactly in the cells whose axis triggers them.

@@ -57,8 +57,6 @@ export const ParsedRequest = z.object({
   stream: z.boolean(),
   /** The system prompt blocks exactly as sent, in order (one entry for a plain string). */
   system: z.array(z.string()),
-  /** system blocks joined with "\n\n" (for display and search; compare on `system` or the raw body). */
-  systemText: z.string(),
   messages: z.array(ParsedMessage),
   tools: z.array(ParsedTool),
   /** Other top-level request fields worth seeing at a glance (metadata, max_tokens, temperature, ...). */

@@ -40,7 +40,6 @@ export function emptyParsed(dialect: DialectName, endpoint: string): ParsedReque
     model: null,
     stream: false,
     system: [],
-    systemText: '',
     messages: [],
     tools: [],
     metadata: {},
@@ -62,7 +61,6 @@ export function safeParse(
   } catch {
     return emptyParsed(dialect, endpoint);
   }
-  p.systemText = p.system.join('\n\n');
   return p;
 }
 

@@ -29,7 +29,7 @@ function expectCompleted(r: AgentRun): ExchangeRecord[] {
     expect(c.parsed?.endpoint).toBe('responses');
     expect(c.parsed?.stream).toBe(true);
     expect(c.parsed!.system.length).toBeGreaterThan(0);
-    expect(c.parsed!.systemText).toContain('Codex');
+    expect(c.parsed!.system.join('\n')).toContain('Codex');
     // 0.169 sends its tools as an `additional_tools` input item, which the dialect reads.
     expect(c.parsed!.tools.length).toBeGreaterThan(0);
     expect(c.parsed!.messages.at(-1)?.text).toBe('Say hello.');

@@ -27,7 +27,7 @@ function expectCompleted(r: AgentRun): ExchangeRecord {
   for (const c of calls) {
     expect(c.dialect).toBe('gemini');
     expect(c.parsed!.system.length, explain(r)).toBeGreaterThan(0);
-    expect(c.parsed!.systemText.length).toBeGreaterThan(0);
+    expect(c.parsed!.system.join('').length).toBeGreaterThan(0);
     expect(c.response?.status).toBe(200);
     expect(c.errors).toEqual([]);
   }

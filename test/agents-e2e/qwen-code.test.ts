@@ -31,7 +31,7 @@ function expectCompleted(r: AgentRun): ExchangeRecord[] {
     // The stub sends the usage chunk only when asked; Qwen Code asks.
     expect(c.parsed?.metadata).toMatchObject({ stream_options: { include_usage: true } });
     expect(c.parsed!.system.length).toBeGreaterThan(0);
-    expect(c.parsed!.systemText.length).toBeGreaterThan(0);
+    expect(c.parsed!.system.join('').length).toBeGreaterThan(0);
     expect(c.parsed!.tools.length).toBeGreaterThan(0);
     expect(c.parsed!.messages.at(-1)?.text).toContain('Say hello.');
     expect(c.response?.status).toBe(200);
