@@ -329,3 +329,25 @@ describe('who may connect', () => {
     for (const a of ['10.0.0.1', '192.168.1.2', '::ffff:10.0.0.1', 'fe80::1', '0.0.0.0', '', undefined]) expect(isLoopback(a), String(a)).toBe(false);
   });
 });
+
+describe('WebSocket in stub mode', () => {
+  it('refuses the upgrade with 501 and records the attempt instead of relaying it to the real host', async () => {
+    const out = await tmp('ws');
+    const proxy = await startProxy({ outDir: out, certsDir });
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = net.connect(proxy.port, '127.0.0.1', () => {
+        s.write('GET /v1/realtime HTTP/1.1\r\nHost: api.openai.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+      });
+      let data = '';
+      s.on('data', (d) => (data += d));
+      s.on('close', () => resolve(data));
+      s.on('error', reject);
+    });
+    expect(reply).toMatch(/^HTTP\/1\.1 501 /);
+    await proxy.close();
+    const [rec] = await records(out);
+    expect(rec!.request.path).toBe('/v1/realtime');
+    expect(rec!.response!.status).toBe(501);
+    expect(rec!.errors[0]!.message).toMatch(/WebSocket upgrade refused/);
+  });
+});

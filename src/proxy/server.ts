@@ -443,6 +443,35 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     });
   }
 
+  /** Stub mode has no WebSocket peer: answer 501 and record the attempt, so it shows in the capture. */
+  function refuseUpgrade(req: http.IncomingMessage, socket: Duplex): void {
+    const info = connections.get(req.socket);
+    const startedAt = new Date();
+    const status = 501;
+    const message = 'WebSocket upgrade refused: the stub upstream does not speak WebSocket (use --upstream passthrough)';
+    socket.end(`HTTP/1.1 ${status} Not Implemented\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${message.length + 1}\r\n\r\n${message}\n`);
+    if (!info) return;
+    const { seq, id } = nextSeq();
+    const part = requestPart(req, info, Buffer.alloc(0), false);
+    persist(
+      info.runId,
+      buildRecord({
+        seq,
+        id,
+        run: info.runId,
+        startedAt,
+        route: routeOf(req, info),
+        client: { address: info.clientAddress, port: info.clientPort },
+        tunnel: info.tunnel ? { target: info.tunnel.target, sni: sniOf(req), tls: info.tunnel.tls } : null,
+        request: part,
+        view: view(part, req).view,
+        response: { source: 'stub', status, headers: [['content-type', 'text/plain']], body: Buffer.from(`${message}\n`) },
+        errors: [{ stage: 'request', message }],
+        keepSecrets,
+      }),
+    );
+  }
+
   interface PassthroughState {
     req: http.IncomingMessage;
     res: http.ServerResponse;
@@ -682,6 +711,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   // HTTP requests take the proxy's own path (see passThrough); the library keeps CONNECT and WebSockets.
   server.removeAllListeners('request');
   server.on('request', onRequest);
+  if (upstream === 'stub') {
+    // The library would relay a WebSocket to the real host: in stub mode nothing may leave the machine.
+    server.removeAllListeners('upgrade');
+    server.on('upgrade', refuseUpgrade);
+  }
   // Marks the connection before http-mitm-proxy's own listeners see it.
   server.prependListener('connection', (socket: net.Socket) => {
     if (!connections.has(socket)) admit(socket, null);
