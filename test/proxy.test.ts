@@ -351,3 +351,18 @@ describe('WebSocket in stub mode', () => {
     expect(rec!.errors[0]!.message).toMatch(/WebSocket upgrade refused/);
   });
 });
+
+describe('plain HTTP through HTTP_PROXY (absolute-form)', () => {
+  it('records the absolute URL as the forward route', async () => {
+    const out = await tmp('abs');
+    const proxy = await startProxy({ outDir: out, certsDir });
+    const res = await reverseRequest(proxy.port, { path: 'http://llm.example.cn/v1/messages?x=1', headers: { host: 'llm.example.cn', 'content-type': 'application/json' }, body: claudeLikeBody(false) });
+    expect(res.status).toBe(200);
+    await proxy.close();
+    const [rec] = await records(out);
+    expect(rec!.route).toBe('forward');
+    expect(rec!.request.url).toBe('http://llm.example.cn/v1/messages?x=1');
+    expect(rec!.request.path).toBe('/v1/messages?x=1');
+    expect(rec!.dialect).toBe('anthropic-messages');
+  });
+});
