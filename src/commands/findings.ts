@@ -1,10 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
-import { renderTerminal } from '../report/terminal.js';
-import { renderJson, readFindings } from '../report/json.js';
-import { renderHtml } from '../report/html.js';
-import { exitCodeFor } from '../report/exit-code.js';
+import { renderReport, renderTerminal, renderJson, renderHtml, readFindings, exitCodeFor } from '../report/index.js';
 import { UsageError, parse, oneOf } from '../cli-support.js';
 
 export const REPORT_FILE = 'report.html';
@@ -48,7 +45,7 @@ export async function cmdReport(args: string[]): Promise<number> {
   }
   const format = oneOf('format', values.format, ['terminal', 'json', 'html'] as const, 'terminal');
   const findings = await readFindings(path.resolve(positionals[0]!));
-  const text = format === 'json' ? renderJson(findings) : format === 'html' ? renderHtml(findings) : renderTerminal(findings, { color: !values.out && useColor() });
+  const text = renderReport(findings, format, { color: !values.out && useColor() });
   if (values.out) {
     await writeFile(values.out, text);
     process.stderr.write(`wrote ${path.resolve(values.out)}\n`);
