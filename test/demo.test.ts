@@ -154,4 +154,22 @@ describe('promptdiff demo (end to end: canary → proxy → differ → report)',
     const html = await readFile(path.join(out, 'report.html'), 'utf8');
     expect(html).toContain('title="U+200B ZERO WIDTH SPACE"');
   });
+
+  it('reruns on the kept run directory: diff and report give the same findings and exit code', async () => {
+    const again = await runCli(['diff', out, '--json']);
+    expect(again.code).toBe(1);
+    const rediffed = FindingsSchema.parse(JSON.parse(again.stdout));
+    expect(rediffed.findings.map((f) => f.id)).toEqual(findings.findings.map((f) => f.id));
+    const json = await runCli(['report', out, '--format', 'json']);
+    expect(json.code).toBe(1);
+    expect(FindingsSchema.parse(JSON.parse(json.stdout)).findings.map((f) => f.id)).toEqual(findings.findings.map((f) => f.id));
+    const htmlFile = path.join(out, 'again.html');
+    const html = await runCli(['report', out, '--format', 'html', '--out', htmlFile]);
+    expect(html.code).toBe(1);
+    const page = await readFile(htmlFile, 'utf8');
+    expect(page).not.toMatch(/<(script|link|img)[^>]+(src|href)="https?:/);
+    const missing = await runCli(['report', path.join(out, 'runs')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/findings\.json/);
+  });
 });
