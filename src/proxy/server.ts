@@ -389,24 +389,28 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     req.resume();
   }
 
+  /** What every record of a request shares, whichever way it was answered. */
+  function recordBase(req: http.IncomingMessage, info: ConnectionInfo, ids: { seq: number; id: string }, startedAt: Date, part: RequestPart) {
+    return {
+      seq: ids.seq,
+      id: ids.id,
+      run: info.runId,
+      startedAt,
+      route: routeOf(req, info),
+      client: { address: info.clientAddress, port: info.clientPort },
+      tunnel: info.tunnel ? { target: info.tunnel.target, sni: sniOf(req), tls: info.tunnel.tls } : null,
+      request: part,
+      view: view(part, req).view,
+      keepSecrets,
+    };
+  }
+
   function answerWithStub(req: http.IncomingMessage, res: http.ServerResponse, info: ConnectionInfo): void {
     const startedAt = new Date();
-    const { seq, id } = nextSeq();
+    const ids = nextSeq();
     readBody(req, (body, incomplete) => {
-      const part = requestPart(req, info, body, incomplete);
-      const { view: v } = view(part, req);
-      const base = {
-        seq,
-        id,
-        run: info.runId,
-        startedAt,
-        route: routeOf(req, info),
-        client: { address: info.clientAddress, port: info.clientPort },
-        tunnel: info.tunnel ? { target: info.tunnel.target, sni: sniOf(req), tls: info.tunnel.tls } : null,
-        request: part,
-        view: v,
-        keepSecrets,
-      };
+      const base = recordBase(req, info, ids, startedAt, requestPart(req, info, body, incomplete));
+      const v = base.view;
       if (incomplete) {
         persist(info.runId, buildRecord({ ...base, response: null, errors: [{ stage: 'client', message: 'client disconnected before the request body was complete' }] }));
         return;
@@ -451,23 +455,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const message = 'WebSocket upgrade refused: the stub upstream does not speak WebSocket (use --upstream passthrough)';
     socket.end(`HTTP/1.1 ${status} Not Implemented\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${message.length + 1}\r\n\r\n${message}\n`);
     if (!info) return;
-    const { seq, id } = nextSeq();
-    const part = requestPart(req, info, Buffer.alloc(0), false);
     persist(
       info.runId,
       buildRecord({
-        seq,
-        id,
-        run: info.runId,
-        startedAt,
-        route: routeOf(req, info),
-        client: { address: info.clientAddress, port: info.clientPort },
-        tunnel: info.tunnel ? { target: info.tunnel.target, sni: sniOf(req), tls: info.tunnel.tls } : null,
-        request: part,
-        view: view(part, req).view,
+        ...recordBase(req, info, nextSeq(), startedAt, requestPart(req, info, Buffer.alloc(0), false)),
         response: { source: 'stub', status, headers: [['content-type', 'text/plain']], body: Buffer.from(`${message}\n`) },
         errors: [{ stage: 'request', message }],
-        keepSecrets,
       }),
     );
   }
@@ -494,22 +487,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const req = state.req;
     const incomplete = !req.complete;
     const build = (): ExchangeRecord => {
-      const part = requestPart(req, state.info, concat(state.requestChunks), incomplete);
-      const { view: v } = view(part, req);
       if (state.response) state.response.body = concat(state.responseChunks);
       return buildRecord({
-        seq: state.seq,
-        id: state.id,
-        run: state.info.runId,
-        startedAt: state.startedAt,
-        route: routeOf(req, state.info),
-        client: { address: state.info.clientAddress, port: state.info.clientPort },
-        tunnel: state.info.tunnel ? { target: state.info.tunnel.target, sni: sniOf(req), tls: state.info.tunnel.tls } : null,
-        request: part,
-        view: v,
+        ...recordBase(req, state.info, state, state.startedAt, requestPart(req, state.info, concat(state.requestChunks), incomplete)),
         response: state.response,
         errors: state.errors,
-        keepSecrets,
       });
     };
     if (soon) persistSoon(state.info.runId, build);
