@@ -132,6 +132,17 @@ function replyText(body: Record<string, unknown>, text: string): string {
   return text;
 }
 
+/** The usage object of a Responses reply, with the detail fields clients read. */
+function usage(inputTokens: number, outputTokens: number) {
+  return {
+    input_tokens: inputTokens,
+    input_tokens_details: { cached_tokens: 0 },
+    output_tokens: outputTokens,
+    output_tokens_details: { reasoning_tokens: 0 },
+    total_tokens: inputTokens + outputTokens,
+  };
+}
+
 /**
  * A compaction result: the user's own messages kept, then one user message carrying the stub text
  * as the summary. The real API adds an opaque `compaction` item instead; plain messages are what
@@ -151,13 +162,7 @@ function compactStub(b: Record<string, unknown>, text: string): StubReply {
       ...kept.map((i) => ({ type: 'message', role: 'user', content: i.content })),
       { type: 'message', role: 'user', content: [{ type: 'input_text', text }] },
     ],
-    usage: {
-      input_tokens: inputTokens,
-      input_tokens_details: { cached_tokens: 0 },
-      output_tokens: outputTokens,
-      output_tokens_details: { reasoning_tokens: 0 },
-      total_tokens: inputTokens + outputTokens,
-    },
+    usage: usage(inputTokens, outputTokens),
   });
 }
 
@@ -190,13 +195,7 @@ function stub(head: RequestHead, body: unknown, options: StubOptions): StubReply
     ...base,
     status: 'completed',
     output: [item],
-    usage: {
-      input_tokens: inputTokens,
-      input_tokens_details: { cached_tokens: 0 },
-      output_tokens: outputTokens,
-      output_tokens_details: { reasoning_tokens: 0 },
-      total_tokens: inputTokens + outputTokens,
-    },
+    usage: usage(inputTokens, outputTokens),
   };
   if (b.stream !== true) return jsonReply(completed);
 

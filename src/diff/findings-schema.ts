@@ -25,6 +25,15 @@ export const FINDING_CLASSES = [
 export const FindingClass = z.enum(FINDING_CLASSES);
 export type FindingClass = z.infer<typeof FindingClass>;
 
+/** Classes whose identity is the code-point edit itself (the rest are about whole values or presence). */
+export const CODE_POINT_CLASSES: ReadonlySet<FindingClass> = new Set([
+  'invisible',
+  'confusable',
+  'whitespace-lookalike',
+  'punctuation-swap',
+  'format-change',
+]);
+
 export const CodePointInfo = z.object({
   /** "U+2019" */
   cp: z.string(),

@@ -1,15 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { Finding, FindingClass, Group, Occurrence } from './findings-schema.js';
+import { CODE_POINT_CLASSES, type Finding, type Group, type Occurrence } from './findings-schema.js';
 import { compareExchange, describeWhere } from './where.js';
 
-/** Classes whose identity is the code-point edit itself, wherever it sits in the value. */
-const CODE_POINT_CLASSES: ReadonlySet<FindingClass> = new Set([
-  'invisible',
-  'confusable',
-  'whitespace-lookalike',
-  'punctuation-swap',
-  'format-change',
-]);
 
 /** body.messages[3].content[0].text → body.messages[].content[].text */
 export function pathShape(path: string): string {

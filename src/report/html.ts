@@ -1,4 +1,4 @@
-import type { Change, Finding, FindingClass, Findings, Group } from '../diff/findings-schema.js';
+import { CODE_POINT_CLASSES, type Change, type Finding, type FindingClass, type Findings, type Group } from '../diff/findings-schema.js';
 import { howMany } from '../diff/where.js';
 import { ellipsis } from './escape.js';
 
@@ -86,14 +86,6 @@ pre.full mark{background:#ffeb3b;outline:1px solid #d50000}
 .meta{color:#555}
 `;
 
-/** Classes whose story is the code points themselves; the others are about values. */
-const CODE_POINT_CLASSES: ReadonlySet<FindingClass> = new Set([
-  'invisible',
-  'confusable',
-  'whitespace-lookalike',
-  'punctuation-swap',
-  'format-change',
-]);
 
 function byCodePoint(f: Finding): boolean {
   return f.span !== null && CODE_POINT_CLASSES.has(f.changeClass ?? f.class);
