@@ -2,6 +2,7 @@
 // processes). Started by bench/run.mjs over IPC:
 //   node bench/proxy-child.mjs ours <stub|passthrough> <certsDir> <outDir> [upstreamUrl]
 //   node bench/proxy-child.mjs library <sslCaDir> <upstreamCaFile>
+//   node bench/proxy-child.mjs relay <certsDir> <upstreamCaFile>
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -54,6 +55,41 @@ if (kind === 'ours') {
   stop = async () => {
     proxy.close();
     return { errorLines };
+  };
+} else if (kind === 'relay') {
+  // A floor for any decrypting proxy written in Node: CONNECT, TLS terminated with our leaf, a TLS
+  // connection to the target, bytes piped both ways. No HTTP parsing, no capture, nothing recorded.
+  const [certsDir, upstreamCaFile] = args;
+  const http = await import('node:http');
+  const tls = await import('node:tls');
+  const dist = new URL('../dist', import.meta.url).href;
+  const { ensureCA, LeafIssuer } = await import(`${dist}/ca/index.js`);
+  const ca = await ensureCA(certsDir);
+  const issuer = new LeafIssuer(ca);
+  const upstreamCa = readFileSync(upstreamCaFile, 'utf8');
+  const server = http.createServer();
+  server.on('connect', (req, socket) => {
+    const [host, port] = req.url.split(':');
+    socket.setNoDelay(true);
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    const client = new tls.TLSSocket(socket, { isServer: true, secureContext: issuer.secureContext(host) });
+    const up = tls.connect({ host, port: Number(port), ca: upstreamCa });
+    up.setNoDelay(true);
+    client.pipe(up).pipe(client);
+    const end = () => {
+      client.destroy();
+      up.destroy();
+    };
+    client.on('error', end);
+    up.on('error', end);
+    client.on('close', end);
+    up.on('close', end);
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  process.send({ ready: true, port: server.address().port, caPem: ca.certPem });
+  stop = async () => {
+    server.close();
+    return {};
   };
 } else {
   console.error(`unknown proxy kind ${kind}`);

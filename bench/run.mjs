@@ -7,7 +7,7 @@
 // Environment knobs (all optional):
 //   BENCH_SECONDS=3       length of each throughput phase
 //   BENCH_PROF=DIR        write a V8 CPU profile of each proxy process to DIR (node --cpu-prof)
-//   BENCH_ONLY=a,b        run only these proxy scenarios (ours-pass,ours-rev,ours-stub,library)
+//   BENCH_ONLY=a,b        run only these proxy scenarios (ours-pass,ours-rev,ours-stub,relay,library)
 //   BENCH_AB=DIST_DIR     also run another build of promptdiff (its dist/ directory) as "ab-pass" and
 //                         "ab-stub", interleaved with this one: an A/B comparison under the same load
 import { fork } from 'node:child_process';
@@ -409,6 +409,12 @@ async function main() {
       const mks = (sockets) => route({ name: 'ab-stub', agent: new TunnelAgent({ proxyPort: ps.port, target: 'api.anthropic.com:443', ca: ps.caPem, sockets }), host: 'api.anthropic.com', port: 443 });
       subjects.push({ key: 'ab-stub', r: mks(SOCKETS), one: mks(1), sse: false, proxy: ps, out: outStub });
     }
+    // The floor: a bare Node TLS relay through the same CONNECT tunnel (no HTTP, no capture).
+    if (want('relay')) {
+      const p = await start('proxy-child.mjs', ['relay', certsDir, ca.certPath]);
+      const mk = (sockets) => route({ name: 'relay', agent: new TunnelAgent({ proxyPort: p.port, target: upTarget, ca: p.caPem, sockets }), host: '127.0.0.1', port: up.port });
+      subjects.push({ key: 'relay', r: mk(SOCKETS), one: mk(1), sse: false, proxy: p });
+    }
     // http-mitm-proxy 1.1.0 as shipped, forward route, same harness.
     if (want('library')) {
       const p = await start('proxy-child.mjs', ['library', path.join(work, 'library-ca'), ca.certPath], { prof: PROF });
@@ -467,6 +473,7 @@ const LABELS = {
   'ours-rev': 'promptdiff passthrough, reverse',
   'ours-stub': 'promptdiff stub, CONNECT+TLS',
   library: 'http-mitm-proxy 1.1.0 as shipped',
+  relay: 'floor: bare Node TLS relay (no HTTP)',
   'ab-pass': 'B: passthrough, CONNECT+TLS',
   'ab-stub': 'B: stub, CONNECT+TLS',
 };
@@ -535,7 +542,7 @@ function report(results, seconds, loadAtStart) {
   if (o?.tls) console.log(`  first hostname through promptdiff: ${fmt(o.tls.first)} ms${lib?.tls ? `; through http-mitm-proxy: first ${fmt(lib.tls.first)} ms, next p50 ${fmt(lib.tls.p50)} ms` : ''}`);
   console.log('');
   console.log('ratios:');
-  for (const k of ['ours-pass', 'ours-rev', 'ours-stub', 'ab-pass', 'ab-stub', 'library']) {
+  for (const k of ['ours-pass', 'ours-rev', 'ours-stub', 'ab-pass', 'ab-stub', 'relay', 'library']) {
     const r = results[k];
     if (!r) continue;
     let line = `  ${pad(LABELS[k], 38)} ${fmt(r.tput.rps / d.tput.rps, 3)}× direct throughput`;
