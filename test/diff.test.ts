@@ -508,3 +508,94 @@ describe('diffRunDir: one finding per change, with every request it occurs in', 
     expect(f.summary.counts.occurrences).toBe(6);
   });
 });
+
+describe('diffRunDir: alignment', () => {
+  const AXES = { TZ: ['Europe/Berlin', 'Asia/Shanghai'], LANG: ['de_DE.UTF-8', 'zh_CN.UTF-8'] };
+  /** A growing conversation: request i carries 2i+1 messages; the ZWSP follows TZ. */
+  const turn = (i: number, sh: boolean): ExchangeSpecLike => ({
+    body: {
+      model: 'claude-sonnet-4-5',
+      system: [{ type: 'text', text: `Use the tools${sh ? '\u200B' : ''} provided.` }],
+      messages: Array.from({ length: 2 * i + 1 }, (_, k) => ({ role: k % 2 ? 'assistant' : 'user', content: `turn ${k}` })),
+    },
+  });
+  type ExchangeSpecLike = { body: unknown; path?: string; headers?: Array<[string, string]> };
+
+  it('reports a request retried in the middle of some cells once, and still lines up the later ones', async () => {
+    const dir = await makeRunDir({
+      axes: AXES,
+      reps: 2,
+      exchanges: (cell) => {
+        const sh = cell.values.TZ === 'Asia/Shanghai';
+        const reqs = [turn(0, sh), turn(1, sh), turn(2, sh), turn(3, sh)];
+        // zh_CN cells retry the second request once (same body sent twice).
+        if (cell.values.LANG === 'zh_CN.UTF-8') reqs.splice(2, 0, turn(1, sh));
+        return reqs;
+      },
+    });
+    const f = await diffRunDir(dir);
+    const got = f.findings.map((x) => `${x.class} ${x.location.path} ${x.attribution.axes.join()} #${x.locations.map((l) => l.ordinal).join(',')}`);
+    // The retry is its own aligned request (#3): sent only in zh_CN cells, and carrying the ZWSP there too.
+    expect(got).toEqual([
+      'invisible body.system[0].text TZ #1,2,4,5',
+      'invisible body.system[0].text TZ #3',
+      'request-presence request LANG #3',
+    ]);
+    const present = f.findings[2]!.attribution.groups.find((g) => g.present)!;
+    expect(present.values.LANG).toEqual(['zh_CN.UTF-8']);
+    expect(f.summary.alignedRequests).toBe(5);
+  });
+
+  it('treats a retry in one repetition only as noise, not as a shift of every later request', async () => {
+    const dir = await makeRunDir({
+      axes: AXES,
+      reps: 2,
+      exchanges: (cell, rep) => {
+        const sh = cell.values.TZ === 'Asia/Shanghai';
+        const reqs = [turn(0, sh), turn(1, sh), turn(2, sh)];
+        if (cell.id === 'c002' && rep === 2) reqs.splice(1, 0, turn(0, sh));
+        return reqs;
+      },
+    });
+    const f = await diffRunDir(dir);
+    expect(f.findings.map((x) => `${x.class} ${x.location.path} ${x.attribution.axes.join()} ${x.locations.length}`)).toEqual([
+      'invisible body.system[0].text TZ 3',
+    ]);
+    expect(f.summary.noise.maskedPresence).toBe(1);
+  });
+
+  it('compares requests sent under a base-URL path prefix byte by byte, the prefix showing up in the request line', async () => {
+    const bases = ['https://api.anthropic.com', 'https://gw.example.cn/anthropic'];
+    const dir = await makeRunDir({
+      axes: { ANTHROPIC_BASE_URL: bases },
+      reps: 2,
+      exchanges: (cell) => {
+        const url = new URL(cell.values.ANTHROPIC_BASE_URL!);
+        const cn = url.hostname.endsWith('.cn');
+        const prefix = url.pathname.replace(/\/+$/, '');
+        const headers: Array<[string, string]> = [['host', url.host], ['content-type', 'application/json']];
+        return [
+          { system: [`Use the tools${cn ? '\u200B' : ''} provided.`], path: `${prefix}/v1/messages`, headers },
+          { system: ['Count me.'], path: `${prefix}/v1/messages/count_tokens?beta=true`, headers },
+        ];
+      },
+    });
+    const f = await diffRunDir(dir);
+    expect(f.summary.alignedRequests).toBe(2);
+    expect(f.findings.filter((x) => x.class === 'request-presence')).toEqual([]);
+    const got = f.findings.map((x) => `${x.class} ${x.location.path} ${x.attribution.axes.join()} ${x.location.urlPath}`);
+    // Two request lines, two values: the same prefix on each is one value change per request line.
+    expect(got).toEqual([
+      'invisible body.system[0].text ANTHROPIC_BASE_URL /v1/messages',
+      'value-change request.line ANTHROPIC_BASE_URL /v1/messages',
+      'value-change request.line ANTHROPIC_BASE_URL /v1/messages/count_tokens',
+      'echo headers.host ANTHROPIC_BASE_URL /v1/messages',
+    ]);
+    expect(f.findings[3]!.locations).toHaveLength(2);
+    for (const line of f.findings.slice(1, 3)) {
+      const cn = line.attribution.groups.find((g) => g.values.ANTHROPIC_BASE_URL?.includes(bases[1]!))!;
+      expect(cn.text).toMatch(/anthropic/);
+      expect(cn.changes.map((c) => c.after).join('')).toMatch(/anthropic/);
+    }
+  });
+});

@@ -101,7 +101,7 @@ export const Attribution = z.object({
 export type Attribution = z.infer<typeof Attribution>;
 
 export const Location = z.object({
-  /** Aligned exchange key: the same logical request in every run. */
+  /** Aligned exchange key: the same logical request in every run (labelled with the first run's URL path). */
   exchange: z.string(),
   /** Field inside the exchange: request.line, headers.user-agent, body.system[2].text, ... */
   path: z.string(),
@@ -110,7 +110,7 @@ export const Location = z.object({
   model: z.string().nullable(),
   method: z.string(),
   urlPath: z.string(),
-  /** 1-based position among requests with the same key in a run. */
+  /** 1-based position of the aligned request among requests with the same dialect, endpoint, model and method (URL path for unrecognised traffic), after aligning every run by content. */
   ordinal: z.number().int().positive(),
 });
 export type Location = z.infer<typeof Location>;

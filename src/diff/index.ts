@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { addRun, type Alignment } from './align.js';
+import { Aligner } from './align.js';
 import { analyse } from './analyze.js';
 import { FINDINGS_VERSION, FindingsSchema, type Findings, type Summary } from './findings-schema.js';
 import { exchangesFile, loadManifest, readExchanges } from './load.js';
@@ -36,7 +36,7 @@ export async function diffRunDir(runDir: string): Promise<Findings> {
   const warnings: string[] = [];
   const compared = manifest.runs.filter((r) => r.status === 'ok');
   const failed = manifest.runs.filter((r) => r.status !== 'ok');
-  const alignment: Alignment = new Map();
+  const aligner = new Aligner();
   let exchanges = 0;
   for (const run of compared) {
     const file = exchangesFile(runDir, run.id);
@@ -44,8 +44,9 @@ export async function diffRunDir(runDir: string): Promise<Findings> {
     warnings.push(...w);
     if (missing && run.exchanges > 0) warnings.push(`${file}: missing, but the manifest counts ${run.exchanges} exchanges`);
     exchanges += records.length;
-    addRun(alignment, run.id, records);
+    aligner.add(run.id, records);
   }
+  const alignment = aligner.finish();
 
   const design: Design = {
     axes: Object.keys(manifest.axes),
