@@ -46,7 +46,7 @@ async function runAndReport(options: {
       process.stderr.write(`interrupted: finish with  promptdiff run --resume ${result.outDir}\n`);
       return 3;
     }
-    process.stderr.write(`${formatRunSummary(result)}\n`);
+    process.stderr.write(`${formatRunSummary(result, { diffFollows: options.diff && !options.shard })}\n`);
     if (!options.diff || options.shard || result.exitCode !== 0) return result.exitCode;
     const { findings, htmlFile } = await analyse(result.outDir);
     process.stdout.write(renderTerminal(findings, { color: useColor() }));

@@ -6,7 +6,7 @@ import type { RunScenarioResult } from './runner.js';
  * What `promptdiff run` prints when it is done: counts per status, every run that is not ok with
  * its reason (including the agent's stderr tail), and what to do next.
  */
-export function formatRunSummary(result: RunScenarioResult): string {
+export function formatRunSummary(result: RunScenarioResult, options: { diffFollows?: boolean } = {}): string {
   const { manifest, outDir } = result;
   const counts = new Map<RunStatus, number>();
   for (const run of manifest.runs) counts.set(run.status, (counts.get(run.status) ?? 0) + 1);
@@ -35,7 +35,7 @@ export function formatRunSummary(result: RunScenarioResult): string {
     );
   } else if (manifest.runs.some((r) => r.status === 'pending' && r.message?.startsWith('left to shard'))) {
     lines.push('', `next: when every shard is done,  promptdiff merge OUT ${outDir} <other shard dirs>`);
-  } else {
+  } else if (!options.diffFollows) {
     lines.push('', `next: promptdiff diff ${outDir}`);
   }
   return lines.join('\n');
