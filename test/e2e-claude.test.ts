@@ -1,14 +1,8 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { startProxy, DEFAULT_STUB_TEXT, type RunningProxy } from '../src/proxy/server.js';
-import { readExchanges } from '../src/capture/store.js';
+import { DEFAULT_STUB_TEXT } from '../src/proxy/server.js';
 import type { ExchangeRecord } from '../src/capture/schema.js';
-import { claudeCode, claudeEntryPoint, compareVersions, type AgentEnvContext, type InstalledAgent } from '../src/agents/index.js';
-import { log } from '../src/log.js';
-import { tmp } from './helpers/clients.js';
+import { claudeCode, claudeEntryPoint, compareVersions, type AgentEnvContext } from '../src/agents/index.js';
+import { AgentE2E, explain, RUN_TIMEOUT_MS, type AgentRun } from './helpers/agent-e2e.js';
 
 /*
  * A real Claude Code from npm, offline: installed on demand into the agent cache (minutes the
@@ -21,85 +15,31 @@ const VERSIONS = (process.env.PROMPTDIFF_E2E_CLAUDE_VERSIONS ?? '2.1.112,2.1.331
   .split(',')
   .map((v) => v.trim())
   .filter(Boolean);
-const RUN_TIMEOUT_MS = 90_000;
 
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-  records: ExchangeRecord[];
-}
-
-let proxy: RunningProxy;
-let certsDir: string;
-const installs = new Map<string, InstalledAgent>();
-const homes: string[] = [];
-let runCount = 0;
+const harnesses = new Map<string, AgentE2E>();
 
 beforeAll(async () => {
-  log.level = process.env.PROMPTDIFF_LOG_LEVEL ?? 'silent';
-  certsDir = await tmp('e2e-claude-certs');
-  proxy = await startProxy({ outDir: await tmp('e2e-claude-main'), certsDir });
   // Sequential on purpose: two 400 MB downloads at once only make both slower.
-  for (const v of VERSIONS) installs.set(v, await claudeCode.install(v));
+  for (const v of VERSIONS) {
+    const h = new AgentE2E(claudeCode, v);
+    harnesses.set(v, h);
+    await h.start();
+  }
 }, 600_000);
 
 afterAll(async () => {
-  await proxy?.close();
-  for (const h of homes) await rm(h, { recursive: true, force: true });
+  for (const h of harnesses.values()) await h.close();
 });
 
-async function runClaude(version: string, route: AgentEnvContext['route'], baseUrl?: string): Promise<RunResult> {
-  const installed = installs.get(version)!;
-  const runId = `claude-${version}-${route}-${++runCount}`;
-  const captureDir = await tmp('e2e-claude-run');
-  const listener = await proxy.addRunListener(runId, captureDir);
-  const home = await mkdtemp(path.join(tmpdir(), 'pd-e2e-claude-home-'));
-  homes.push(home);
-  await claudeCode.prepareHome(home);
-  const ctx: AgentEnvContext = { route, proxyUrl: listener.url, caCertPath: proxy.caCertPath, ...(baseUrl ? { baseUrl } : {}) };
-  // A clean environment: nothing of the developer's (API keys, proxies, CA bundles) leaks in.
-  const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', ...claudeCode.env(ctx) };
-  const [program, ...args] = claudeCode.command(installed.dir, 'Say hello.');
-  const t0 = performance.now();
-  const child = spawn(program!, args, { cwd: home, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const timer = setTimeout(() => child.kill('SIGKILL'), RUN_TIMEOUT_MS);
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (c, s) => resolve([c, s]));
-  });
-  clearTimeout(timer);
-  const ms = Math.round(performance.now() - t0);
-  await proxy.removeRunListener(runId);
-  const { records } = await readExchanges(captureDir);
-  return { code, signal, stdout, stderr, ms, records };
+function runClaude(version: string, route: AgentEnvContext['route'], baseUrl?: string): Promise<AgentRun> {
+  return harnesses.get(version)!.run({ route, ...(baseUrl ? { baseUrl } : {}) });
 }
 
-/** What to read when a run fails: the agent's own words and every exchange it made. */
-function explain(r: RunResult): string {
-  const lines = r.records.map(
-    (x) => `  ${x.route} ${x.request.method} ${x.request.url} → ${x.response?.status ?? 'no response'} ${x.errors.map((e) => e.message).join('; ')}`,
-  );
-  return [
-    `exit ${r.code ?? r.signal} after ${r.ms} ms`,
-    `stdout: ${r.stdout.slice(0, 2000)}`,
-    `stderr: ${r.stderr.slice(0, 2000)}`,
-    `exchanges (${r.records.length}):`,
-    ...lines,
-  ].join('\n');
-}
-
-function messagesCalls(r: RunResult): ExchangeRecord[] {
+function messagesCalls(r: AgentRun): ExchangeRecord[] {
   return r.records.filter((x) => x.request.method === 'POST' && /\/v1\/messages(\?|$)/.test(x.request.path));
 }
 
-function expectCompleted(r: RunResult): ExchangeRecord[] {
+function expectCompleted(r: AgentRun): ExchangeRecord[] {
   expect(r.code, explain(r)).toBe(0);
   expect(r.stdout, explain(r)).toContain(DEFAULT_STUB_TEXT);
   const calls = messagesCalls(r);

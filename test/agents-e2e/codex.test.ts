@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_STUB_TEXT } from '../../src/proxy/server.js';
 import type { ExchangeRecord } from '../../src/capture/schema.js';
 import { codex } from '../../src/agents/index.js';
-import { AgentE2E, explain, RUN_TIMEOUT_MS, tunnelTargets, type AgentRun } from './harness.js';
+import { AgentE2E, explain, RUN_TIMEOUT_MS, tunnelTargets, type AgentRun } from '../helpers/agent-e2e.js';
 
 /*
  * The real Codex CLI from npm (a JavaScript launcher and a ~400 MB Rust binary in

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_STUB_TEXT } from '../../src/proxy/server.js';
 import type { ExchangeRecord } from '../../src/capture/schema.js';
 import { geminiCli, GEMINI_STUB_MODEL } from '../../src/agents/index.js';
-import { AgentE2E, explain, RUN_TIMEOUT_MS, tunnelTargets, type AgentRun } from './harness.js';
+import { AgentE2E, explain, RUN_TIMEOUT_MS, tunnelTargets, type AgentRun } from '../helpers/agent-e2e.js';
 
 /*
  * The real Gemini CLI from npm (bundled JavaScript, run with this Node), offline through the stub

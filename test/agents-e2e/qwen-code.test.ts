@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_STUB_TEXT } from '../../src/proxy/server.js';
 import type { ExchangeRecord } from '../../src/capture/schema.js';
 import { qwenCode } from '../../src/agents/index.js';
-import { AgentE2E, explain, RUN_TIMEOUT_MS, tunnelTargets, type AgentRun } from './harness.js';
+import { AgentE2E, explain, RUN_TIMEOUT_MS, tunnelTargets, type AgentRun } from '../helpers/agent-e2e.js';
 
 /*
  * The real Qwen Code from npm (bundled JavaScript; its engines field asks for a newer Node, 20 runs
