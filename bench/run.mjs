@@ -342,7 +342,12 @@ async function checkCapture(outDir, expected) {
     for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) lines += 1;
     tail = Buffer.concat([tail, chunk]).subarray(-256 * 1024);
   }
-  const last = JSON.parse(tail.toString('utf8').trimEnd().split('\n').at(-1));
+  let last;
+  try {
+    last = JSON.parse(tail.toString('utf8').trimEnd().split('\n').at(-1));
+  } catch {
+    return { lines, expected, exact: false, ok: false, bytes: 0 };
+  }
   const exact = last.request.body.encoding === 'utf8' && Buffer.from(last.request.body.text, 'utf8').equals(last.request.path.startsWith('/sse') ? SSE_BODY : BODY);
   return { lines, expected, exact, ok: lines === expected && exact, bytes: (await stat(file)).size };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LineEncoder } from '../src/capture/store.js';
+import { LineEncoder } from '../src/capture/encode.js';
 import { toText } from '../src/capture/body.js';
 
 /** A small deterministic PRNG, so a failure reproduces. */

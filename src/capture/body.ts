@@ -1,7 +1,8 @@
 import { isAscii, isUtf8, transcode } from 'node:buffer';
 import zlib from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
-import type { Body } from './schema.js';
+import type { Body, BodyDraft } from './schema.js';
+import { Utf8Text } from './encode.js';
 
 /** fatal: a body that is not valid UTF-8 is kept as base64 instead of being silently "repaired". */
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -60,19 +61,28 @@ export function toText(data: Buffer): string | null {
   return transcode(data, 'utf8', 'utf16le').toString('utf16le');
 }
 
+/**
+ * The bytes as text for the capture only, without decoding them: a Utf8Text when they are valid
+ * UTF-8 (toText would return a string), else null.
+ */
+export function toTextBytes(data: Buffer): Utf8Text | null {
+  return isUtf8(data) ? new Utf8Text(data) : null;
+}
+
 /** A body after content decoding, for callers that already decoded it (saves doing it twice). */
 export interface DecodedBody {
   bytes: Buffer;
-  /** The bytes as text when they are valid UTF-8 (toText), else null. */
-  text: string | null;
+  /** The bytes as text when they are valid UTF-8 (toText or toTextBytes), else null. */
+  text: string | Utf8Text | null;
 }
 
 /**
  * A body as stored: exact text when it is UTF-8, base64 otherwise; decoding failures keep the raw bytes.
- * `decoded`, when given, must be decodeContent(wire, contentEncoding) and its toText().
+ * `decoded`, when given, must be decodeContent(wire, contentEncoding) and its toText() or
+ * toTextBytes(). `asBytes`: valid UTF-8 text is kept as its bytes (Utf8Text) for the encoder.
  */
-export function captureBody(wire: Buffer, contentEncoding?: string, incomplete = false, decoded?: DecodedBody): Body {
-  const base: Pick<Body, 'wireSize'> & Partial<Body> = { wireSize: wire.length };
+export function captureBody(wire: Buffer, contentEncoding?: string, incomplete = false, decoded?: DecodedBody, asBytes = false): BodyDraft {
+  const base: Pick<BodyDraft, 'wireSize'> & Partial<BodyDraft> = { wireSize: wire.length };
   if (incomplete) base.incomplete = true;
   let bytes: Buffer;
   try {
@@ -85,15 +95,15 @@ export function captureBody(wire: Buffer, contentEncoding?: string, incomplete =
       text: wire.toString('base64'),
       size: wire.length,
       decodeError: `content-encoding ${contentEncoding}: ${(err as Error).message}`,
-    } as Body;
+    } as BodyDraft;
   }
-  const text = decoded ? decoded.text : toText(bytes);
+  const text = decoded ? decoded.text : asBytes ? toTextBytes(bytes) : toText(bytes);
   return {
     ...base,
     encoding: text === null ? 'base64' : 'utf8',
     text: text ?? bytes.toString('base64'),
     size: bytes.length,
-  } as Body;
+  } as BodyDraft;
 }
 
 /** The stored body's bytes (after content decoding). */

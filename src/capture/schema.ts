@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { ByteStrings, Utf8Text } from './encode.js';
 
 /** Bump when a stored field changes meaning; readers migrate older versions in store.ts. */
 export const CAPTURE_VERSION = 1;
@@ -124,3 +125,17 @@ export const ExchangeRecord = z.object({
   errors: z.array(CaptureError),
 });
 export type ExchangeRecord = z.infer<typeof ExchangeRecord>;
+
+/** A body as the proxy builds it: `text` may still be the bytes (see capture/encode.ts). */
+export type BodyDraft = Omit<Body, 'text'> & { text: string | Utf8Text };
+
+/**
+ * A record as the proxy builds it and the capture writer encodes it: an ExchangeRecord whose body
+ * texts may be held as bytes and whose parsed view may be byte strings (see capture/encode.ts).
+ * JSON.stringify of a draft is the JSON of the ExchangeRecord it stands for.
+ */
+export type RecordDraft = Omit<ExchangeRecord, 'request' | 'parsed' | 'response'> & {
+  request: Omit<ExchangeRecord['request'], 'body'> & { body: BodyDraft };
+  parsed: ParsedRequest | ByteStrings<ParsedRequest> | null;
+  response: (Omit<NonNullable<ExchangeRecord['response']>, 'body'> & { body: BodyDraft }) | null;
+};

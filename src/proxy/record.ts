@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { captureBody, type DecodedBody } from '../capture/body.js';
+import { isAscii, isUtf8 } from 'node:buffer';
+import { captureBody, decodeContent, toText, type DecodedBody } from '../capture/body.js';
+import { ByteStrings, Utf8Text, byteStringsSafe } from '../capture/encode.js';
 import { redactHeaders, redactQuery } from '../capture/redact.js';
-import type { CaptureError, DialectName, ExchangeRecord, HeaderList, ParsedRequest } from '../capture/schema.js';
+import type { CaptureError, DialectName, HeaderList, ParsedRequest, RecordDraft } from '../capture/schema.js';
 import { CAPTURE_VERSION } from '../capture/schema.js';
 import { detectDialect, parseUnknown, parseSse, type Dialect, type RequestHead } from '../dialects/index.js';
 
@@ -46,8 +48,9 @@ export interface ParsedView {
   dialect: Dialect | null;
   dialectName: DialectName;
   head: RequestHead;
+  /** The body as JSON; in a view from readForRecord, possibly byte strings: for the record only. */
   json: unknown;
-  parsed: ParsedRequest;
+  parsed: ParsedRequest | ByteStrings<ParsedRequest>;
   errors: CaptureError[];
 }
 
@@ -68,6 +71,39 @@ export function interpret(head: RequestHead, decodedText: string | null, content
   const dialect = detectDialect(head);
   const parsed = dialect ? dialect.parse(head, json) : parseUnknown(head, json);
   return { dialect, dialectName: dialect?.name ?? 'unknown', head, json, parsed, errors };
+}
+
+/**
+ * The request body decoded and read for the record alone, without turning it into a JS string
+ * where that can be avoided (see capture/encode.ts): valid UTF-8 is kept as bytes, and JSON whose
+ * byte-strings reading is exact is parsed from its latin1 decoding (~1 ns a byte cheaper). Sets
+ * part.decoded. Anything unusual (a decoding or JSON error) takes the exact path, so the record
+ * is the same either way; only the view's json may be byte strings, so it must not be used to
+ * answer the request.
+ */
+export function readForRecord(head: RequestHead, part: RequestPart, contentType: string | undefined): ParsedView {
+  let bytes: Buffer;
+  try {
+    bytes = decodeContent(part.body, part.contentEncoding);
+  } catch {
+    // captureBody records the decoding error on the record itself
+    return interpret(head, null, contentType);
+  }
+  if (bytes.length < 256 || !isUtf8(bytes)) {
+    const text = toText(bytes);
+    part.decoded = { bytes, text };
+    return interpret(head, text, contentType);
+  }
+  part.decoded = { bytes, text: new Utf8Text(bytes) };
+  // ASCII decodes to the same string either way, and latin1 is the decoder's fastest path.
+  const ascii = isAscii(bytes);
+  if (!ascii && !byteStringsSafe(bytes)) return interpret(head, toText(bytes), contentType);
+  const latin = bytes.toString('latin1');
+  const v = interpret(head, latin, contentType);
+  // A JSON error message quotes the text: take it from the exact text.
+  if (v.errors.length > 0 && !ascii) return interpret(head, toText(bytes), contentType);
+  if (!ascii) v.parsed = new ByteStrings(v.parsed as ParsedRequest);
+  return v;
 }
 
 let seqCounter = 0;
@@ -105,15 +141,17 @@ export interface RecordInput {
   startedAt: Date;
   route: 'forward' | 'reverse';
   client: { address: string; port: number };
-  tunnel: ExchangeRecord['tunnel'];
+  tunnel: RecordDraft['tunnel'];
   request: RequestPart;
   view: ParsedView | null;
   response: ResponsePart | null;
   errors: CaptureError[];
   keepSecrets: boolean;
+  /** Keep valid UTF-8 response bodies as bytes for the encoder (their text is not needed here). */
+  bytesText?: boolean;
 }
 
-export function buildRecord(input: RecordInput): ExchangeRecord {
+export function buildRecord(input: RecordInput): RecordDraft {
   const { request, response } = input;
   const reqBody = captureBody(request.body, request.contentEncoding, request.incomplete, request.decoded);
   const errors = [...input.errors];
@@ -134,10 +172,12 @@ export function buildRecord(input: RecordInput): ExchangeRecord {
     redacted.push(...u.redacted);
   }
 
-  let responseOut: ExchangeRecord['response'] = null;
+  let responseOut: RecordDraft['response'] = null;
   if (response) {
     const contentEncoding = headerOf(response.headers, 'content-encoding');
-    const body = captureBody(response.body, contentEncoding, response.incomplete ?? false);
+    const contentType = headerOf(response.headers, 'content-type') ?? '';
+    const isSse = /text\/event-stream/i.test(contentType);
+    const body = captureBody(response.body, contentEncoding, response.incomplete ?? false, undefined, input.bytesText === true && !isSse);
     if (body.decodeError) errors.push({ stage: 'decode', message: `response ${body.decodeError}` });
     let resHeaders = response.headers;
     if (!input.keepSecrets) {
@@ -146,8 +186,7 @@ export function buildRecord(input: RecordInput): ExchangeRecord {
       redacted.push(...h.redacted.map((n) => `response:${n}`));
     }
     responseOut = { source: response.source, status: response.status, headers: resHeaders, body };
-    const contentType = headerOf(response.headers, 'content-type') ?? '';
-    if (/text\/event-stream/i.test(contentType) && body.encoding === 'utf8') {
+    if (isSse && body.encoding === 'utf8' && typeof body.text === 'string') {
       const events = parseSse(body.text);
       responseOut.sse = events;
       if (input.view?.dialect) responseOut.assembledText = input.view.dialect.assembleText(events);

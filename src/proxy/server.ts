@@ -8,13 +8,14 @@ import { Proxy } from 'http-mitm-proxy';
 import { ensureCA, LeafIssuer, defaultCertsDir } from '../ca/index.js';
 import { CaptureWriter } from '../capture/store.js';
 import { toText, decodeContent } from '../capture/body.js';
-import type { CaptureError, ExchangeRecord } from '../capture/schema.js';
+import type { CaptureError, RecordDraft } from '../capture/schema.js';
 import { unknownStub, type StubReply } from '../dialects/index.js';
 import { log } from '../log.js';
 import {
   buildRecord,
   interpret,
   nextSeq,
+  readForRecord,
   pairsFromObject,
   pairsFromRaw,
   type ParsedView,
@@ -22,6 +23,7 @@ import {
   type ResponsePart,
 } from './record.js';
 import { defaultUpstreamFor } from './upstream.js';
+import { HttpTap, headersObject, type TapRequest, type TapResponse } from './tap.js';
 
 export type UpstreamMode = 'stub' | 'passthrough';
 
@@ -63,6 +65,16 @@ export interface RunningProxy {
 
 export const DEFAULT_STUB_TEXT = 'Hello from the promptdiff stub upstream.';
 
+/** What the record needs of a request: an IncomingMessage, or one the tunnel tap reconstructed. */
+interface RequestLike {
+  url?: string;
+  method?: string;
+  httpVersion: string;
+  rawHeaders: string[];
+  headers: http.IncomingHttpHeaders;
+  socket: unknown;
+}
+
 /** Where a connection came from and where its exchanges go. */
 interface ConnectionInfo {
   runId: string | null;
@@ -74,8 +86,6 @@ interface ConnectionInfo {
 
 interface Sink {
   writer: CaptureWriter;
-  count: number;
-  pending: Set<Promise<void>>;
 }
 
 export function isLoopback(address: string | undefined): boolean {
@@ -204,8 +214,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const runServers = new Map<string, net.Server>();
 
   const upstreamBase = options.upstreamUrl ? new URL(options.upstreamUrl) : null;
-  const mainWriter = await CaptureWriter.open(options.outDir);
-  sinks.set(null, { writer: mainWriter, count: 0, pending: new Set() });
+  const onCaptureError = (err: Error, file: string) => log.error({ err: err.message, file }, 'could not write a capture record');
+  const mainWriter = await CaptureWriter.open(options.outDir, onCaptureError);
+  sinks.set(null, { writer: mainWriter });
 
   // The extra trust goes in as one secure context built once, not as a `ca` option: https.Agent
   // concatenates `ca` (all ~140 system roots plus ours, ~200 KB) into its pool key on every
@@ -250,30 +261,22 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     return true;
   }
 
-  function persist(runId: string | null, record: ExchangeRecord): void {
-    const sink = sinks.get(runId) ?? sinks.get(null)!;
-    sink.count += 1;
-    trackWrite(sink, sink.writer.append(record));
+  function sinkOf(runId: string | null): Sink {
+    return sinks.get(runId) ?? sinks.get(null)!;
+  }
+
+  function persist(runId: string | null, record: RecordDraft): void {
+    sinkOf(runId).writer.append(record);
   }
 
   /**
    * Builds and writes the record on the next turn of the event loop, after the bytes already
    * queued for the client have gone out: decoding, parsing and serialising a large prompt is most
-   * of the proxy's work per exchange, and the client should not wait for it. Counted and awaited
-   * by flush() from the moment it is scheduled.
+   * of the proxy's work per exchange, and the client should not wait for it. Counted, and awaited
+   * by flush(), from the moment it is scheduled.
    */
-  function persistSoon(runId: string | null, build: () => ExchangeRecord): void {
-    const sink = sinks.get(runId) ?? sinks.get(null)!;
-    sink.count += 1;
-    trackWrite(sink, new Promise<void>((resolve) => setImmediate(resolve)).then(() => sink.writer.append(build())));
-  }
-
-  function trackWrite(sink: Sink, written: Promise<void>): void {
-    const p = written.catch((err: Error) => {
-      log.error({ err: err.message, file: sink.writer.file }, 'could not write a capture record');
-    });
-    sink.pending.add(p);
-    void p.finally(() => sink.pending.delete(p));
+  function persistSoon(runId: string | null, build: () => RecordDraft): void {
+    sinkOf(runId).writer.appendLater(build);
   }
 
   /** Forward route: take over the CONNECT tunnel and terminate TLS in this process with a leaf for the target. */
@@ -315,11 +318,141 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       log.warn({ target, err: err.message }, 'TLS handshake with client failed (does the client trust the promptdiff CA?)');
       socket.destroy();
     });
+    if (upstream === 'passthrough' && !upstreamBase) {
+      relayTunnel(tlsSocket, { ...info, tunnel });
+      return;
+    }
     connections.set(tlsSocket, { ...info, tunnel });
     proxyInternals.httpServer.emit('connection', tlsSocket);
   }
 
-  function requestPart(req: http.IncomingMessage, info: ConnectionInfo, body: Buffer, incomplete: boolean): RequestPart {
+  /**
+   * Forward-route passthrough without --upstream-url: the decrypted bytes go to the tunnel's
+   * target over a TLS connection of their own, as they are (no HTTP server or client in between),
+   * and a copy of each direction goes through a framing parser that rebuilds the exchanges for
+   * the capture. The records are the ones the request path would write for the same exchange.
+   */
+  function relayTunnel(client: tls.TLSSocket, info: ConnectionInfo): void {
+    const tunnel = info.tunnel!;
+    const up = tls.connect({
+      host: tunnel.host,
+      port: tunnel.port,
+      ...(net.isIP(tunnel.host) ? {} : { servername: tunnel.host }),
+      ALPNProtocols: ['http/1.1'],
+      ...(upstreamTrust ? { secureContext: upstreamTrust } : {}),
+    });
+    up.setNoDelay(true);
+    openSockets.add(up);
+    let connected = false;
+    let failed: Error | null = null;
+    let closed = false;
+    const requestLike = (r: TapRequest): RequestLike => ({
+      url: r.url,
+      method: r.method,
+      httpVersion: r.httpVersion,
+      rawHeaders: r.rawHeaders,
+      headers: headersObject(r.rawHeaders),
+      socket: client,
+    });
+    const record = (r: TapRequest, res: TapResponse | null, errors: CaptureError[]) => {
+      const ids = nextSeq();
+      persistSoon(info.runId, () => {
+        const req = requestLike(r);
+        const response: ResponsePart | null = res
+          ? { source: 'upstream', status: res.status, headers: pairsFromRaw(res.rawHeaders), body: res.body, ...(res.complete ? {} : { incomplete: true }) }
+          : null;
+        return buildRecord({ ...recordBase(req, info, ids, r.startedAt, requestPart(req, info, r.body, !r.complete)), response, errors });
+      });
+    };
+    const answerFailed = (r: TapRequest) => {
+      if (!failed) return;
+      // The upstream could not be reached: answer this request 502 and close.
+      const kind = 'PROXY_TO_SERVER_REQUEST_ERROR';
+      log.warn({ kind, target: tunnel.target, err: failed.message }, 'proxy error');
+      const message = `promptdiff: upstream failed (${kind}): ${failed.message}\n`;
+      client.end(
+        `HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nx-promptdiff-error: ${kind}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+      );
+      record(r, null, [{ stage: 'upstream', message: `${kind}: ${failed.message}` }]);
+      tap.close();
+    };
+    const tap = new HttpTap({
+      exchange: (r, res) => record(r, res, []),
+      request: answerFailed,
+      error: (message) => {
+        log.warn({ target: tunnel.target, err: message }, 'could not follow the HTTP framing of a tunnel: relaying it unrecorded');
+        persist(
+          info.runId,
+          buildRecord({
+            ...recordBase(
+              { url: '/', method: '', httpVersion: '1.1', rawHeaders: [], headers: {}, socket: client },
+              info,
+              nextSeq(),
+              new Date(),
+              requestPart({ url: '/', method: '', httpVersion: '1.1', rawHeaders: [], headers: {}, socket: client }, info, EMPTY, true),
+            ),
+            response: null,
+            errors: [{ stage: 'request', message: `HTTP framing lost on this connection (${message}); its further exchanges were relayed but not recorded` }],
+          }),
+        );
+      },
+    });
+
+    client.on('data', (chunk: Buffer) => {
+      if (!failed && !up.write(chunk)) {
+        client.pause();
+        up.once('drain', () => client.resume());
+      }
+      tap.fromClient(chunk);
+    });
+    up.on('data', (chunk: Buffer) => {
+      if (client.destroyed) return;
+      if (!client.write(chunk)) {
+        up.pause();
+        client.once('drain', () => up.resume());
+      }
+      tap.fromServer(chunk);
+    });
+    up.once('secureConnect', () => {
+      connected = true;
+    });
+    up.on('end', () => {
+      tap.serverEnded();
+      client.end();
+    });
+    client.on('end', () => {
+      if (!failed) up.end();
+    });
+    up.on('error', (err) => {
+      if (connected) {
+        log.warn({ kind: 'SERVER_TO_PROXY_RESPONSE_ERROR', target: tunnel.target, err: err.message }, 'proxy error');
+        finish('upstream', `SERVER_TO_PROXY_RESPONSE_ERROR: ${err.message}`);
+        client.destroy();
+        return;
+      }
+      // Logged when a request is answered with it: a client may open a tunnel and never use it.
+      log.debug({ target: tunnel.target, err: err.message }, 'could not connect to the tunnel target');
+      failed = err;
+      const waiting = tap.waiting;
+      if (waiting) answerFailed(waiting);
+    });
+    const finish = (stage: CaptureError['stage'], message: string) => {
+      if (closed) return;
+      closed = true;
+      for (const { req, res } of tap.close()) record(req, res, [{ stage, message }]);
+    };
+    up.on('close', () => {
+      openSockets.delete(up);
+      // After a clean end the client socket finishes sending what it holds and closes itself.
+      if (!failed && !client.writableEnded) client.destroy();
+    });
+    client.on('close', () => {
+      up.destroy();
+      finish('client', 'client disconnected before the response was complete');
+    });
+  }
+
+  function requestPart(req: RequestLike, info: ConnectionInfo, body: Buffer, incomplete: boolean): RequestPart {
     const rawUrl = req.url ?? '/';
     const absolute = /^https?:\/\//i.test(rawUrl);
     let url: string;
@@ -352,8 +485,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     };
   }
 
-  function view(part: RequestPart, req: http.IncomingMessage): { view: ParsedView; errors: CaptureError[] } {
-    const errors: CaptureError[] = [];
+  /**
+   * The request's parsed view. `exact`: its json answers the request (the stub); otherwise it is
+   * read for the record alone, the cheaper way (readForRecord).
+   */
+  function view(part: RequestPart, req: RequestLike, exact: boolean): ParsedView {
+    const head = { method: part.method, path: part.path, headers: req.headers };
+    if (!exact) return readForRecord(head, part, req.headers['content-type']);
     let text: string | null = null;
     try {
       const bytes = decodeContent(part.body, part.contentEncoding);
@@ -362,11 +500,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     } catch {
       // captureBody records the decoding error on the record itself
     }
-    const v = interpret({ method: part.method, path: part.path, headers: req.headers }, text, req.headers['content-type']);
-    return { view: v, errors };
+    return interpret(head, text, req.headers['content-type']);
   }
 
-  function routeOf(req: http.IncomingMessage, info: ConnectionInfo): 'forward' | 'reverse' {
+  function routeOf(req: RequestLike, info: ConnectionInfo): 'forward' | 'reverse' {
     return info.tunnel || /^https?:\/\//i.test(req.url ?? '') ? 'forward' : 'reverse';
   }
 
@@ -390,7 +527,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
 
   /** What every record of a request shares, whichever way it was answered. */
-  function recordBase(req: http.IncomingMessage, info: ConnectionInfo, ids: { seq: number; id: string }, startedAt: Date, part: RequestPart) {
+  function recordBase(req: RequestLike, info: ConnectionInfo, ids: { seq: number; id: string }, startedAt: Date, part: RequestPart, exact = false) {
     return {
       seq: ids.seq,
       id: ids.id,
@@ -400,7 +537,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       client: { address: info.clientAddress, port: info.clientPort },
       tunnel: info.tunnel ? { target: info.tunnel.target, sni: sniOf(req), tls: info.tunnel.tls } : null,
       request: part,
-      view: view(part, req).view,
+      view: view(part, req, exact),
+      bytesText: !exact,
       keepSecrets,
     };
   }
@@ -409,7 +547,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const startedAt = new Date();
     const ids = nextSeq();
     readBody(req, (body, incomplete) => {
-      const base = recordBase(req, info, ids, startedAt, requestPart(req, info, body, incomplete));
+      const base = recordBase(req, info, ids, startedAt, requestPart(req, info, body, incomplete), true);
       const v = base.view;
       if (incomplete) {
         persist(info.runId, buildRecord({ ...base, response: null, errors: [{ stage: 'client', message: 'client disconnected before the request body was complete' }] }));
@@ -486,7 +624,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     state.done = true;
     const req = state.req;
     const incomplete = !req.complete;
-    const build = (): ExchangeRecord => {
+    const build = (): RecordDraft => {
       if (state.response) state.response.body = concat(state.responseChunks);
       return buildRecord({
         ...recordBase(req, state.info, state, state.startedAt, requestPart(req, state.info, concat(state.requestChunks), incomplete)),
@@ -664,7 +802,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     log.warn({ kind, err: err?.message }, 'proxy error');
   }
 
-  function sniOf(req: http.IncomingMessage): string | null {
+  function sniOf(req: RequestLike): string | null {
     const s = req.socket as tls.TLSSocket;
     return typeof s.servername === 'string' ? s.servername : null;
   }
@@ -708,9 +846,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const port = (server.address() as net.AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
 
-  async function drain(sink: Sink): Promise<void> {
-    while (sink.pending.size > 0) await Promise.all([...sink.pending]);
-  }
 
   const running: RunningProxy = {
     host,
@@ -720,7 +855,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     upstream,
     async addRunListener(runId, captureDir) {
       if (sinks.has(runId)) throw new Error(`run ${runId} already has a listener`);
-      sinks.set(runId, { writer: await CaptureWriter.open(captureDir), count: 0, pending: new Set() });
+      sinks.set(runId, { writer: await CaptureWriter.open(captureDir, onCaptureError) });
       const listener = net.createServer((socket) => {
         if (admit(socket, runId)) server.emit('connection', socket);
       });
@@ -737,16 +872,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       runServers.delete(runId);
       if (listener) await new Promise<void>((r) => listener.close(() => r()));
       const sink = sinks.get(runId);
-      if (sink) {
-        await drain(sink);
-        await sink.writer.close();
-      }
+      if (sink) await sink.writer.close();
     },
     exchangeCount(runId) {
-      return sinks.get(runId ?? null)?.count ?? 0;
+      return sinks.get(runId ?? null)?.writer.written ?? 0;
     },
     async flush() {
-      await Promise.all([...sinks.values()].map(drain));
+      await Promise.all([...sinks.values()].map((sink) => sink.writer.flush()));
     },
     async close() {
       for (const id of [...runServers.keys()]) await running.removeRunListener(id);

@@ -1,0 +1,421 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * A passive HTTP/1.1 framing parser for a relayed connection: it is fed copies of the bytes going
+ * each way (the bytes themselves are relayed untouched elsewhere) and reconstructs the
+ * request/response pairs in order. Header names and values are kept as sent (Node's rawHeaders
+ * form: latin1, surrounding whitespace trimmed); bodies are the message bodies (chunked framing
+ * removed, trailers left out).
+ */
+
+export interface TapRequest {
+  method: string;
+  /** The request target as sent (origin-form for a client inside a tunnel). */
+  url: string;
+  httpVersion: string;
+  rawHeaders: string[];
+  body: Buffer;
+  /** The whole body arrived. */
+  complete: boolean;
+  startedAt: Date;
+}
+
+export interface TapResponse {
+  status: number;
+  statusMessage: string;
+  httpVersion: string;
+  rawHeaders: string[];
+  body: Buffer;
+  complete: boolean;
+}
+
+export interface TapEvents {
+  /** A request and its response, both complete, in the order the requests were sent. */
+  exchange(req: TapRequest, res: TapResponse): void;
+  /** A request whose body is complete (before its response). */
+  request?(req: TapRequest): void;
+  /** The first framing error on the connection; the tap stops parsing after it. */
+  error?(message: string): void;
+}
+
+const MAX_HEAD = 256 * 1024;
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const EMPTY = Buffer.alloc(0);
+
+type BodyState = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'close' | 'stopped';
+
+interface Head {
+  line: string;
+  rawHeaders: string[];
+}
+
+/** One direction's message framing. */
+class Framer {
+  state: BodyState = 'head';
+  private pending: Buffer | null = null;
+  private line = '';
+  private remaining = 0;
+  chunks: Buffer[] = [];
+
+  constructor(
+    private readonly onHead: (head: Head) => void,
+    private readonly onComplete: () => void,
+    private readonly fail: (message: string) => void,
+  ) {}
+
+  /** Start a body of `length` bytes, chunked, until close, or none. */
+  expect(kind: 'none' | 'chunked' | 'close' | number): void {
+    this.chunks = [];
+    if (kind === 'none' || kind === 0) {
+      this.state = 'head';
+      this.onComplete();
+    } else if (kind === 'chunked') {
+      this.state = 'chunk-size';
+      this.line = '';
+    } else if (kind === 'close') {
+      this.state = 'close';
+    } else {
+      this.state = 'length';
+      this.remaining = kind;
+    }
+  }
+
+  body(): Buffer {
+    return this.chunks.length === 0 ? EMPTY : this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+  }
+
+  feed(chunk: Buffer): void {
+    let data = chunk;
+    let at = 0;
+    while (at < data.length) {
+      switch (this.state) {
+        case 'stopped':
+          return;
+        case 'head': {
+          let scanFrom = at;
+          if (this.pending) {
+            scanFrom = Math.max(0, this.pending.length - 3);
+            data = Buffer.concat([this.pending, data.subarray(at)]);
+            at = 0;
+            this.pending = null;
+          }
+          // Empty lines before a message are ignored (RFC 9112 2.2).
+          while (at + 1 < data.length && data[at] === 13 && data[at + 1] === 10) at += 2;
+          if (at === data.length - 1 && data[at] === 13) {
+            this.pending = data.subarray(at);
+            return;
+          }
+          if (at >= data.length) return;
+          const end = data.indexOf(CRLFCRLF, Math.max(at, scanFrom));
+          if (end < 0) {
+            if (data.length - at > MAX_HEAD) return this.fail('message head larger than 256 KB');
+            this.pending = Buffer.from(data.subarray(at));
+            return;
+          }
+          const text = data.toString('latin1', at, end);
+          at = end + 4;
+          const lines = text.split('\r\n');
+          const rawHeaders: string[] = [];
+          for (let i = 1; i < lines.length; i++) {
+            const l = lines[i]!;
+            const colon = l.indexOf(':');
+            if (colon <= 0) return this.fail(`malformed header line: ${JSON.stringify(l.slice(0, 80))}`);
+            rawHeaders.push(l.slice(0, colon), l.slice(colon + 1).trim());
+          }
+          this.onHead({ line: lines[0]!, rawHeaders });
+          break;
+        }
+        case 'length': {
+          const n = Math.min(this.remaining, data.length - at);
+          this.chunks.push(data.subarray(at, at + n));
+          at += n;
+          this.remaining -= n;
+          if (this.remaining === 0) {
+            this.state = 'head';
+            this.onComplete();
+          }
+          break;
+        }
+        case 'close':
+          this.chunks.push(at === 0 ? data : data.subarray(at));
+          return;
+        case 'chunk-size':
+        case 'trailers': {
+          const nl = data.indexOf(10, at);
+          const end = nl < 0 ? data.length : nl + 1;
+          this.line += data.toString('latin1', at, end);
+          at = end;
+          if (this.line.length > MAX_HEAD) return this.fail('chunk line larger than 256 KB');
+          if (nl < 0) break;
+          const l = this.line.replace(/\r?\n$/, '');
+          this.line = '';
+          if (this.state === 'trailers') {
+            if (l === '') {
+              this.state = 'head';
+              this.onComplete();
+            }
+            break;
+          }
+          const sizeText = l.split(';', 1)[0]!.trim();
+          if (!/^[0-9a-fA-F]+$/.test(sizeText)) return this.fail(`bad chunk size: ${JSON.stringify(l.slice(0, 80))}`);
+          const size = parseInt(sizeText, 16);
+          if (size === 0) this.state = 'trailers';
+          else {
+            this.remaining = size;
+            this.state = 'chunk-data';
+          }
+          break;
+        }
+        case 'chunk-data': {
+          const n = Math.min(this.remaining, data.length - at);
+          this.chunks.push(data.subarray(at, at + n));
+          at += n;
+          this.remaining -= n;
+          if (this.remaining === 0) {
+            this.state = 'chunk-crlf';
+            this.remaining = 2;
+          }
+          break;
+        }
+        case 'chunk-crlf': {
+          const expected = this.remaining === 2 ? 13 : 10;
+          if (data[at] !== expected) return this.fail('chunk data not followed by CRLF');
+          at += 1;
+          this.remaining -= 1;
+          if (this.remaining === 0) {
+            this.state = 'chunk-size';
+            this.line = '';
+          }
+          break;
+        }
+      }
+    }
+  }
+}
+
+function headerValues(raw: string[], name: string): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
+  return out;
+}
+
+/** How the body of a message with these headers is framed (RFC 9112 6.3), or an error. */
+function framing(raw: string[], isResponse: boolean): 'none' | 'chunked' | 'close' | number | Error {
+  const te = headerValues(raw, 'transfer-encoding');
+  if (te.length > 0) {
+    const codings = te.join(',').split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    if (codings.at(-1) === 'chunked') return 'chunked';
+    return isResponse ? 'close' : new Error('request Transfer-Encoding without chunked last');
+  }
+  const cl = headerValues(raw, 'content-length');
+  if (cl.length > 0) {
+    const values = new Set(cl.join(',').split(',').map((s) => s.trim()));
+    if (values.size !== 1) return new Error('conflicting Content-Length values');
+    const v = [...values][0]!;
+    if (!/^\d+$/.test(v)) return new Error(`bad Content-Length: ${v}`);
+    return Number(v);
+  }
+  return isResponse ? 'close' : 'none';
+}
+
+interface Pending {
+  req: TapRequest;
+  /** Placeholder for an Upgrade request: the tap stops when its response is due. */
+  upgrade: boolean;
+  res: TapResponse | null;
+}
+
+export class HttpTap {
+  private readonly queue: Pending[] = [];
+  private readonly reqFramer: Framer;
+  private readonly resFramer: Framer;
+  private currentReq: Pending | null = null;
+  private currentRes: TapResponse | null = null;
+  private stopped = false;
+  private requestsStopped = false;
+
+  constructor(private readonly events: TapEvents) {
+    this.reqFramer = new Framer(
+      (h) => this.onRequestHead(h),
+      () => this.onRequestComplete(),
+      (m) => this.fail(m),
+    );
+    this.resFramer = new Framer(
+      (h) => this.onResponseHead(h),
+      () => this.onResponseComplete(),
+      (m) => this.fail(m),
+    );
+  }
+
+  /** Parsing stopped (an upgrade, or an error); bytes still flow, nothing more is recorded. */
+  get active(): boolean {
+    return !this.stopped;
+  }
+
+  /** The first request that is complete and still has no response. */
+  get waiting(): TapRequest | null {
+    return this.stopped ? null : (this.queue.find((p) => !p.upgrade && p.req.complete && !p.res)?.req ?? null);
+  }
+
+  fromClient(chunk: Buffer): void {
+    if (!this.stopped && !this.requestsStopped) this.reqFramer.feed(chunk);
+  }
+
+  fromServer(chunk: Buffer): void {
+    if (!this.stopped) this.resFramer.feed(chunk);
+  }
+
+  /** The server finished sending: completes a response delimited by the connection's close. */
+  serverEnded(): void {
+    if (this.stopped || this.resFramer.state !== 'close' || !this.currentRes) return;
+    this.onResponseComplete();
+  }
+
+  /**
+   * The connection is gone: the requests still open, each with what arrived of it and of its
+   * response (incomplete), in order. Stops the tap.
+   */
+  close(): Array<{ req: TapRequest; res: TapResponse | null }> {
+    if (this.stopped) return [];
+    this.stopped = true;
+    const out: Array<{ req: TapRequest; res: TapResponse | null }> = [];
+    for (const p of this.queue) {
+      if (p.upgrade) break;
+      if (p === this.currentReq) p.req.body = this.reqFramer.body();
+      if (p.res && p.res === this.currentRes) p.res.body = this.resFramer.body();
+      out.push({ req: p.req, res: p.res });
+    }
+    this.queue.length = 0;
+    return out;
+  }
+
+  private fail(message: string): void {
+    if (this.stopped) return;
+    this.stop();
+    this.events.error?.(message);
+  }
+
+  private onRequestHead(h: Head): void {
+    const m = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) (\S+) HTTP\/(\d\.\d)$/.exec(h.line);
+    if (!m) return this.fail(`malformed request line: ${JSON.stringify(h.line.slice(0, 80))}`);
+    const req: TapRequest = { method: m[1]!, url: m[2]!, httpVersion: m[3]!, rawHeaders: h.rawHeaders, body: EMPTY, complete: false, startedAt: new Date() };
+    const connection = headerValues(h.rawHeaders, 'connection').join(',').toLowerCase();
+    const upgrade = /(^|,)\s*upgrade\s*(,|$)/.test(connection) && headerValues(h.rawHeaders, 'upgrade').length > 0;
+    if (upgrade || req.method === 'CONNECT') {
+      // Whatever follows is not HTTP we can frame: stop reading requests; the responses to the
+      // requests before this one are still recorded.
+      this.requestsStopped = true;
+      this.reqFramer.state = 'stopped';
+      this.queue.push({ req, upgrade: true, res: null });
+      this.maybeStopAtUpgrade();
+      return;
+    }
+    const f = framing(h.rawHeaders, false);
+    if (f instanceof Error) return this.fail(f.message);
+    const p: Pending = { req, upgrade: false, res: null };
+    this.queue.push(p);
+    this.currentReq = p;
+    this.reqFramer.expect(f);
+  }
+
+  private onRequestComplete(): void {
+    const p = this.currentReq;
+    if (!p) return;
+    this.currentReq = null;
+    p.req.body = this.reqFramer.body();
+    p.req.complete = true;
+    this.events.request?.(p.req);
+    this.drain();
+  }
+
+  private onResponseHead(h: Head): void {
+    const m = /^HTTP\/(\d\.\d) (\d{3})(?: (.*))?$/.exec(h.line);
+    if (!m) return this.fail(`malformed status line: ${JSON.stringify(h.line.slice(0, 80))}`);
+    const status = Number(m[2]);
+    const p = this.queue.find((q) => q.res === null);
+    if (!p) return this.fail('a response with no request waiting for it');
+    if (p.upgrade) return this.stop();
+    // Interim responses (100 Continue, 103 Early Hints) are not the answer.
+    if (status >= 100 && status < 200) return;
+    const res: TapResponse = { status, statusMessage: m[3] ?? '', httpVersion: m[1]!, rawHeaders: h.rawHeaders, body: EMPTY, complete: false };
+    p.res = res;
+    this.currentRes = res;
+    if (p.req.method === 'HEAD' || status === 204 || status === 304) return this.resFramer.expect('none');
+    const f = framing(h.rawHeaders, true);
+    if (f instanceof Error) return this.fail(f.message);
+    this.resFramer.expect(f);
+  }
+
+  private onResponseComplete(): void {
+    const res = this.currentRes;
+    if (!res) return;
+    this.currentRes = null;
+    res.body = this.resFramer.body();
+    res.complete = true;
+    this.drain();
+  }
+
+  private drain(): void {
+    while (this.queue.length > 0) {
+      const p = this.queue[0]!;
+      if (p.upgrade || !p.req.complete || !p.res?.complete) break;
+      this.queue.shift();
+      this.events.exchange(p.req, p.res);
+    }
+    this.maybeStopAtUpgrade();
+  }
+
+  private maybeStopAtUpgrade(): void {
+    if (this.queue[0]?.upgrade) this.stop();
+  }
+
+  private stop(): void {
+    this.stopped = true;
+    this.queue.length = 0;
+    this.reqFramer.state = 'stopped';
+    this.resFramer.state = 'stopped';
+  }
+}
+
+const DISCARD_DUPLICATES = new Set([
+  'age',
+  'authorization',
+  'content-length',
+  'content-type',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-modified-since',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'referer',
+  'retry-after',
+  'server',
+  'user-agent',
+]);
+
+/** The headers object Node's http parser would build from these raw headers (IncomingMessage.headers). */
+export function headersObject(raw: string[]): IncomingHttpHeaders {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    const prev = out[name];
+    if (prev === undefined) {
+      out[name] = name === 'set-cookie' ? [value] : value;
+    } else if (name === 'set-cookie') {
+      (prev as string[]).push(value);
+    } else if (DISCARD_DUPLICATES.has(name)) {
+      // first one wins
+    } else if (name === 'cookie') {
+      out[name] = `${prev as string}; ${value}`;
+    } else {
+      out[name] = `${prev as string}, ${value}`;
+    }
+  }
+  return out as IncomingHttpHeaders;
+}
