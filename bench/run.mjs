@@ -8,6 +8,7 @@
 //   BENCH_SECONDS=3       length of each throughput phase
 //   BENCH_PROF=DIR        write a V8 CPU profile of each proxy process to DIR (node --cpu-prof)
 //   BENCH_ONLY=a,b        run only these proxy scenarios (ours-pass,ours-rev,ours-stub,relay,library)
+//   BENCH_PERF=1         start the proxies with --perf-basic-prof, for perf record -p PID
 //   BENCH_AB=DIST_DIR     also run another build of promptdiff (its dist/ directory) as "ab-pass" and
 //                         "ab-stub", interleaved with this one: an A/B comparison under the same load
 import { fork } from 'node:child_process';
@@ -70,6 +71,8 @@ const AB = process.env.BENCH_AB ? path.resolve(process.env.BENCH_AB) : null;
 
 function start(script, args, { prof = null, env = {} } = {}) {
   const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
+  // BENCH_PERF=1: name JIT frames for `perf record -p <proxy pid>` (/tmp/perf-<pid>.map).
+  if (process.env.BENCH_PERF) execArgv.push('--perf-basic-prof');
   const child = fork(path.join(here, script), args, {
     execArgv,
     env: { ...process.env, PROMPTDIFF_LOG_LEVEL: process.env.PROMPTDIFF_LOG_LEVEL ?? 'warn', ...env },

@@ -346,4 +346,32 @@ describe('forward passthrough over the tunnel tap', () => {
       await p.close();
     }
   });
+
+  it('records a request the upstream hung up on as cut off by the upstream, and closes the tunnel', async () => {
+    // An upstream that reads the request and closes the connection without a word.
+    const ca = await ensureCA(certsDir);
+    const rude = tls.createServer({ key: ca.leafKeyPem, cert: new LeafIssuer(ca).certificatePem('127.0.0.1') }, (s) => {
+      s.once('data', () => s.end());
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
+    const rudePort = (rude.address() as net.AddressInfo).port;
+    const dir = await tmp('tap-hangup');
+    const p = await startProxy({ outDir: dir, certsDir, upstream: 'passthrough', upstreamCa: caPath });
+    try {
+      const outcome = await forwardRequest({ proxyPort: p.port, target: `127.0.0.1:${rudePort}`, path: '/v1/messages', body: '{"a":1}', headers: { 'content-type': 'application/json' }, ca: caPem }).then(
+        (r) => `status ${r.status}`,
+        (err: Error) => `error ${err.message}`,
+      );
+      expect(outcome).toMatch(/^error /);
+      await p.flush();
+      const [rec] = (await readExchanges(dir)).records;
+      expect(rec!.request.body.text).toBe('{"a":1}');
+      expect(rec!.response).toBeNull();
+      expect(rec!.errors).toEqual([{ stage: 'upstream', message: 'the upstream closed the connection before the response was complete' }]);
+    } finally {
+      await p.close();
+      rude.close();
+    }
+  });
 });

@@ -37,7 +37,8 @@ const BATCH_BYTES = 512 * 1024;
 export class CaptureWriter {
   private queue: QueuedLine[] = [];
   private queuedBytes = 0;
-  private builds: Array<() => RecordDraft | ExchangeRecord> = [];
+  /** Records, or functions that build them, in the order they were appended. */
+  private pending: Array<RecordDraft | ExchangeRecord | (() => RecordDraft | ExchangeRecord)> = [];
   private scheduled: NodeJS.Immediate | null = null;
   private waiters: Array<() => void> = [];
   private failed: Error | null = null;
@@ -72,10 +73,10 @@ export class CaptureWriter {
     return this.lost;
   }
 
-  /** Encodes the record now; it is written with the next batch. */
+  /** Writes the record with the next batch, in the order of append and appendLater calls. */
   append(record: RecordDraft | ExchangeRecord): void {
     this.count += 1;
-    this.enqueue(record);
+    this.pending.push(record);
     this.schedule();
   }
 
@@ -85,13 +86,13 @@ export class CaptureWriter {
    */
   appendLater(build: () => RecordDraft | ExchangeRecord): void {
     this.count += 1;
-    this.builds.push(build);
+    this.pending.push(build);
     this.schedule();
   }
 
   /** Resolves once everything appended so far has been written. */
   flush(): Promise<void> {
-    if (!this.scheduled && this.queue.length === 0 && this.builds.length === 0) return Promise.resolve();
+    if (!this.scheduled && this.queue.length === 0 && this.pending.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
@@ -114,11 +115,11 @@ export class CaptureWriter {
 
   private writeBatch(): void {
     this.scheduled = null;
-    const builds = this.builds;
-    this.builds = [];
-    for (const build of builds) {
+    const pending = this.pending;
+    this.pending = [];
+    for (const item of pending) {
       try {
-        this.enqueue(build());
+        this.enqueue(typeof item === 'function' ? item() : item);
       } catch (err) {
         this.lost += 1;
         this.onError(err as Error, this.file);

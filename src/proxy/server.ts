@@ -418,6 +418,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     });
     up.on('end', () => {
       tap.serverEnded();
+      // No response can follow: what is still open was cut off by the upstream, not the client.
+      finish('upstream', 'the upstream closed the connection before the response was complete');
       client.end();
     });
     client.on('end', () => {
