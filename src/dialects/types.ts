@@ -28,6 +28,8 @@ export interface Dialect {
   /**
    * The agent's prompt as the model would see it. `body` is the parsed JSON body (or null when the
    * body was empty or not JSON). Never throws: shapes it does not know become empty fields.
+   * Its strings may be byte strings (one char per UTF-8 byte, see capture/encode.ts): pick, copy,
+   * join and compare with ASCII constants only; never slice, measure, case-fold or match non-ASCII.
    */
   parse(head: RequestHead, body: unknown): ParsedRequest;
   /** A valid reply (streaming when the request asked for it) that lets a real agent finish its task. */
