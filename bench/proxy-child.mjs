@@ -3,12 +3,15 @@
 //   node bench/proxy-child.mjs ours <stub|passthrough> <certsDir> <outDir> [upstreamUrl]
 //   node bench/proxy-child.mjs library <sslCaDir> <upstreamCaFile>
 //   node bench/proxy-child.mjs relay <certsDir> <upstreamCaFile>
+//   node bench/proxy-child.mjs mitmproxy <certsDir> <upstreamCaFile> <flowFile>
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 const [kind, ...args] = process.argv.slice(2);
 let stop;
+/** CPU ms of processes this one started (a proxy that is not Node). */
+let childCpuMs = () => 0;
 
 if (kind === 'ours') {
   const [mode, certsDir, outDir, upstreamUrl] = args;
@@ -91,6 +94,49 @@ if (kind === 'ours') {
     server.close();
     return {};
   };
+} else if (kind === 'mitmproxy') {
+  // mitmproxy (Debian's mitmdump) as a reference in the same harness: recording every flow to a
+  // file (-w), as promptdiff records every exchange, quiet on the console. It gets our CA as its
+  // own, so the client trusts it as it trusts ours.
+  const [certsDir, upstreamCaFile, flowFile] = args;
+  const { spawn } = await import('node:child_process');
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const net = await import('node:net');
+  const confdir = mkdtempSync(path.join(tmpdir(), 'promptdiff-bench-mitm-'));
+  const caPem = readFileSync(path.join(certsDir, 'certs', 'ca.pem'), 'utf8');
+  writeFileSync(path.join(confdir, 'mitmproxy-ca.pem'), readFileSync(path.join(certsDir, 'keys', 'ca.private.key'), 'utf8') + caPem, { mode: 0o600 });
+  const port = await new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = s.address().port;
+      s.close(() => resolve(p));
+    });
+  });
+  const child = spawn('mitmdump', ['-q', '--listen-host', '127.0.0.1', '--listen-port', String(port), '--set', `confdir=${confdir}`, '--set', `ssl_verify_upstream_trusted_ca=${upstreamCaFile}`, '-w', flowFile], { stdio: ['ignore', 'ignore', 'inherit'] });
+  process.on('exit', () => child.kill('SIGKILL'));
+  for (let i = 0; ; i++) {
+    const up = await new Promise((resolve) => {
+      const c = net.connect(port, '127.0.0.1', () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.on('error', () => resolve(false));
+    });
+    if (up) break;
+    if (i > 300 || child.exitCode !== null) throw new Error('mitmdump did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const ticks = 100; // USER_HZ
+  childCpuMs = () => {
+    const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / ticks;
+  };
+  process.send({ ready: true, port, caPem });
+  stop = async () => {
+    child.kill('SIGINT');
+    await new Promise((r) => child.once('exit', r));
+    return {};
+  };
 } else {
   console.error(`unknown proxy kind ${kind}`);
   process.exit(2);
@@ -107,7 +153,7 @@ process.on('message', async (m) => {
 process.on('message', (m) => {
   if (m && m.cpu) {
     const u = process.cpuUsage();
-    process.send({ cpu: m.cpu, ms: (u.user + u.system) / 1000 });
+    process.send({ cpu: m.cpu, ms: (u.user + u.system) / 1000 + childCpuMs() });
   }
 });
 process.on('disconnect', () => process.exit(0));

@@ -7,8 +7,10 @@
 // Environment knobs (all optional):
 //   BENCH_SECONDS=3       length of each throughput phase
 //   BENCH_PROF=DIR        write a V8 CPU profile of each proxy process to DIR (node --cpu-prof)
-//   BENCH_ONLY=a,b        run only these proxy scenarios (ours-pass,ours-rev,ours-stub,relay,library)
+//   BENCH_ONLY=a,b        run only these proxy scenarios (ours-pass,ours-rev,ours-stub,relay,mitmproxy,library);
+//                         mitmproxy runs when `mitmdump` is on PATH (Debian: apt-get install mitmproxy)
 //   BENCH_PERF=1         start the proxies with --perf-basic-prof, for perf record -p PID
+//   BENCH_NODE_ARGS=...  extra Node flags for the proxy processes (e.g. --trace-gc)
 //   BENCH_AB=DIST_DIR     also run another build of promptdiff (its dist/ directory) as "ab-pass" and
 //                         "ab-stub", interleaved with this one: an A/B comparison under the same load
 import { fork } from 'node:child_process';
@@ -20,7 +22,17 @@ import { createReadStream } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
 import { ensureCA } from '../dist/ca/index.js';
+
+function hasMitmdump() {
+  try {
+    execFileSync('mitmdump', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 let upstreamHandle = null;
@@ -44,15 +56,50 @@ const TARGETS = {
 
 // ---------------------------------------------------------------- payload
 
-/** A 20 KB Anthropic Messages request, exactly BODY_BYTES of UTF-8 (some of it multi-byte). */
+/**
+ * A 20 KB Anthropic Messages request shaped like a coding agent's, exactly BODY_BYTES of UTF-8:
+ * a system prompt of prose with newlines, quotes and a few non-ASCII characters, tool definitions
+ * with JSON schemas, and a conversation with tool calls and results. Its JSON is full of quotes and
+ * its strings of newlines, as real prompts are: that is what escaping costs on (a body that is one
+ * long string without them flatters any JSON encoder).
+ */
 function makeBody() {
-  const head = { model: 'claude-bench', max_tokens: 16, stream: false, system: 'You are a benchmark \u2019 \u200b.', messages: [{ role: 'user', content: '' }] };
+  const prose = (i) =>
+    `Rule ${i}: You are an interactive CLI tool that helps users with software engineering tasks.\n` +
+    `- Use the "Read" tool before editing; don\u2019t guess file contents \u2014 check them.\n` +
+    `- Keep answers short: fewer than 4 lines unless asked (caf\u00e9 \u4e2d\u6587 \u{1F600}).\n\n`;
+  const tool = (i) => ({
+    name: `Tool${i}`,
+    description: `Performs operation ${i} on the workspace.\nUsage:\n- The "path" parameter must be absolute.\n- Returns "ok" or an error.`,
+    input_schema: {
+      type: 'object',
+      properties: { path: { type: 'string', description: 'The absolute path' }, limit: { type: 'number', description: 'How many lines to read' } },
+      required: ['path'],
+      additionalProperties: false,
+    },
+  });
+  const head = {
+    model: 'claude-bench',
+    max_tokens: 16,
+    stream: false,
+    system: [
+      { type: 'text', text: 'You are a benchmark \u2019 \u200b.' },
+      { type: 'text', text: Array.from({ length: 30 }, (_, i) => prose(i)).join('') },
+    ],
+    tools: Array.from({ length: 12 }, (_, i) => tool(i)),
+    messages: [
+      { role: 'user', content: [{ type: 'text', text: 'Fix the failing test in "src/app.ts".\n' }] },
+      { role: 'assistant', content: [{ type: 'tool_use', id: 'toolu_1', name: 'Tool1', input: { path: '/work/src/app.ts' } }] },
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_1', content: 'export const x = "1";\n'.repeat(40) }] },
+      { role: 'user', content: '' },
+    ],
+  };
   const base = Buffer.byteLength(JSON.stringify(head));
-  const unit = 'lorem ipsum dolor sit amet \u00e9\u4e2d ';
+  const unit = 'line of "output" \u00e9\n';
   let text = '';
-  while (Buffer.byteLength(text) + base + Buffer.byteLength(unit) <= BODY_BYTES) text += unit;
-  text += 'x'.repeat(BODY_BYTES - base - Buffer.byteLength(text));
-  head.messages[0].content = text;
+  while (Buffer.byteLength(JSON.stringify(text)) - 2 + base + Buffer.byteLength(JSON.stringify(unit)) - 2 <= BODY_BYTES) text += unit;
+  while (Buffer.byteLength(JSON.stringify(text)) - 2 + base < BODY_BYTES) text += 'x';
+  head.messages[3].content = text;
   const body = Buffer.from(JSON.stringify(head));
   if (body.length !== BODY_BYTES) throw new Error(`payload is ${body.length} bytes`);
   return body;
@@ -73,6 +120,8 @@ function start(script, args, { prof = null, env = {} } = {}) {
   const execArgv = prof ? ['--cpu-prof', '--cpu-prof-dir', prof] : [];
   // BENCH_PERF=1: name JIT frames for `perf record -p <proxy pid>` (/tmp/perf-<pid>.map).
   if (process.env.BENCH_PERF) execArgv.push('--perf-basic-prof');
+  // BENCH_NODE_ARGS="--trace-gc ...": extra Node flags for the proxy processes.
+  if (process.env.BENCH_NODE_ARGS && script === 'proxy-child.mjs') execArgv.push(...process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean));
   const child = fork(path.join(here, script), args, {
     execArgv,
     env: { ...process.env, PROMPTDIFF_LOG_LEVEL: process.env.PROMPTDIFF_LOG_LEVEL ?? 'warn', ...env },
@@ -423,6 +472,12 @@ async function main() {
       const mk = (sockets) => route({ name: 'relay', agent: new TunnelAgent({ proxyPort: p.port, target: upTarget, ca: p.caPem, sockets }), host: '127.0.0.1', port: up.port });
       subjects.push({ key: 'relay', r: mk(SOCKETS), one: mk(1), sse: false, proxy: p });
     }
+    // mitmproxy (Debian's package), when installed: a reference in the same harness.
+    if (want('mitmproxy') && hasMitmdump()) {
+      const p = await start('proxy-child.mjs', ['mitmproxy', certsDir, ca.certPath, path.join(work, 'mitm-flows')]);
+      const mk = (sockets) => route({ name: 'mitmproxy', agent: new TunnelAgent({ proxyPort: p.port, target: upTarget, ca: p.caPem, sockets }), host: '127.0.0.1', port: up.port });
+      subjects.push({ key: 'mitmproxy', r: mk(SOCKETS), one: mk(1), sse: true, proxy: p });
+    }
     // http-mitm-proxy 1.1.0 as shipped, forward route, same harness.
     if (want('library')) {
       const p = await start('proxy-child.mjs', ['library', path.join(work, 'library-ca'), ca.certPath], { prof: PROF });
@@ -482,6 +537,7 @@ const LABELS = {
   'ours-stub': 'promptdiff stub, CONNECT+TLS',
   library: 'http-mitm-proxy 1.1.0 as shipped',
   relay: 'floor: bare Node TLS relay (no HTTP)',
+  mitmproxy: 'mitmproxy (Debian), recording flows',
   'ab-pass': 'B: passthrough, CONNECT+TLS',
   'ab-stub': 'B: stub, CONNECT+TLS',
 };
@@ -550,11 +606,13 @@ function report(results, seconds, loadAtStart) {
   if (o?.tls) console.log(`  first hostname through promptdiff: ${fmt(o.tls.first)} ms${lib?.tls ? `; through http-mitm-proxy: first ${fmt(lib.tls.first)} ms, next p50 ${fmt(lib.tls.p50)} ms` : ''}`);
   console.log('');
   console.log('ratios:');
-  for (const k of ['ours-pass', 'ours-rev', 'ours-stub', 'ab-pass', 'ab-stub', 'relay', 'library']) {
+  for (const k of ['ours-pass', 'ours-rev', 'ours-stub', 'ab-pass', 'ab-stub', 'relay', 'mitmproxy', 'library']) {
     const r = results[k];
     if (!r) continue;
     let line = `  ${pad(LABELS[k], 38)} ${fmt(r.tput.rps / d.tput.rps, 3)}× direct throughput`;
     if (lib && k !== 'library') line += `, ${fmt(r.tput.rps / lib.tput.rps, 1)}× http-mitm-proxy as shipped`;
+    const mitm = results.mitmproxy;
+    if (mitm && k !== 'mitmproxy' && k !== 'library') line += `, ${fmt(r.tput.rps / mitm.tput.rps, 1)}× mitmproxy`;
     line += `, +${fmt(r.lat.p50 - d.lat.p50)} ms p50`;
     console.log(line);
   }

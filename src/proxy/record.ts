@@ -97,8 +97,8 @@ export function readForRecord(head: RequestHead, part: RequestPart, contentType:
   part.decoded = { bytes, text: new Utf8Text(bytes) };
   // ASCII decodes to the same string either way, and latin1 is the decoder's fastest path.
   const ascii = isAscii(bytes);
-  if (!ascii && !byteStringsSafe(bytes)) return interpret(head, toText(bytes), contentType);
   const latin = bytes.toString('latin1');
+  if (!ascii && !byteStringsSafe(latin)) return interpret(head, toText(bytes), contentType);
   const v = interpret(head, latin, contentType);
   // A JSON error message quotes the text: take it from the exact text.
   if (v.errors.length > 0 && !ascii) return interpret(head, toText(bytes), contentType);
