@@ -55,6 +55,24 @@ describe('capture line encoding', () => {
     }
   });
 
+  it('escapes like JSON.stringify at every density of escapes, either side of the switch to V8', () => {
+    const enc = new LineEncoder();
+    const specials = ['"', '\\', '\n', '\u0000', '\u001f', '\t'];
+    for (const every of [0, 4096, 512, 300, 256, 200, 64, 10, 1]) {
+      for (const [k, sp] of specials.entries()) {
+        let s = '';
+        for (let i = 0; s.length < 20_000; i++) s += every && i % every === 0 ? sp : i % 97 === 0 ? '\u00e9' : 'a';
+        // Few escapes overall, but in clusters: short runs between them.
+        const clustered = s.replace(/a{40}/g, (m, at: number) => (at % 1000 < 40 ? `ab${sp}c\u00e9${sp}${sp}d${m.slice(8)}` : m));
+        for (const text of [s, `${s}\u4e2d`, s.slice(0, 20_000 - k), clustered]) {
+          const { line, slab } = enc.encode({ t: text, u: [text.slice(3)] });
+          expect(line.equals(Buffer.from(`${JSON.stringify({ t: text, u: [text.slice(3)] })}\n`, 'utf8'))).toBe(true);
+          enc.release(slab);
+        }
+      }
+    }
+  });
+
   it('falls back to JSON.stringify for frozen records, placeholder look-alikes and huge strings', () => {
     const enc = new LineEncoder();
     const cases: unknown[] = [
