@@ -176,6 +176,23 @@ describe('sharded runs and merge', () => {
     expect(existsSync(path.join(dir, 'merged-other'))).toBe(false);
   });
 
+  test('a shard that ran another release of the agent is refused, naming both', async () => {
+    const newer = path.join(dir, 'shard-2-newer');
+    await cp(shardDir(2), newer, { recursive: true });
+    const manifest = JSON.parse(await readFile(path.join(newer, 'manifest.json'), 'utf8')) as Manifest;
+    const ref = JSON.parse(await readFile(path.join(shardDir(1), 'manifest.json'), 'utf8')) as Manifest;
+    Object.assign(ref.agent, { preset: 'claude-code', version: '2.1.112', integrity: 'sha512-a' });
+    Object.assign(manifest.agent, { preset: 'claude-code', version: '2.1.113', integrity: 'sha512-b' });
+    const first = path.join(dir, 'shard-1-pinned');
+    await cp(shardDir(1), first, { recursive: true });
+    await writeFile(path.join(first, 'manifest.json'), JSON.stringify(ref));
+    await writeFile(path.join(newer, 'manifest.json'), JSON.stringify(manifest));
+    await expect(mergeShards({ outDir: path.join(dir, 'merged-newer'), dirs: [first, newer] })).rejects.toThrow(
+      /shard-2-newer \(shard 2\/3\) ran claude-code 2\.1\.113 but .*shard-1-pinned \(shard 1\/3\) ran claude-code 2\.1\.112: merged, the release change would look like a finding/,
+    );
+    expect(existsSync(path.join(dir, 'merged-newer'))).toBe(false);
+  });
+
   test('one run with two different results is a conflict; an identical copy is taken once', async () => {
     const copy = path.join(dir, 'shard-2-copy');
     await cp(shardDir(2), copy, { recursive: true });

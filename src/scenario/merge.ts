@@ -145,6 +145,17 @@ function checkSameScenario(ref: Source, other: Source): void {
         'merge only shards of one scenario, run from the same file with the same paths (agent command and workspace are resolved to absolute paths)',
     );
   }
+  // A `latest` or a range resolves when a shard starts: shards run apart may run different releases,
+  // and the differ would report the release change as variation along whatever axis split them.
+  const agent = (m: Manifest) => ({ version: m.agent.version, integrity: m.agent.integrity ?? null, command: m.agent.command });
+  if (canonical(agent(ref.manifest)) !== canonical(agent(other.manifest))) {
+    const name = ref.manifest.agent.preset ?? ref.manifest.agent.command[0] ?? 'the agent';
+    const which = (m: Manifest) => (m.agent.version ? `${name} ${m.agent.version}` : m.agent.command.join(' '));
+    throw new ScenarioError(
+      `${other.label} ran ${which(other.manifest)} but ${ref.label} ran ${which(ref.manifest)}: merged, the release change would look like a finding. ` +
+        'Pin the agent version in the scenario and rerun the shards that differ',
+    );
+  }
   const layout = (m: Manifest) => canonical({ axes: m.axes, cells: m.cells, runs: m.runs.map((r) => [r.id, r.cell, r.rep]), expect: m.expect });
   if (layout(ref.manifest) !== layout(other.manifest)) {
     throw new ScenarioError(
