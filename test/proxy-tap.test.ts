@@ -134,15 +134,28 @@ describe('HTTP tap parser', () => {
     expect(left[0]!.res!.body.toString()).toBe('01234');
   });
 
-  it('stops at an upgrade, after recording the exchanges before it', () => {
+  it('stops at an upgrade, after recording the exchanges before it and the handshake', () => {
     const s = newTap();
     s.tap.fromClient(Buffer.from('GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello'));
     s.tap.fromServer(Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA'));
     s.tap.fromServer(Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x02hi'));
     s.tap.fromServer(Buffer.from('garbage that is not HTTP'));
-    expect(summary(s).map((e) => e.url)).toEqual(['/a']);
+    expect(summary(s).map((e) => e.url)).toEqual(['/a', '/ws']);
+    expect(s.exchanges[1]!.res.status).toBe(101);
+    expect(s.exchanges[1]!.res.body.length).toBe(0);
     expect(s.errors).toEqual([]);
     expect(s.tap.active).toBe(false);
+  });
+
+  it('returns an upgrade that was never answered on close, and a refused one as incomplete', () => {
+    const s = newTap();
+    s.tap.fromClient(Buffer.from('GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
+    const left = s.tap.close();
+    expect(left.map((e) => [e.req.url, e.res])).toEqual([['/ws', null]]);
+    const r = newTap();
+    r.tap.fromClient(Buffer.from('GET /ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
+    r.tap.fromServer(Buffer.from('HTTP/1.1 426 Upgrade Required\r\nContent-Length: 3\r\n\r\nno!'));
+    expect(r.exchanges.map((e) => [e.res.status, e.res.complete])).toEqual([[426, false]]);
   });
 
   it('reports a framing error once and stops parsing', () => {
@@ -212,6 +225,13 @@ describe('forward passthrough over the tunnel tap', () => {
       });
     });
     upstream.on('secureConnection', () => (upstreamConnections += 1));
+    // A WebSocket-like upgrade: 101, then an echo of whatever comes.
+    upstream.on('upgrade', (_req, socket: net.Socket, head: Buffer) => {
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
+      if (head.length) socket.write(head);
+      socket.on('data', (d: Buffer) => socket.write(d));
+      socket.on('error', () => undefined);
+    });
     upstream.keepAliveTimeout = 10_000;
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     upstreamPort = (upstream.address() as net.AddressInfo).port;
@@ -372,6 +392,34 @@ describe('forward passthrough over the tunnel tap', () => {
     } finally {
       await p.close();
       rude.close();
+    }
+  });
+
+  it('relays an upgraded connection both ways and records its handshake', async () => {
+    const dir = await tmp('tap-upgrade');
+    const p = await startProxy({ outDir: dir, certsDir, upstream: 'passthrough', upstreamCa: caPath });
+    try {
+      const target = `127.0.0.1:${upstreamPort}`;
+      const raw = await connectTunnel(p.port, target);
+      const sock = tls.connect({ socket: raw, ca: caPem, host: '127.0.0.1' });
+      await new Promise<void>((r) => sock.once('secureConnect', () => r()));
+      let got = '';
+      sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      sock.write(`GET /ws HTTP/1.1\r\nHost: ${target}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+      for (let i = 0; i < 100 && !got.includes('\r\n\r\n'); i++) await new Promise((r) => setTimeout(r, 10));
+      sock.write(Buffer.from('ping \u00ff frames', 'latin1'));
+      for (let i = 0; i < 100 && !got.endsWith('frames'); i++) await new Promise((r) => setTimeout(r, 10));
+      sock.destroy();
+      expect(got).toMatch(/^HTTP\/1\.1 101 /);
+      expect(got.endsWith('ping \u00ff frames')).toBe(true);
+      await p.flush();
+      const recs = (await readExchanges(dir)).records;
+      expect(recs).toHaveLength(1);
+      expect(recs[0]!.request.path).toBe('/ws');
+      expect(recs[0]!.response!.status).toBe(101);
+      expect(recs[0]!.errors).toEqual([]);
+    } finally {
+      await p.close();
     }
   });
 });

@@ -280,7 +280,12 @@ export class HttpTap {
     this.stopped = true;
     const out: Array<{ req: TapRequest; res: TapResponse | null }> = [];
     for (const p of this.queue) {
-      if (p.upgrade) break;
+      if (p.upgrade) {
+        // An upgrade that was never answered: its request, without a body (none is framed).
+        p.req.complete = true;
+        out.push({ req: p.req, res: null });
+        break;
+      }
       if (p === this.currentReq) p.req.body = this.reqFramer.body();
       if (p.res && p.res === this.currentRes) p.res.body = this.resFramer.body();
       out.push({ req: p.req, res: p.res });
@@ -306,8 +311,8 @@ export class HttpTap {
       // requests before this one are still recorded.
       this.requestsStopped = true;
       this.reqFramer.state = 'stopped';
+      // Its response is still read: the handshake is recorded (onResponseHead).
       this.queue.push({ req, upgrade: true, res: null });
-      this.maybeStopAtUpgrade();
       return;
     }
     const f = framing(h.rawHeaders, false);
@@ -334,9 +339,16 @@ export class HttpTap {
     const status = Number(m[2]);
     const p = this.queue.find((q) => q.res === null);
     if (!p) return this.fail('a response with no request waiting for it');
-    if (p.upgrade) return this.stop();
     // Interim responses (100 Continue, 103 Early Hints) are not the answer.
-    if (status >= 100 && status < 200) return;
+    if (status >= 100 && status < 200 && !(p.upgrade && status === 101)) return;
+    if (p.upgrade) {
+      // The handshake is recorded; whatever follows it on the connection is not HTTP. A refusal
+      // (no 101) may carry a body, which is not read: the response is marked incomplete.
+      p.req.complete = true;
+      const complete = status === 101 || (p.req.method === 'CONNECT' && status >= 200 && status < 300);
+      this.events.exchange(p.req, { status, statusMessage: m[3] ?? '', httpVersion: m[1]!, rawHeaders: h.rawHeaders, body: EMPTY, complete });
+      return this.stop();
+    }
     const res: TapResponse = { status, statusMessage: m[3] ?? '', httpVersion: m[1]!, rawHeaders: h.rawHeaders, body: EMPTY, complete: false };
     p.res = res;
     this.currentRes = res;
@@ -362,11 +374,6 @@ export class HttpTap {
       this.queue.shift();
       this.events.exchange(p.req, p.res);
     }
-    this.maybeStopAtUpgrade();
-  }
-
-  private maybeStopAtUpgrade(): void {
-    if (this.queue[0]?.upgrade) this.stop();
   }
 
   private stop(): void {
