@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { diffRunDir } from '../src/diff/index.js';
 import { editRegions } from '../src/diff/regions.js';
 import { alignValues } from '../src/diff/variants.js';
+import { maxWeightAssignment } from '../src/diff/align.js';
 import { makeRunDir, removeRunDirs } from './fixtures/diff/make-run.js';
 
 afterAll(removeRunDirs);
@@ -180,6 +181,45 @@ describe('edit regions', () => {
         });
       }),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe('maxWeightAssignment', () => {
+  /** The best total over every way to give min(n, m) rows distinct columns. */
+  function bruteForce(n: number, m: number, w: number[][]): number {
+    let best = -Infinity;
+    const k = Math.min(n, m);
+    const walk = (row: number, used: Set<number>, assigned: number, total: number): void => {
+      if (assigned === k) {
+        best = Math.max(best, total);
+        return;
+      }
+      if (row === n || n - row < k - assigned) return;
+      for (let c = 0; c < m; c++) {
+        if (used.has(c)) continue;
+        used.add(c);
+        walk(row + 1, used, assigned + 1, total + w[row]![c]!);
+        used.delete(c);
+      }
+      walk(row + 1, used, assigned, total);
+    };
+    walk(0, new Set(), 0, 0);
+    return best;
+  }
+
+  it('finds an assignment as good as brute force, with distinct columns and min(n, m) rows assigned', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 5 }), fc.array(fc.integer({ min: -50, max: 50 }), { minLength: 25, maxLength: 25 }), (n, m, flat) => {
+        const w = Array.from({ length: n }, (_, i) => Array.from({ length: m }, (_, j) => flat[i * 5 + j]!));
+        const got = maxWeightAssignment(n, m, (i, j) => w[i]![j]!);
+        const cols = got.filter((c) => c >= 0);
+        expect(cols).toHaveLength(Math.min(n, m));
+        expect(new Set(cols).size).toBe(cols.length);
+        const total = got.reduce((t, c, i) => (c >= 0 ? t + w[i]![c]! : t), 0);
+        expect(total).toBe(bruteForce(n, m, w));
+      }),
+      { numRuns: 300 },
     );
   });
 });

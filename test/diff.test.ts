@@ -564,6 +564,34 @@ describe('diffRunDir: alignment', () => {
     expect(f.summary.noise.maskedPresence).toBe(1);
   });
 
+  it('lines up two different requests that race (their order swaps between runs) by content, not by order', async () => {
+    const main = (sh: boolean): ExchangeSpecLike => ({
+      body: { model: 'claude-sonnet-4-5', system: [{ type: 'text', text: 'You are the main agent.' }], messages: [{ role: 'user', content: 'Fix the test.' }] },
+    });
+    const sub = (sh: boolean): ExchangeSpecLike => ({
+      body: {
+        model: 'claude-sonnet-4-5',
+        system: [{ type: 'text', text: `You are a search subagent; report${sh ? '\u200B' : ''} findings briefly, with file paths.` }],
+        messages: [{ role: 'user', content: 'Find the test.' }, { role: 'assistant', content: 'Looking.' }, { role: 'user', content: 'Go on.' }],
+      },
+    });
+    const dir = await makeRunDir({
+      axes: AXES,
+      reps: 3,
+      exchanges: (cell, rep) => {
+        const sh = cell.values.TZ === 'Asia/Shanghai';
+        // Sent in parallel: which one the proxy sees first varies from run to run.
+        const swapped = (rep + Number(cell.id.slice(1))) % 2 === 0;
+        return swapped ? [sub(sh), main(sh)] : [main(sh), sub(sh)];
+      },
+    });
+    const f = await diffRunDir(dir);
+    expect(f.summary.alignedRequests).toBe(2);
+    expect(f.findings.map((x) => `${x.class} ${x.location.path} ${x.attribution.axes.join()} ${x.locations.length}`)).toEqual([
+      'invisible body.system[0].text TZ 1',
+    ]);
+  });
+
   it('compares requests sent under a base-URL path prefix byte by byte, the prefix showing up in the request line', async () => {
     const bases = ['https://api.anthropic.com', 'https://gw.example.cn/anthropic'];
     const dir = await makeRunDir({

@@ -140,10 +140,10 @@ interface Group {
 /**
  * Aligns run by run, so each run's raw records can be dropped once flattened. Within each group
  * of same-key requests, a run's requests are matched to the slots seen so far by a maximum-weight
- * monotone alignment (an LCS whose matches are weighted by similarity): an extra request in one
- * run (an agent retry, one more turn) becomes a slot of its own, sent only in the runs that sent
- * it, and every later request still meets its counterpart. Deterministic: runs are added in
- * manifest order, ties go to the earlier request.
+ * assignment on similarity, order breaking ties: requests sent in parallel whose order swaps
+ * between runs still meet their counterparts, an extra request in one run (an agent retry, one
+ * more turn) becomes a slot of its own, sent only in the runs that sent it, and every later
+ * request still meets its counterpart. Deterministic: runs are added in manifest order.
  */
 export class Aligner {
   private readonly groups = new Map<string, Group>();
@@ -189,7 +189,108 @@ interface Request {
   sig: Signature;
 }
 
+/**
+ * Same-key requests up to this many (requests × slots) are matched by a full assignment, so two
+ * requests that raced and swapped order still meet their counterparts; beyond it (long sequential
+ * sessions, where nothing races) by the monotone alignment, which is quadratic.
+ */
+const MAX_ASSIGNMENT = 200 * 200;
+
 function alignInto(slots: Slot[], runId: string, requests: Request[]): Slot[] {
+  if (slots.length === 0 || requests.length * slots.length > MAX_ASSIGNMENT) return alignMonotone(slots, runId, requests);
+  const n = requests.length;
+  const m = slots.length;
+  // Similarity decides; among equally similar pairings, the one closest to the order sent wins
+  // (scale makes one point of similarity outweigh any sum of order distances).
+  const scale = Math.min(n, m) * (n + m) + 1;
+  const weight = (i: number, j: number) => similarity(requests[i]!.sig, slots[j]!.ref) * scale - Math.abs(i - j);
+  const slotOf = maxWeightAssignment(n, m, weight);
+
+  for (let i = 0; i < n; i++) if (slotOf[i]! >= 0) slots[slotOf[i]!]!.runs.set(runId, requests[i]!.fields);
+  // A request without a counterpart becomes a slot of its own, after the slot of the nearest
+  // earlier request that has one (an extra turn or a retry sits where it was sent).
+  const after = new Map<number, Slot[]>();
+  let anchor = -1;
+  for (let i = 0; i < n; i++) {
+    if (slotOf[i]! >= 0) {
+      anchor = slotOf[i]!;
+      continue;
+    }
+    const list = after.get(anchor) ?? [];
+    list.push({ id: requests[i]!.id, ref: requests[i]!.sig, runs: new Map([[runId, requests[i]!.fields]]) });
+    after.set(anchor, list);
+  }
+  const out: Slot[] = [...(after.get(-1) ?? [])];
+  slots.forEach((slot, j) => out.push(slot, ...(after.get(j) ?? [])));
+  return out;
+}
+
+/**
+ * The assignment of rows 0..n-1 to distinct columns 0..m-1 with the largest total weight, as many
+ * rows assigned as there are columns (Kuhn-Munkres with potentials, O(n²m)): the column of each
+ * row, or -1.
+ */
+export function maxWeightAssignment(n: number, m: number, weight: (row: number, col: number) => number): number[] {
+  const transpose = n > m;
+  const rows = transpose ? m : n;
+  const cols = transpose ? n : m;
+  const cost = (r: number, c: number) => -(transpose ? weight(c - 1, r - 1) : weight(r - 1, c - 1));
+  const u = new Float64Array(rows + 1);
+  const v = new Float64Array(cols + 1);
+  /** rowOfCol[c]: the row assigned to column c (1-based; 0 = none). */
+  const rowOfCol = new Int32Array(cols + 1);
+  const way = new Int32Array(cols + 1);
+  for (let r = 1; r <= rows; r++) {
+    rowOfCol[0] = r;
+    let c0 = 0;
+    const minv = new Float64Array(cols + 1).fill(Infinity);
+    const used = new Uint8Array(cols + 1);
+    do {
+      used[c0] = 1;
+      const r0 = rowOfCol[c0]!;
+      let delta = Infinity;
+      let c1 = 0;
+      for (let c = 1; c <= cols; c++) {
+        if (used[c]) continue;
+        const cur = cost(r0, c) - u[r0]! - v[c]!;
+        if (cur < minv[c]!) {
+          minv[c] = cur;
+          way[c] = c0;
+        }
+        if (minv[c]! < delta) {
+          delta = minv[c]!;
+          c1 = c;
+        }
+      }
+      for (let c = 0; c <= cols; c++) {
+        if (used[c]) {
+          const r1 = rowOfCol[c]!;
+          u[r1] = u[r1]! + delta;
+          v[c] = v[c]! - delta;
+        } else {
+          minv[c] = minv[c]! - delta;
+        }
+      }
+      c0 = c1;
+    } while (rowOfCol[c0] !== 0);
+    do {
+      const c1 = way[c0]!;
+      rowOfCol[c0] = rowOfCol[c1]!;
+      c0 = c1;
+    } while (c0 !== 0);
+  }
+  const out = new Array<number>(n).fill(-1);
+  for (let c = 1; c <= cols; c++) {
+    const r = rowOfCol[c]!;
+    if (r === 0) continue;
+    if (transpose) out[c - 1] = r - 1;
+    else out[r - 1] = c - 1;
+  }
+  return out;
+}
+
+/** The monotone alignment: a maximum-weight LCS of the run's requests against the slots. */
+function alignMonotone(slots: Slot[], runId: string, requests: Request[]): Slot[] {
   const sigs = requests.map((r) => r.sig);
   const n = sigs.length;
   const m = slots.length;
