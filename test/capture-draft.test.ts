@@ -80,12 +80,12 @@ describe('stand-ins for undecoded text', () => {
 });
 
 /** A request as the proxy would hold it. */
-function part(body: Buffer, contentEncoding?: string): RequestPart {
+function part(body: Buffer, contentEncoding?: string, path = '/v1/messages'): RequestPart {
   return {
     method: 'POST',
-    url: 'https://api.anthropic.com/v1/messages',
-    host: 'api.anthropic.com',
-    path: '/v1/messages',
+    url: `https://api.example.com${path}`,
+    host: 'api.example.com',
+    path,
     httpVersion: '1.1',
     headers: [['content-type', 'application/json']],
     contentEncoding,
@@ -113,11 +113,11 @@ function record(p: RequestPart, view: ParsedView, bytesText: boolean) {
 }
 
 /** The record the proxy writes for a body, on the cheap path and on the exact path. */
-function bothWays(body: Buffer, contentEncoding?: string): { cheap: Buffer; exact: Buffer } {
-  const head = { method: 'POST', path: '/v1/messages', headers: { 'content-type': 'application/json' } };
-  const cheapPart = part(body, contentEncoding);
+function bothWays(body: Buffer, contentEncoding?: string, path = '/v1/messages'): { cheap: Buffer; exact: Buffer } {
+  const head = { method: 'POST', path, headers: { 'content-type': 'application/json' } };
+  const cheapPart = part(body, contentEncoding, path);
   const cheap = record(cheapPart, readForRecord(head, cheapPart, 'application/json'), true);
-  const exactPart = part(body, contentEncoding);
+  const exactPart = part(body, contentEncoding, path);
   let t: string | null = null;
   try {
     t = toText(decodeContent(body, contentEncoding));
@@ -148,6 +148,28 @@ describe('the record read the cheap way (readForRecord)', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('is byte-identical to the exact record for every dialect, whatever text and JSON sit in its fields', () => {
+    // Each dialect's request shape, with random text and JSON in every field its parser reads.
+    const shapes: Array<[string, string, (doc: unknown, t: string) => unknown]> = [
+      ['anthropic-messages', '/v1/messages', (doc, t) => ({ model: t, system: [{ type: 'text', text: t }], messages: [{ role: t, content: doc }, { role: 'assistant', content: [{ type: 'text', text: t }, { type: 'tool_use', name: t, input: doc }, { type: 'tool_result', content: [{ type: 'text', text: t }] }] }], tools: [{ name: t, description: t, input_schema: doc }], metadata: { user_id: t }, temperature: doc })],
+      ['openai-chat', '/v1/chat/completions', (doc, t) => ({ model: t, messages: [{ role: 'system', content: t }, { role: 'user', content: doc }, { role: 'tool', content: [{ type: 'text', text: t }] }], tools: [{ type: 'function', function: { name: t, description: t, parameters: doc } }], stream: true, user: doc })],
+      ['openai-responses', '/v1/responses', (doc, t) => ({ model: t, instructions: t, input: [{ role: 'user', content: [{ type: 'input_text', text: t }] }, doc, { type: 'function_call_output', output: t }], tools: [{ type: 'function', name: t, description: t, parameters: doc }], reasoning: doc })],
+      ['gemini', '/v1beta/models/gemini-2.5-pro:streamGenerateContent', (doc, t) => ({ systemInstruction: { parts: [{ text: t }] }, contents: [{ role: t, parts: [{ text: t }, doc] }], tools: [{ functionDeclarations: [{ name: t, description: t, parameters: doc }] }], generationConfig: doc })],
+    ];
+    for (const [dialect, path, shape] of shapes) {
+      fc.assert(
+        fc.property(jsonDoc, fc.oneof(text, longText), (doc, t) => {
+          const body = Buffer.from(JSON.stringify(shape(doc, `${t}\u00e9`)), 'utf8');
+          const { cheap, exact } = bothWays(body, undefined, path);
+          expect(cheap.toString('utf8')).toBe(exact.toString('utf8'));
+          const rec = JSON.parse(cheap.toString('utf8')) as { dialect: string };
+          expect(rec.dialect).toBe(dialect);
+        }),
+        { numRuns: 120 },
+      );
+    }
   });
 
   it('matches the exact record for non-JSON, invalid UTF-8, a BOM and bodies that fail to decompress', () => {
