@@ -182,6 +182,19 @@ for (let c = 0; c < 0x20; c++) {
   CONTROL_ESCAPE_LENGTH[c] = e.length;
 }
 
+/** Writes JSON's escape for byte c (below 0x20, a quote or a backslash) at dst[at]; returns the end. */
+function writeEscape(dst: Buffer, at: number, c: number): number {
+  if (c >= 0x20) {
+    dst[at] = 0x5c;
+    dst[at + 1] = c;
+    return at + 2;
+  }
+  const from = c * 6;
+  const length = CONTROL_ESCAPE_LENGTH[c]!;
+  for (let k = 0; k < length; k++) dst[at + k] = CONTROL_ESCAPES[from + k]!;
+  return at + length;
+}
+
 /**
  * JSON.stringify(s) as UTF-8, from s's UTF-8 bytes src[0, n) (s well-formed, so its UTF-8 is
  * exact): a quote, a backslash and the bytes below 0x20 are escaped as JSON.stringify escapes them,
@@ -217,12 +230,7 @@ export function escapeUtf8(src: Buffer, src32: Int32Array, n: number, dst: Buffe
       if (j - run >= 64) at += src.copy(dst, at, run, j);
       else for (let k = run; k < j; k++) dst[at++] = src[k]!;
       run = j + 1;
-      if (c >= 0x20) {
-        dst[at++] = 0x5c;
-        dst[at++] = c;
-      } else {
-        for (let k = c * 6, e2 = k + CONTROL_ESCAPE_LENGTH[c]!; k < e2; k++) dst[at++] = CONTROL_ESCAPES[k]!;
-      }
+      at = writeEscape(dst, at, c);
     }
   }
   for (let j = words << 2; j < n; j++) {
@@ -230,12 +238,7 @@ export function escapeUtf8(src: Buffer, src32: Int32Array, n: number, dst: Buffe
     if (NEEDS_ESCAPE[c] === 0) continue;
     if (j > run) at += src.copy(dst, at, run, j);
     run = j + 1;
-    if (c >= 0x20) {
-      dst[at++] = 0x5c;
-      dst[at++] = c;
-    } else {
-      for (let k = c * 6, e2 = k + CONTROL_ESCAPE_LENGTH[c]!; k < e2; k++) dst[at++] = CONTROL_ESCAPES[k]!;
-    }
+    at = writeEscape(dst, at, c);
   }
   if (n > run) at += src.copy(dst, at, run, n);
   dst[at++] = 0x22;
