@@ -23,7 +23,8 @@ import {
   type ResponsePart,
 } from './record.js';
 import { defaultUpstreamFor } from './upstream.js';
-import { HttpTap, headersObject, type TapRequest, type TapResponse } from './tap.js';
+import { headersObject, type TapRequest } from './tap.js';
+import { relayToTarget } from './tunnel-relay.js';
 
 export type UpstreamMode = 'stub' | 'passthrough';
 
@@ -327,25 +328,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   }
 
   /**
-   * Forward-route passthrough without --upstream-url: the decrypted bytes go to the tunnel's
-   * target over a TLS connection of their own, as they are (no HTTP server or client in between),
-   * and a copy of each direction goes through a framing parser that rebuilds the exchanges for
-   * the capture. The records are the ones the request path would write for the same exchange.
+   * Forward-route passthrough without --upstream-url (see tunnel-relay.ts); the records are the
+   * ones the request path would write for the same exchange.
    */
   function relayTunnel(client: tls.TLSSocket, info: ConnectionInfo): void {
     const tunnel = info.tunnel!;
-    const up = tls.connect({
-      host: tunnel.host,
-      port: tunnel.port,
-      ...(net.isIP(tunnel.host) ? {} : { servername: tunnel.host }),
-      ALPNProtocols: ['http/1.1'],
-      ...(upstreamTrust ? { secureContext: upstreamTrust } : {}),
-    });
-    up.setNoDelay(true);
-    openSockets.add(up);
-    let connected = false;
-    let failed: Error | null = null;
-    let closed = false;
     const requestLike = (r: TapRequest): RequestLike => ({
       url: r.url,
       method: r.method,
@@ -354,104 +341,31 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       headers: headersObject(r.rawHeaders),
       socket: client,
     });
-    const record = (r: TapRequest, res: TapResponse | null, errors: CaptureError[]) => {
-      const ids = nextSeq();
-      persistSoon(info.runId, () => {
-        const req = requestLike(r);
-        const response: ResponsePart | null = res
-          ? { source: 'upstream', status: res.status, headers: pairsFromRaw(res.rawHeaders), body: res.body, ...(res.complete ? {} : { incomplete: true }) }
-          : null;
-        return buildRecord({ ...recordBase(req, info, ids, r.startedAt, requestPart(req, info, r.body, !r.complete)), response, errors });
-      });
-    };
-    const answerFailed = (r: TapRequest) => {
-      if (!failed) return;
-      // The upstream could not be reached: answer this request 502 and close.
-      const kind = 'PROXY_TO_SERVER_REQUEST_ERROR';
-      log.warn({ kind, target: tunnel.target, err: failed.message }, 'proxy error');
-      const message = `promptdiff: upstream failed (${kind}): ${failed.message}\n`;
-      client.end(
-        `HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nx-promptdiff-error: ${kind}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
-      );
-      record(r, null, [{ stage: 'upstream', message: `${kind}: ${failed.message}` }]);
-      tap.close();
-    };
-    const tap = new HttpTap({
-      exchange: (r, res) => record(r, res, []),
-      request: answerFailed,
-      error: (message) => {
-        log.warn({ target: tunnel.target, err: message }, 'could not follow the HTTP framing of a tunnel: relaying it unrecorded');
+    const nothing: RequestLike = { url: '/', method: '', httpVersion: '1.1', rawHeaders: [], headers: {}, socket: client };
+    const upstreamSocket = relayToTarget(client, { host: tunnel.host, port: tunnel.port, target: tunnel.target }, upstreamTrust, {
+      exchange(r, res, errors) {
+        const ids = nextSeq();
+        persistSoon(info.runId, () => {
+          const req = requestLike(r);
+          const response: ResponsePart | null = res
+            ? { source: 'upstream', status: res.status, headers: pairsFromRaw(res.rawHeaders), body: res.body, ...(res.complete ? {} : { incomplete: true }) }
+            : null;
+          return buildRecord({ ...recordBase(req, info, ids, r.startedAt, requestPart(req, info, r.body, !r.complete)), response, errors });
+        });
+      },
+      framingLost(message) {
         persist(
           info.runId,
           buildRecord({
-            ...recordBase(
-              { url: '/', method: '', httpVersion: '1.1', rawHeaders: [], headers: {}, socket: client },
-              info,
-              nextSeq(),
-              new Date(),
-              requestPart({ url: '/', method: '', httpVersion: '1.1', rawHeaders: [], headers: {}, socket: client }, info, EMPTY, true),
-            ),
+            ...recordBase(nothing, info, nextSeq(), new Date(), requestPart(nothing, info, EMPTY, true)),
             response: null,
             errors: [{ stage: 'request', message: `HTTP framing lost on this connection (${message}); its further exchanges were relayed but not recorded` }],
           }),
         );
       },
     });
-
-    client.on('data', (chunk: Buffer) => {
-      if (!failed && !up.write(chunk)) {
-        client.pause();
-        up.once('drain', () => client.resume());
-      }
-      tap.fromClient(chunk);
-    });
-    up.on('data', (chunk: Buffer) => {
-      if (client.destroyed) return;
-      if (!client.write(chunk)) {
-        up.pause();
-        client.once('drain', () => up.resume());
-      }
-      tap.fromServer(chunk);
-    });
-    up.once('secureConnect', () => {
-      connected = true;
-    });
-    up.on('end', () => {
-      tap.serverEnded();
-      // No response can follow: what is still open was cut off by the upstream, not the client.
-      finish('upstream', 'the upstream closed the connection before the response was complete');
-      client.end();
-    });
-    client.on('end', () => {
-      if (!failed) up.end();
-    });
-    up.on('error', (err) => {
-      if (connected) {
-        log.warn({ kind: 'SERVER_TO_PROXY_RESPONSE_ERROR', target: tunnel.target, err: err.message }, 'proxy error');
-        finish('upstream', `SERVER_TO_PROXY_RESPONSE_ERROR: ${err.message}`);
-        client.destroy();
-        return;
-      }
-      // Logged when a request is answered with it: a client may open a tunnel and never use it.
-      log.debug({ target: tunnel.target, err: err.message }, 'could not connect to the tunnel target');
-      failed = err;
-      const waiting = tap.waiting;
-      if (waiting) answerFailed(waiting);
-    });
-    const finish = (stage: CaptureError['stage'], message: string) => {
-      if (closed) return;
-      closed = true;
-      for (const { req, res } of tap.close()) record(req, res, [{ stage, message }]);
-    };
-    up.on('close', () => {
-      openSockets.delete(up);
-      // After a clean end the client socket finishes sending what it holds and closes itself.
-      if (!failed && !client.writableEnded) client.destroy();
-    });
-    client.on('close', () => {
-      up.destroy();
-      finish('client', 'client disconnected before the response was complete');
-    });
+    openSockets.add(upstreamSocket);
+    upstreamSocket.once('close', () => openSockets.delete(upstreamSocket));
   }
 
   function requestPart(req: RequestLike, info: ConnectionInfo, body: Buffer, incomplete: boolean): RequestPart {

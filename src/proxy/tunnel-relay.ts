@@ -1,0 +1,118 @@
+import net from 'node:net';
+import tls from 'node:tls';
+import type { CaptureError } from '../capture/schema.js';
+import { log } from '../log.js';
+import { HttpTap, type TapRequest, type TapResponse } from './tap.js';
+
+export interface RelayTarget {
+  host: string;
+  port: number;
+  /** The CONNECT target as the client gave it, for messages. */
+  target: string;
+}
+
+export interface RelayEvents {
+  /** An exchange to record: complete, or cut off (then `errors` says by whom). */
+  exchange(req: TapRequest, res: TapResponse | null, errors: CaptureError[]): void;
+  /** The tap could not follow the connection's HTTP framing: the rest is relayed unrecorded. */
+  framingLost(message: string): void;
+}
+
+/**
+ * Passthrough for a decrypted CONNECT tunnel: the client's bytes go to the target over a TLS
+ * connection of their own, exactly as sent (no HTTP server or client in between, so no header is
+ * rewritten and nothing is re-framed), the target's bytes come back the same way, and a copy of
+ * each direction goes through the HTTP/1.1 tap, which rebuilds the exchanges for the capture.
+ * An unreachable target is answered 502 per request, as the request path does. Returns the
+ * upstream socket (the caller closes it with the proxy).
+ */
+export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls.SecureContext | undefined, events: RelayEvents): tls.TLSSocket {
+  const up = tls.connect({
+    host: to.host,
+    port: to.port,
+    ...(net.isIP(to.host) ? {} : { servername: to.host }),
+    ALPNProtocols: ['http/1.1'],
+    ...(trust ? { secureContext: trust } : {}),
+  });
+  up.setNoDelay(true);
+  let connected = false;
+  let failed: Error | null = null;
+  let closed = false;
+
+  const answerFailed = (r: TapRequest) => {
+    if (!failed) return;
+    // The upstream could not be reached: answer this request 502 and close.
+    const kind = 'PROXY_TO_SERVER_REQUEST_ERROR';
+    log.warn({ kind, target: to.target, err: failed.message }, 'proxy error');
+    const message = `promptdiff: upstream failed (${kind}): ${failed.message}\n`;
+    client.end(
+      `HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nx-promptdiff-error: ${kind}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+    );
+    events.exchange(r, null, [{ stage: 'upstream', message: `${kind}: ${failed.message}` }]);
+    tap.close();
+  };
+  const tap = new HttpTap({
+    exchange: (r, res) => events.exchange(r, res, []),
+    request: answerFailed,
+    error: (message) => {
+      log.warn({ target: to.target, err: message }, 'could not follow the HTTP framing of a tunnel: relaying it unrecorded');
+      events.framingLost(message);
+    },
+  });
+  /** Records what is still open, cut off by `stage`. */
+  const finish = (stage: CaptureError['stage'], message: string) => {
+    if (closed) return;
+    closed = true;
+    for (const { req, res } of tap.close()) events.exchange(req, res, [{ stage, message }]);
+  };
+
+  client.on('data', (chunk: Buffer) => {
+    if (!failed && !up.write(chunk)) {
+      client.pause();
+      up.once('drain', () => client.resume());
+    }
+    tap.fromClient(chunk);
+  });
+  up.on('data', (chunk: Buffer) => {
+    if (client.destroyed) return;
+    if (!client.write(chunk)) {
+      up.pause();
+      client.once('drain', () => up.resume());
+    }
+    tap.fromServer(chunk);
+  });
+  up.once('secureConnect', () => {
+    connected = true;
+  });
+  up.on('end', () => {
+    tap.serverEnded();
+    // No response can follow: what is still open was cut off by the upstream, not the client.
+    finish('upstream', 'the upstream closed the connection before the response was complete');
+    client.end();
+  });
+  client.on('end', () => {
+    if (!failed) up.end();
+  });
+  up.on('error', (err) => {
+    if (connected) {
+      log.warn({ kind: 'SERVER_TO_PROXY_RESPONSE_ERROR', target: to.target, err: err.message }, 'proxy error');
+      finish('upstream', `SERVER_TO_PROXY_RESPONSE_ERROR: ${err.message}`);
+      client.destroy();
+      return;
+    }
+    // Logged when a request is answered with it: a client may open a tunnel and never use it.
+    log.debug({ target: to.target, err: err.message }, 'could not connect to the tunnel target');
+    failed = err;
+    const waiting = tap.waiting;
+    if (waiting) answerFailed(waiting);
+  });
+  up.on('close', () => {
+    // After a clean end the client socket finishes sending what it holds and closes itself.
+    if (!failed && !client.writableEnded) client.destroy();
+  });
+  client.on('close', () => {
+    up.destroy();
+    finish('client', 'client disconnected before the response was complete');
+  });
+  return up;
+}
