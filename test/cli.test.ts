@@ -16,7 +16,7 @@ describe('promptdiff CLI', () => {
   });
 
   it('reports user mistakes in one line with exit 2 and no stack trace', async () => {
-    for (const args of [['bogus'], ['proxy', '--out', '/tmp/x', '--port', 'http'], ['proxy', '--out', '/tmp/x', '--upstream', 'magic'], ['har', '/nonexistent-dir'], ['env']]) {
+    for (const args of [['bogus'], ['proxy', '--out', '/tmp/x', '--port', 'http'], ['proxy', '--out', '/tmp/x', '--upstream', 'magic'], ['proxy', '--out', '/tmp/x', '--passthrough-only', 'api.anthropic.com'], ['proxy', '--out', '/tmp/x', '--upstream', 'passthrough', '--passthrough-only', 'https://api.anthropic.com/v1'], ['har', '/nonexistent-dir'], ['env']]) {
       const r = await runCli(args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr).toMatch(/^promptdiff: /);

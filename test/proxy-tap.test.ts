@@ -422,4 +422,48 @@ describe('forward passthrough over the tunnel tap', () => {
       await p.close();
     }
   });
+
+  it('--passthrough-only: a tunnel to another host is answered 502 and recorded, and nothing connects to it', async () => {
+    const dir = await tmp('tap-only');
+    const p = await startProxy({ outDir: dir, certsDir, upstream: 'passthrough', upstreamCa: caPath, passthroughOnly: ['127.0.0.1:1'] });
+    try {
+      const before = upstreamConnections;
+      const res = await forwardRequest({ proxyPort: p.port, target: `127.0.0.1:${upstreamPort}`, path: '/v1/messages', body: '{"a":1}', headers: { 'content-type': 'application/json' }, ca: caPem });
+      expect(res.status).toBe(502);
+      expect(res.headers['x-promptdiff-error']).toBe('PASSTHROUGH_NOT_ALLOWED');
+      expect(upstreamConnections).toBe(before);
+      await p.flush();
+      const [rec] = (await readExchanges(dir)).records;
+      expect(rec!.request.body.text).toBe('{"a":1}');
+      expect(rec!.errors).toEqual([{ stage: 'upstream', message: `passthrough to 127.0.0.1:${upstreamPort} is not allowed (--passthrough-only 127.0.0.1:1)` }]);
+    } finally {
+      await p.close();
+    }
+    // The same host with its port allowed goes through.
+    const open = await startProxy({ outDir: await tmp('tap-only-ok'), certsDir, upstream: 'passthrough', upstreamCa: caPath, passthroughOnly: [`127.0.0.1:${upstreamPort}`] });
+    try {
+      const ok = await forwardRequest({ proxyPort: open.port, target: `127.0.0.1:${upstreamPort}`, path: '/v1/messages', body: '{}', headers: { 'content-type': 'application/json' }, ca: caPem });
+      expect(ok.status).toBe(201);
+    } finally {
+      await open.close();
+    }
+  });
+
+  it('--passthrough-only: the request path (an upstream URL elsewhere) answers 502 without connecting', async () => {
+    const dir = await tmp('rev-only');
+    const p = await startProxy({ outDir: dir, certsDir, upstream: 'passthrough', upstreamCa: caPath, upstreamUrl: `https://127.0.0.1:${upstreamPort}`, passthroughOnly: ['api.anthropic.com'] });
+    try {
+      const before = upstreamConnections;
+      const res = await fetch(`http://127.0.0.1:${p.port}/v1/messages`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+      expect(res.status).toBe(502);
+      expect(await res.text()).toContain('is not allowed (--passthrough-only api.anthropic.com)');
+      expect(upstreamConnections).toBe(before);
+      await p.flush();
+      const [rec] = (await readExchanges(dir)).records;
+      expect(rec!.route).toBe('reverse');
+      expect(rec!.errors[0]!.message).toBe(`passthrough to 127.0.0.1:${upstreamPort} is not allowed (--passthrough-only api.anthropic.com)`);
+    } finally {
+      await p.close();
+    }
+  });
 });

@@ -16,6 +16,8 @@ const PROXY_HELP = `Usage: promptdiff proxy --out DIR [options]
   --upstream MODE       stub (default: answer locally, offline) | passthrough (forward to the real host)
   --upstream-url URL    passthrough: send every request here instead of the host the client asked for
   --upstream-ca FILE    passthrough: also trust this CA (PEM) for the upstream
+  --passthrough-only H  passthrough: forward only to these hosts (HOST or HOST:PORT, comma-separated);
+                        requests for any other host are answered 502 and recorded, and never sent
   --stub-text TEXT      the assistant text of stub replies
   --keep-secrets        store API keys, auth headers and cookies as sent (default: redacted)
   --allow-remote        accept clients from non-loopback addresses
@@ -61,6 +63,7 @@ export async function cmdProxy(args: string[]): Promise<number> {
       upstream: { type: 'string' },
       'upstream-url': { type: 'string' },
       'upstream-ca': { type: 'string' },
+      'passthrough-only': { type: 'string' },
       'stub-text': { type: 'string' },
       'keep-secrets': { type: 'boolean' },
       'allow-remote': { type: 'boolean' },
@@ -86,6 +89,13 @@ export async function cmdProxy(args: string[]): Promise<number> {
   if (values['upstream-ca']) await stat(values['upstream-ca']).catch(() => {
     throw new UsageError(`--upstream-ca: no such file: ${values['upstream-ca']}`);
   });
+  let passthroughOnly: string[] | undefined;
+  if (values['passthrough-only'] !== undefined) {
+    if (upstream !== 'passthrough') throw new UsageError('--passthrough-only only makes sense with --upstream passthrough');
+    passthroughOnly = values['passthrough-only'].split(',').map((h) => h.trim()).filter(Boolean);
+    const bad = passthroughOnly.find((h) => !/^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+)(:\d{1,5})?$/.test(h));
+    if (bad !== undefined || passthroughOnly.length === 0) throw new UsageError(`--passthrough-only: expected HOST or HOST:PORT, comma-separated${bad !== undefined ? ` (got "${bad}")` : ''}`);
+  }
   const host = values.host ?? '127.0.0.1';
   if (!['127.0.0.1', '::1', 'localhost'].includes(host) && !values['allow-remote']) {
     log.warn({ host }, 'binding beyond loopback, but non-loopback clients are refused unless --allow-remote');
@@ -97,6 +107,7 @@ export async function cmdProxy(args: string[]): Promise<number> {
     upstream,
     upstreamUrl: values['upstream-url'],
     upstreamCa: values['upstream-ca'],
+    passthroughOnly,
     keepSecrets: values['keep-secrets'] ?? false,
     allowRemote: values['allow-remote'] ?? false,
     certsDir: values.certs ? path.resolve(values.certs) : undefined,

@@ -40,6 +40,11 @@ export interface ProxyOptions {
   upstreamUrl?: string;
   /** Passthrough: extra CA (PEM) to trust for the upstream, on top of the system store. */
   upstreamCa?: string;
+  /**
+   * Passthrough: the only hosts ("host" or "host:port") requests may be forwarded to; any other is
+   * answered 502 and recorded, and nothing is sent to it. Unset: every host.
+   */
+  passthroughOnly?: string[];
   /** Store credentials (API keys, auth headers, cookies) as sent instead of redacting them. */
   keepSecrets?: boolean;
   /** Accept clients from non-loopback addresses. */
@@ -103,6 +108,19 @@ function splitHostPort(target: string, defaultPort: number): { host: string; por
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(target) ?? /^([^:]+)(?::(\d+))?$/.exec(target);
   if (!m) return { host: target, port: defaultPort };
   return { host: m[1]!, port: m[2] ? Number(m[2]) : defaultPort };
+}
+
+/** A --passthrough-only list as a test of host and port. */
+export function passthroughFilter(entries: string[] | undefined): ((host: string, port: number) => boolean) | null {
+  if (!entries) return null;
+  const allowed = entries.map((e) => {
+    const { host, port } = splitHostPort(e.trim(), -1);
+    return { host: host.toLowerCase(), port };
+  });
+  return (host, port) => {
+    const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    return allowed.some((a) => a.host === h && (a.port === -1 || a.port === port));
+  };
 }
 
 /**
@@ -215,6 +233,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const runServers = new Map<string, net.Server>();
 
   const upstreamBase = options.upstreamUrl ? new URL(options.upstreamUrl) : null;
+  const mayPassTo = passthroughFilter(options.passthroughOnly);
+  const notAllowed = (host: string, port: number) => `passthrough to ${host}:${port} is not allowed (--passthrough-only ${options.passthroughOnly!.join(',')})`;
   const onCaptureError = (err: Error, file: string) => log.error({ err: err.message, file }, 'could not write a capture record');
   const mainWriter = await CaptureWriter.open(options.outDir, onCaptureError);
   sinks.set(null, { writer: mainWriter });
@@ -342,7 +362,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       socket: client,
     });
     const nothing: RequestLike = { url: '/', method: '', httpVersion: '1.1', rawHeaders: [], headers: {}, socket: client };
-    const upstreamSocket = relayToTarget(client, { host: tunnel.host, port: tunnel.port, target: tunnel.target }, upstreamTrust, {
+    const refused = mayPassTo && !mayPassTo(tunnel.host, tunnel.port) ? new Error(notAllowed(tunnel.host, tunnel.port)) : null;
+    const upstreamSocket = relayToTarget(client, { host: tunnel.host, port: tunnel.port, target: tunnel.target, refused }, upstreamTrust, {
       exchange(r, res, errors) {
         const ids = nextSeq();
         persistSoon(info.runId, () => {
@@ -364,6 +385,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         );
       },
     });
+    if (!upstreamSocket) return;
     openSockets.add(upstreamSocket);
     upstreamSocket.once('close', () => openSockets.delete(upstreamSocket));
   }
@@ -501,13 +523,20 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     });
   }
 
-  /** Stub mode has no WebSocket peer: answer 501 and record the attempt, so it shows in the capture. */
-  function refuseUpgrade(req: http.IncomingMessage, socket: Duplex): void {
+  /**
+   * An upgrade that may not go anywhere (stub mode has no WebSocket peer; --passthrough-only):
+   * answered and recorded, so the attempt shows in the capture.
+   */
+  function refuseUpgrade(
+    req: http.IncomingMessage,
+    socket: Duplex,
+    status = 501,
+    message = 'WebSocket upgrade refused: the stub upstream does not speak WebSocket (use --upstream passthrough)',
+  ): void {
     const info = connections.get(req.socket);
     const startedAt = new Date();
-    const status = 501;
-    const message = 'WebSocket upgrade refused: the stub upstream does not speak WebSocket (use --upstream passthrough)';
-    socket.end(`HTTP/1.1 ${status} Not Implemented\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${message.length + 1}\r\n\r\n${message}\n`);
+    const reason = status === 501 ? 'Not Implemented' : 'Bad Gateway';
+    socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(message) + 1}\r\n\r\n${message}\n`);
     if (!info) return;
     persist(
       info.runId,
@@ -597,13 +626,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       // Reverse route: the client's base URL is us, so the real host must come from the dialect.
       const guess = defaultUpstreamFor(path, req.headers);
       if (!guess) {
-        state.errors.push({ stage: 'upstream', message: `no upstream for ${path}: pass --upstream-url` });
-        req.on('data', (c: Buffer) => state.requestChunks.push(c));
-        req.on('end', () => {
-          res.writeHead(502, { 'content-type': 'text/plain' });
-          res.end(`promptdiff: reverse-route passthrough needs --upstream-url to know where ${path} goes\n`);
-          finishPassthrough(state);
-        });
+        refuse(state, `no upstream for ${path}: pass --upstream-url`, `reverse-route passthrough needs --upstream-url to know where ${path} goes`);
         return;
       }
       target = new URL(guess);
@@ -625,6 +648,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       hostname = tunnel.host;
       port = tunnel.port;
       upstreamPath = rawUrl;
+    }
+    if (mayPassTo && !mayPassTo(hostname, port)) {
+      refuse(state, notAllowed(hostname, port), notAllowed(hostname, port));
+      return;
     }
     // Node adds no Host of its own to a raw header list; an HTTP/1.0 client may not have sent one.
     if (hostHeader === null && req.headers.host === undefined) hostHeader = target ? target.host : withoutDefaultPort(info.tunnel!.target, isSSL ? 'https' : 'http');
@@ -664,6 +691,17 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     });
     req.on('end', () => {
       if (!upstreamRequest.destroyed) upstreamRequest.end();
+    });
+  }
+
+  /** Answers 502 without contacting any upstream, once the request body is in; records why. */
+  function refuse(state: PassthroughState, error: string, answer: string): void {
+    state.errors.push({ stage: 'upstream', message: error });
+    state.req.on('data', (c: Buffer) => state.requestChunks.push(c));
+    state.req.on('end', () => {
+      state.res.writeHead(502, { 'content-type': 'text/plain' });
+      state.res.end(`promptdiff: ${answer}\n`);
+      finishPassthrough(state);
     });
   }
 
@@ -750,7 +788,17 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   if (upstream === 'stub') {
     // The library would relay a WebSocket to the real host: in stub mode nothing may leave the machine.
     server.removeAllListeners('upgrade');
-    server.on('upgrade', refuseUpgrade);
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => refuseUpgrade(req, socket));
+  } else if (mayPassTo) {
+    // The library relays a WebSocket to the host the request names; only to the allowed ones.
+    const relayUpgrade = server.listeners('upgrade') as Array<(req: http.IncomingMessage, socket: Duplex, head: Buffer) => void>;
+    server.removeAllListeners('upgrade');
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+      const info = connections.get(req.socket);
+      const to = info?.tunnel ?? { ...splitHostPort(req.headers.host ?? '', 80) };
+      if (mayPassTo(to.host, to.port)) for (const l of relayUpgrade) l.call(server, req, socket, head);
+      else refuseUpgrade(req, socket, 502, notAllowed(to.host, to.port));
+    });
   }
   // Marks the connection before http-mitm-proxy's own listeners see it.
   server.prependListener('connection', (socket: net.Socket) => {

@@ -9,6 +9,8 @@ export interface RelayTarget {
   port: number;
   /** The CONNECT target as the client gave it, for messages. */
   target: string;
+  /** Set when this target may not be contacted: every request is answered 502 with it. */
+  refused?: Error | null;
 }
 
 export interface RelayEvents {
@@ -23,32 +25,34 @@ export interface RelayEvents {
  * connection of their own, exactly as sent (no HTTP server or client in between, so no header is
  * rewritten and nothing is re-framed), the target's bytes come back the same way, and a copy of
  * each direction goes through the HTTP/1.1 tap, which rebuilds the exchanges for the capture.
- * An unreachable target is answered 502 per request, as the request path does. Returns the
- * upstream socket (the caller closes it with the proxy).
+ * An unreachable (or refused) target is answered 502 per request, as the request path does.
+ * Returns the upstream socket (the caller closes it with the proxy), or null when refused.
  */
-export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls.SecureContext | undefined, events: RelayEvents): tls.TLSSocket {
-  const up = tls.connect({
-    host: to.host,
-    port: to.port,
-    ...(net.isIP(to.host) ? {} : { servername: to.host }),
-    ALPNProtocols: ['http/1.1'],
-    ...(trust ? { secureContext: trust } : {}),
-  });
-  up.setNoDelay(true);
+export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls.SecureContext | undefined, events: RelayEvents): tls.TLSSocket | null {
+  const up = to.refused
+    ? null
+    : tls.connect({
+        host: to.host,
+        port: to.port,
+        ...(net.isIP(to.host) ? {} : { servername: to.host }),
+        ALPNProtocols: ['http/1.1'],
+        ...(trust ? { secureContext: trust } : {}),
+      });
+  up?.setNoDelay(true);
   let connected = false;
-  let failed: Error | null = null;
+  let failed: Error | null = to.refused ?? null;
   let closed = false;
 
   const answerFailed = (r: TapRequest) => {
     if (!failed) return;
-    // The upstream could not be reached: answer this request 502 and close.
-    const kind = 'PROXY_TO_SERVER_REQUEST_ERROR';
+    // The upstream could not be reached (or may not be): answer this request 502 and close.
+    const kind = to.refused ? 'PASSTHROUGH_NOT_ALLOWED' : 'PROXY_TO_SERVER_REQUEST_ERROR';
     log.warn({ kind, target: to.target, err: failed.message }, 'proxy error');
     const message = `promptdiff: upstream failed (${kind}): ${failed.message}\n`;
     client.end(
       `HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nx-promptdiff-error: ${kind}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
     );
-    events.exchange(r, null, [{ stage: 'upstream', message: `${kind}: ${failed.message}` }]);
+    events.exchange(r, null, [{ stage: 'upstream', message: to.refused ? failed.message : `${kind}: ${failed.message}` }]);
     tap.close();
   };
   const tap = new HttpTap({
@@ -67,12 +71,21 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
   };
 
   client.on('data', (chunk: Buffer) => {
-    if (!failed && !up.write(chunk)) {
+    if (up && !failed && !up.write(chunk)) {
       client.pause();
       up.once('drain', () => client.resume());
     }
     tap.fromClient(chunk);
   });
+  client.on('end', () => {
+    if (!failed) up?.end();
+  });
+  client.on('close', () => {
+    up?.destroy();
+    finish('client', 'client disconnected before the response was complete');
+  });
+  if (!up) return null;
+
   up.on('data', (chunk: Buffer) => {
     if (client.destroyed) return;
     if (!client.write(chunk)) {
@@ -90,9 +103,6 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
     finish('upstream', 'the upstream closed the connection before the response was complete');
     client.end();
   });
-  client.on('end', () => {
-    if (!failed) up.end();
-  });
   up.on('error', (err) => {
     if (connected) {
       log.warn({ kind: 'SERVER_TO_PROXY_RESPONSE_ERROR', target: to.target, err: err.message }, 'proxy error');
@@ -109,10 +119,6 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
   up.on('close', () => {
     // After a clean end the client socket finishes sending what it holds and closes itself.
     if (!failed && !client.writableEnded) client.destroy();
-  });
-  client.on('close', () => {
-    up.destroy();
-    finish('client', 'client disconnected before the response was complete');
   });
   return up;
 }

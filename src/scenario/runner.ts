@@ -374,6 +374,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     outDir: path.join(outDir, UNATTRIBUTED_DIR),
     upstream: scenario.upstream,
     upstreamUrl: scenario.upstream_url,
+    passthroughOnly: scenario.passthrough_only,
     stubText: scenario.stub_text,
     certsDir: opts.certsDir,
   });

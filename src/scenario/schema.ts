@@ -133,6 +133,8 @@ export const ScenarioSchema = z
     upstream: z.enum(['stub', 'passthrough']).default('stub'),
     /** passthrough only: send everything to this URL instead of the host the agent addressed. */
     upstream_url: httpUrl('upstream_url').optional(),
+    /** passthrough only: the hosts ("host" or "host:port") requests may go to; others get a 502. */
+    passthrough_only: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+)(:\d{1,5})?$/, 'expected a host or host:port')).min(1).optional(),
     /** stub only: the assistant text every stub reply carries. */
     stub_text: z.string().optional(),
     /** Each axis is an environment variable and the values it takes. */
@@ -174,6 +176,9 @@ export const ScenarioSchema = z
     }
     if (s.upstream_url && s.upstream !== 'passthrough') {
       ctx.addIssue({ code: 'custom', path: ['upstream_url'], message: 'only applies to upstream: passthrough' });
+    }
+    if (s.passthrough_only && s.upstream !== 'passthrough') {
+      ctx.addIssue({ code: 'custom', path: ['passthrough_only'], message: 'only applies to upstream: passthrough' });
     }
     for (const name of Object.keys(s.env.set)) {
       if (name in s.axes) {

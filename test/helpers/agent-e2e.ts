@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startProxy, type RunningProxy } from '../../src/proxy/server.js';
+import { startProxy, type ProxyOptions, type RunningProxy } from '../../src/proxy/server.js';
 import { readExchanges } from '../../src/capture/store.js';
 import type { ExchangeRecord } from '../../src/capture/schema.js';
 import type { AgentEnvContext, AgentPreset, InstalledAgent } from '../../src/agents/index.js';
@@ -43,12 +43,14 @@ export class AgentE2E {
   constructor(
     readonly preset: AgentPreset,
     readonly version: string,
+    /** On top of the stub proxy's defaults (e.g. passthrough to a local upstream). */
+    private readonly proxyOptions: Partial<ProxyOptions> = {},
   ) {}
 
   async start(): Promise<void> {
     log.level = process.env.PROMPTDIFF_LOG_LEVEL ?? 'silent';
     const certsDir = await this.tmp('certs');
-    this.proxy = await startProxy({ outDir: await this.tmp('main'), certsDir });
+    this.proxy = await startProxy({ outDir: await this.tmp('main'), certsDir, ...this.proxyOptions });
     this.installed = await this.preset.install(this.version);
   }
 
