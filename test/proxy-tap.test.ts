@@ -439,6 +439,25 @@ describe('forward passthrough over the tunnel tap', () => {
     } finally {
       await p.close();
     }
+    // A WebSocket upgrade through a refused tunnel is answered too, not left hanging.
+    const wsDir = await tmp('tap-only-ws');
+    const ws = await startProxy({ outDir: wsDir, certsDir, upstream: 'passthrough', upstreamCa: caPath, passthroughOnly: ['example.com'] });
+    try {
+      const raw = await connectTunnel(ws.port, `127.0.0.1:${upstreamPort}`);
+      const sock = tls.connect({ socket: raw, ca: caPem, host: '127.0.0.1' });
+      let got = '';
+      sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      const closed = new Promise<void>((r) => sock.on('close', () => r()));
+      sock.write(`GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+      await closed;
+      expect(got).toMatch(/^HTTP\/1\.1 502 /);
+      await ws.flush();
+      const [wsRec] = (await readExchanges(wsDir)).records;
+      expect(wsRec!.request.path).toBe('/ws');
+      expect(wsRec!.errors[0]!.message).toMatch(/is not allowed \(--passthrough-only example\.com\)/);
+    } finally {
+      await ws.close();
+    }
     // The same host with its port allowed goes through.
     const open = await startProxy({ outDir: await tmp('tap-only-ok'), certsDir, upstream: 'passthrough', upstreamCa: caPath, passthroughOnly: [`127.0.0.1:${upstreamPort}`] });
     try {

@@ -254,7 +254,7 @@ export class HttpTap {
 
   /** The first request that is complete and still has no response. */
   get waiting(): TapRequest | null {
-    return this.stopped ? null : (this.queue.find((p) => !p.upgrade && p.req.complete && !p.res)?.req ?? null);
+    return this.stopped ? null : (this.queue.find((p) => p.req.complete && !p.res)?.req ?? null);
   }
 
   fromClient(chunk: Buffer): void {
@@ -312,7 +312,9 @@ export class HttpTap {
       this.requestsStopped = true;
       this.reqFramer.state = 'stopped';
       // Its response is still read: the handshake is recorded (onResponseHead).
+      req.complete = true;
       this.queue.push({ req, upgrade: true, res: null });
+      this.events.request?.(req);
       return;
     }
     const f = framing(h.rawHeaders, false);
