@@ -48,7 +48,7 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
     // The upstream could not be reached (or may not be): answer this request 502 and close.
     const kind = to.refused ? 'PASSTHROUGH_NOT_ALLOWED' : 'PROXY_TO_SERVER_REQUEST_ERROR';
     log.warn({ kind, target: to.target, err: failed.message }, 'proxy error');
-    const message = `promptdiff: upstream failed (${kind}): ${failed.message}\n`;
+    const message = to.refused ? `promptdiff: ${failed.message}\n` : `promptdiff: upstream failed (${kind}): ${failed.message}\n`;
     client.end(
       `HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nx-promptdiff-error: ${kind}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
     );
