@@ -334,9 +334,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       },
       ALPNProtocols: ['http/1.1'],
     });
+    let secured = false;
+    tlsSocket.once('secure', () => (secured = true));
     tlsSocket.on('error', (err) => {
-      // A client that does not trust our CA shows up here: say so, it is the most common set-up mistake.
-      log.warn({ target, err: err.message }, 'TLS handshake with client failed (does the client trust the promptdiff CA?)');
+      // A client that does not trust our CA shows up here: say so, it is the most common set-up
+      // mistake. A connection reset after the handshake is only a client going away.
+      if (secured) log.debug({ target, err: err.message }, 'client connection error');
+      else log.warn({ target, err: err.message }, 'TLS handshake with client failed (does the client trust the promptdiff CA?)');
       socket.destroy();
     });
     if (upstream === 'passthrough' && !upstreamBase) {
