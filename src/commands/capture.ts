@@ -114,7 +114,7 @@ export async function cmdProxy(args: string[]): Promise<number> {
     stubText: values['stub-text'],
   });
   process.stdout.write(
-    `promptdiff proxy on ${proxy.url} (upstream: ${upstream}), recording to ${path.resolve(values.out, 'exchanges.jsonl')}\n\n` +
+    `promptdiff proxy on ${proxy.url} (upstream: ${upstream}${passthroughOnly ? `, only to ${passthroughOnly.join(', ')}` : ''}), recording to ${path.resolve(values.out, 'exchanges.jsonl')}\n\n` +
       `Forward route — export these in the agent's shell:\n${formatExports(clientEnv(proxy.url, proxy.caCertPath), 'bash')}\n\n` +
       `Reverse route — point the agent's base URL here instead, e.g.:\nexport ANTHROPIC_BASE_URL=${proxy.url}\n\nCtrl-C to stop.\n`,
   );
