@@ -10,6 +10,7 @@ import { readExchanges } from '../src/capture/store.js';
 import { ensureCA, LeafIssuer } from '../src/ca/index.js';
 import type { ExchangeRecord } from '../src/capture/schema.js';
 import { tmp, connectTunnel, forwardRequest } from './helpers/clients.js';
+import { wsDeflater, wsFrame } from './helpers/websocket-frames.js';
 
 interface Seen {
   exchanges: Array<{ req: TapRequest; res: TapResponse }>;
@@ -225,8 +226,24 @@ describe('forward passthrough over the tunnel tap', () => {
       });
     });
     upstream.on('secureConnection', () => (upstreamConnections += 1));
-    // A WebSocket-like upgrade: 101, then an echo of whatever comes.
-    upstream.on('upgrade', (_req, socket: net.Socket, head: Buffer) => {
+    // A WebSocket-like upgrade: 101, then an echo of whatever comes; on /v1/responses, a Responses
+    // API in WebSocket mode (permessage-deflate): each client frame gets three events back.
+    upstream.on('upgrade', (req, socket: net.Socket, head: Buffer) => {
+      if (req.url!.startsWith('/v1/responses')) {
+        const deflate = wsDeflater();
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n');
+        let turn = 0;
+        socket.on('data', () => {
+          turn += 1;
+          const n = turn;
+          void (async () => {
+            const events = [{ type: 'response.created' }, { type: 'response.output_text.delta', delta: `Hi ${n}` }, { type: 'response.completed' }];
+            for (const e of events) socket.write(wsFrame(await deflate(JSON.stringify(e)), { rsv1: true }));
+          })();
+        });
+        socket.on('error', () => undefined);
+        return;
+      }
       socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n');
       if (head.length) socket.write(head);
       socket.on('data', (d: Buffer) => socket.write(d));
@@ -395,7 +412,7 @@ describe('forward passthrough over the tunnel tap', () => {
     }
   });
 
-  it('relays an upgraded connection both ways and records its handshake', async () => {
+  it('relays an upgraded connection both ways, bytes that are no WebSocket frames included, and records its handshake', async () => {
     const dir = await tmp('tap-upgrade');
     const p = await startProxy({ outDir: dir, certsDir, upstream: 'passthrough', upstreamCa: caPath });
     try {
@@ -414,10 +431,12 @@ describe('forward passthrough over the tunnel tap', () => {
       expect(got.endsWith('ping \u00ff frames')).toBe(true);
       await p.flush();
       const recs = (await readExchanges(dir)).records;
-      expect(recs).toHaveLength(1);
+      // The handshake, then (the bytes are no WebSocket frames) a note that the rest went unrecorded.
+      expect(recs).toHaveLength(2);
       expect(recs[0]!.request.path).toBe('/ws');
       expect(recs[0]!.response!.status).toBe(101);
       expect(recs[0]!.errors).toEqual([]);
+      expect(recs[1]!.errors[0]!.message).toMatch(/^framing lost on this connection \(WebSocket: client: an unmasked frame from the client\)/);
     } finally {
       await p.close();
     }
@@ -485,4 +504,76 @@ describe('forward passthrough over the tunnel tap', () => {
       await p.close();
     }
   });
+
+  it('records each turn of a WebSocket (Responses API in WebSocket mode, compressed) as a parsed request with its events', async () => {
+    const dir = await tmp('tap-ws-turns');
+    const p = await startProxy({ outDir: dir, certsDir, upstream: 'passthrough', upstreamCa: caPath });
+    try {
+      const target = `127.0.0.1:${upstreamPort}`;
+      const raw = await connectTunnel(p.port, target);
+      const sock = tls.connect({ socket: raw, ca: caPem, host: '127.0.0.1' });
+      await new Promise<void>((r) => sock.once('secureConnect', () => r()));
+      let got = Buffer.alloc(0);
+      sock.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
+      const waitFor = async (n: number) => {
+        // n frames after the 101 head: count the 0xc1 (FIN, RSV1, text) frame starts loosely by length.
+        for (let i = 0; i < 200; i++) {
+          const head = got.indexOf('\r\n\r\n');
+          if (head >= 0 && frames(got.subarray(head + 4)) >= n) return;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        throw new Error(`only ${got.length} bytes`);
+      };
+      sock.write(`GET /v1/responses HTTP/1.1\r\nHost: ${target}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: x\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer sk-secret\r\n\r\n`);
+      const create = (text: string) => JSON.stringify({ type: 'response.create', model: 'gpt-5-codex', instructions: 'You are Codex\u2019s test.', input: [{ role: 'user', content: [{ type: 'input_text', text }] }] });
+      const clientDeflate = wsDeflater();
+      await new Promise((r) => setTimeout(r, 50));
+      sock.write(wsFrame(await clientDeflate(create('first')), { mask: true, rsv1: true }));
+      await waitFor(3);
+      sock.write(wsFrame(create('second'), { mask: true }));
+      await waitFor(6);
+      sock.destroy();
+      await new Promise((r) => setTimeout(r, 50));
+      await p.flush();
+      const recs = (await readExchanges(dir)).records;
+      expect(recs.map((r) => `${r.request.method} ${r.request.path} ${r.response?.status}`)).toEqual([
+        'GET /v1/responses 101',
+        'WEBSOCKET /v1/responses 101',
+        'WEBSOCKET /v1/responses 101',
+      ]);
+      const [hs, t1, t2] = recs;
+      expect(hs!.request.headers).toContainEqual(['Authorization', '[redacted]']);
+      for (const [t, text, n] of [[t1!, 'first', 1], [t2!, 'second', 2]] as const) {
+        expect(t.dialect).toBe('openai-responses');
+        expect(t.parsed!.model).toBe('gpt-5-codex');
+        expect(t.parsed!.system).toEqual(['You are Codex\u2019s test.']);
+        expect(t.parsed!.messages.at(-1)!.text).toBe(text);
+        expect(t.request.body.text).toBe(create(text));
+        expect(t.request.headers).toContainEqual(['Authorization', '[redacted]']);
+        expect(t.response!.sse!.map((e) => (JSON.parse(e.data) as { type: string }).type)).toEqual(['response.created', 'response.output_text.delta', 'response.completed']);
+        expect(t.response!.assembledText).toBe(`Hi ${n}`);
+        expect(t.errors).toEqual([]);
+      }
+    } finally {
+      await p.close();
+    }
+  });
 });
+
+/** How many whole unmasked frames a buffer holds (test helper). */
+function frames(b: Buffer): number {
+  let n = 0;
+  let at = 0;
+  while (at + 2 <= b.length) {
+    let len = b[at + 1]! & 0x7f;
+    let head = 2;
+    if (len === 126) {
+      len = b.readUInt16BE(at + 2);
+      head = 4;
+    }
+    if (at + head + len > b.length) break;
+    at += head + len;
+    n += 1;
+  }
+  return n;
+}

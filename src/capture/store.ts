@@ -41,6 +41,7 @@ export class CaptureWriter {
   private pending: Array<RecordDraft | ExchangeRecord | (() => RecordDraft | ExchangeRecord)> = [];
   private scheduled: NodeJS.Immediate | null = null;
   private waiters: Array<() => void> = [];
+  private held = new Set<Promise<void>>();
   private failed: Error | null = null;
   private lost = 0;
   private count = 0;
@@ -90,10 +91,24 @@ export class CaptureWriter {
     this.schedule();
   }
 
-  /** Resolves once everything appended so far has been written. */
-  flush(): Promise<void> {
-    if (!this.scheduled && this.queue.length === 0 && this.pending.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+  /**
+   * Work that will append records when it settles (a WebSocket's last messages still being
+   * decompressed): flush() waits for it.
+   */
+  hold(work: Promise<unknown>): void {
+    const held = work.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.held.add(held);
+    void held.then(() => this.held.delete(held));
+  }
+
+  /** Resolves once everything appended so far (and everything held) has been written. */
+  async flush(): Promise<void> {
+    while (this.held.size > 0) await Promise.all([...this.held]);
+    if (!this.scheduled && this.queue.length === 0 && this.pending.length === 0) return;
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
   }
 
   async close(): Promise<void> {

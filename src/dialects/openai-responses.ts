@@ -101,7 +101,10 @@ function readTools(p: ParsedRequest, tools: unknown, prefix = ''): void {
   }
 }
 
-function read(p: ParsedRequest, body: unknown): void {
+function read(p: ParsedRequest, message: unknown): void {
+  // Over a WebSocket a turn is a `response.create` event: the create body itself (Responses
+  // WebSocket mode) or, Realtime-style, nested under `response`.
+  const body = isRecord(message) && message.type === 'response.create' && isRecord(message.response) ? message.response : message;
   if (!isRecord(body)) return;
   p.model = str(body.model) ?? null;
   p.stream = body.stream === true;

@@ -4,7 +4,7 @@ import { isAscii, isUtf8 } from 'node:buffer';
 import { captureBody, decodeContent, toText, type DecodedBody } from '../capture/body.js';
 import { ByteStrings, Utf8Text, byteStringsSafe } from '../capture/encode.js';
 import { redactHeaders, redactQuery } from '../capture/redact.js';
-import type { CaptureError, DialectName, HeaderList, ParsedRequest, RecordDraft } from '../capture/schema.js';
+import type { CaptureError, DialectName, HeaderList, ParsedRequest, RecordDraft, SseEvent } from '../capture/schema.js';
 import { CAPTURE_VERSION } from '../capture/schema.js';
 import { detectDialect, parseUnknown, parseSse, type Dialect, type RequestHead } from '../dialects/index.js';
 
@@ -132,6 +132,8 @@ export interface ResponsePart {
   headers: HeaderList;
   body: Buffer;
   incomplete?: boolean;
+  /** Events that arrived as messages of their own (a WebSocket), instead of parsed from an SSE body. */
+  events?: SseEvent[];
 }
 
 export interface RecordInput {
@@ -186,7 +188,10 @@ export function buildRecord(input: RecordInput): RecordDraft {
       redacted.push(...h.redacted.map((n) => `response:${n}`));
     }
     responseOut = { source: response.source, status: response.status, headers: resHeaders, body };
-    if (isSse && body.encoding === 'utf8' && typeof body.text === 'string') {
+    if (response.events) {
+      responseOut.sse = response.events;
+      if (input.view?.dialect) responseOut.assembledText = input.view.dialect.assembleText(response.events);
+    } else if (isSse && body.encoding === 'utf8' && typeof body.text === 'string') {
       const events = parseSse(body.text);
       responseOut.sse = events;
       if (input.view?.dialect) responseOut.assembledText = input.view.dialect.assembleText(events);

@@ -378,13 +378,40 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
           return buildRecord({ ...recordBase(req, info, ids, r.startedAt, requestPart(req, info, r.body, !r.complete)), response, errors });
         });
       },
+      websocketTurn(handshake, turn) {
+        const ids = nextSeq();
+        persistSoon(info.runId, () => {
+          // The dialect is found as for the HTTP request the message stands for (a POST to the
+          // handshake's path); the record says what it was.
+          const req = { ...requestLike(handshake.req), method: 'POST' };
+          const body = turn.request?.data ?? EMPTY;
+          const part = requestPart(req, info, body, false);
+          const base = recordBase(req, info, ids, turn.request?.at ?? turn.responses[0]?.at ?? new Date(), part);
+          part.method = 'WEBSOCKET';
+          const texts = turn.responses.map((m) => (m.opcode === 1 && !m.error ? m.data.toString('utf8') : m.data.toString('base64')));
+          const response: ResponsePart = {
+            source: 'upstream',
+            status: handshake.res.status,
+            headers: pairsFromRaw(handshake.res.rawHeaders),
+            body: Buffer.from(texts.join('\n'), 'utf8'),
+            events: turn.responses.map((m, i) => (m.opcode === 1 && !m.error ? { data: texts[i]! } : { event: 'binary', data: texts[i]! })),
+          };
+          const errors: CaptureError[] = [...(turn.request ? [turn.request] : []), ...turn.responses]
+            .filter((m) => m.error)
+            .map((m) => ({ stage: 'decode' as const, message: `${m.fromClient ? 'client' : 'server'} message: ${m.error}` }));
+          return buildRecord({ ...base, response, errors });
+        });
+      },
+      hold(work) {
+        sinkOf(info.runId).writer.hold(work);
+      },
       framingLost(message) {
         persist(
           info.runId,
           buildRecord({
             ...recordBase(nothing, info, nextSeq(), new Date(), requestPart(nothing, info, EMPTY, true)),
             response: null,
-            errors: [{ stage: 'request', message: `HTTP framing lost on this connection (${message}); its further exchanges were relayed but not recorded` }],
+            errors: [{ stage: 'request', message: `framing lost on this connection (${message}); what followed was relayed but not recorded` }],
           }),
         );
       },

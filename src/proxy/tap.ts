@@ -36,6 +36,11 @@ export interface TapEvents {
   request?(req: TapRequest): void;
   /** The first framing error on the connection; the tap stops parsing after it. */
   error?(message: string): void;
+  /**
+   * The connection switched protocols (101): the bytes each side sent after the handshake so far,
+   * which the tap will not read. Called after the handshake's exchange.
+   */
+  upgraded?(req: TapRequest, res: TapResponse, clientRest: Buffer, serverRest: Buffer): void;
 }
 
 const MAX_HEAD = 256 * 1024;
@@ -56,6 +61,8 @@ class Framer {
   private line = '';
   private remaining = 0;
   chunks: Buffer[] = [];
+  /** The bytes after the head that stopped this framer (see 'head'). */
+  rest: Buffer = EMPTY;
 
   constructor(
     private readonly onHead: (head: Head) => void,
@@ -123,6 +130,11 @@ class Framer {
             rawHeaders.push(l.slice(0, colon), l.slice(colon + 1).trim());
           }
           this.onHead({ line: lines[0]!, rawHeaders });
+          // A head that ends HTTP on this connection (an upgrade): what follows is another protocol.
+          if ((this.state as BodyState) === 'stopped') {
+            this.rest = Buffer.from(data.subarray(at));
+            return;
+          }
           break;
         }
         case 'length': {
@@ -233,6 +245,10 @@ export class HttpTap {
   private currentRes: TapResponse | null = null;
   private stopped = false;
   private requestsStopped = false;
+  /** Client chunks that arrived after an upgrade request, before its answer. */
+  private clientAfterUpgrade: Buffer[] = [];
+  /** Set by a 101 until fromServer hands the connection over (upgraded). */
+  private switched: { req: TapRequest; res: TapResponse } | null = null;
 
   constructor(private readonly events: TapEvents) {
     this.reqFramer = new Framer(
@@ -258,11 +274,20 @@ export class HttpTap {
   }
 
   fromClient(chunk: Buffer): void {
-    if (!this.stopped && !this.requestsStopped) this.reqFramer.feed(chunk);
+    if (this.stopped) return;
+    if (!this.requestsStopped) this.reqFramer.feed(chunk);
+    else if (this.clientAfterUpgrade.length < MAX_HEAD) this.clientAfterUpgrade.push(chunk);
   }
 
   fromServer(chunk: Buffer): void {
-    if (!this.stopped) this.resFramer.feed(chunk);
+    if (this.stopped) return;
+    this.resFramer.feed(chunk);
+    const up = this.switched;
+    if (up) {
+      this.switched = null;
+      this.events.upgraded?.(up.req, up.res, Buffer.concat([this.reqFramer.rest, ...this.clientAfterUpgrade]), this.resFramer.rest);
+      this.clientAfterUpgrade = [];
+    }
   }
 
   /** The server finished sending: completes a response delimited by the connection's close. */
@@ -348,7 +373,9 @@ export class HttpTap {
       // (no 101) may carry a body, which is not read: the response is marked incomplete.
       p.req.complete = true;
       const complete = status === 101 || (p.req.method === 'CONNECT' && status >= 200 && status < 300);
-      this.events.exchange(p.req, { status, statusMessage: m[3] ?? '', httpVersion: m[1]!, rawHeaders: h.rawHeaders, body: EMPTY, complete });
+      const res: TapResponse = { status, statusMessage: m[3] ?? '', httpVersion: m[1]!, rawHeaders: h.rawHeaders, body: EMPTY, complete };
+      this.events.exchange(p.req, res);
+      if (status === 101) this.switched = { req: p.req, res };
       return this.stop();
     }
     const res: TapResponse = { status, statusMessage: m[3] ?? '', httpVersion: m[1]!, rawHeaders: h.rawHeaders, body: EMPTY, complete: false };

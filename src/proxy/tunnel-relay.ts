@@ -3,6 +3,7 @@ import tls from 'node:tls';
 import type { CaptureError } from '../capture/schema.js';
 import { log } from '../log.js';
 import { HttpTap, type TapRequest, type TapResponse } from './tap.js';
+import { WebSocketTap, negotiatedDeflate, type WsMessage } from './websocket-tap.js';
 
 export interface RelayTarget {
   host: string;
@@ -18,6 +19,24 @@ export interface RelayEvents {
   exchange(req: TapRequest, res: TapResponse | null, errors: CaptureError[]): void;
   /** The tap could not follow the connection's HTTP framing: the rest is relayed unrecorded. */
   framingLost(message: string): void;
+  /**
+   * One turn of a WebSocket the connection was upgraded to: a client message (null for server
+   * messages before the first one) and the server messages that followed it, up to the next
+   * client message or the end.
+   */
+  websocketTurn(handshake: { req: TapRequest; res: TapResponse }, turn: WebSocketTurn): void;
+  /** Work that will still report turns (decompression): the capture's flush waits for it. */
+  hold(work: Promise<unknown>): void;
+}
+
+export interface WebSocketTurn {
+  request: WsMessage | null;
+  responses: WsMessage[];
+}
+
+function headerValue(raw: string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1];
+  return undefined;
 }
 
 /**
@@ -55,12 +74,39 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
     events.exchange(r, null, [{ stage: 'upstream', message: to.refused ? failed.message : `${kind}: ${failed.message}` }]);
     tap.close();
   };
+  // After a 101 to a WebSocket, its messages are read instead, and recorded turn by turn.
+  let ws: WebSocketTap | null = null;
+  let turn: WebSocketTurn | null = null;
+  let handshake: { req: TapRequest; res: TapResponse } | null = null;
+  const endTurn = () => {
+    if (turn && handshake) events.websocketTurn(handshake, turn);
+    turn = null;
+  };
+  const onMessage = (m: WsMessage) => {
+    if (m.fromClient) {
+      endTurn();
+      turn = { request: m, responses: [] };
+    } else {
+      turn ??= { request: null, responses: [] };
+      turn.responses.push(m);
+    }
+  };
   const tap = new HttpTap({
     exchange: (r, res) => events.exchange(r, res, []),
     request: answerFailed,
     error: (message) => {
       log.warn({ target: to.target, err: message }, 'could not follow the HTTP framing of a tunnel: relaying it unrecorded');
-      events.framingLost(message);
+      events.framingLost(`HTTP: ${message}`);
+    },
+    upgraded: (req, res, clientRest, serverRest) => {
+      if (!/^websocket$/i.test(headerValue(res.rawHeaders, 'upgrade')?.trim() ?? '')) return;
+      handshake = { req, res };
+      ws = new WebSocketTap(negotiatedDeflate(headerValue(res.rawHeaders, 'sec-websocket-extensions')), onMessage, (message) => {
+        log.warn({ target: to.target, err: message }, 'could not follow the WebSocket framing of a tunnel: relaying it unrecorded');
+        events.framingLost(`WebSocket: ${message}`);
+      });
+      if (clientRest.length > 0) ws.fromClient(clientRest);
+      if (serverRest.length > 0) ws.fromServer(serverRest);
     },
   });
   /** Records what is still open, cut off by `stage`. */
@@ -68,6 +114,15 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
     if (closed) return;
     closed = true;
     for (const { req, res } of tap.close()) events.exchange(req, res, [{ stage, message }]);
+    const open = ws;
+    if (open) {
+      events.hold(
+        open.settled().then(() => {
+          endTurn();
+          open.close();
+        }),
+      );
+    }
   };
 
   client.on('data', (chunk: Buffer) => {
@@ -75,7 +130,8 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
       client.pause();
       up.once('drain', () => client.resume());
     }
-    tap.fromClient(chunk);
+    if (ws) ws.fromClient(chunk);
+    else tap.fromClient(chunk);
   });
   client.on('end', () => {
     if (!failed) up?.end();
@@ -92,7 +148,8 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
       up.pause();
       client.once('drain', () => up.resume());
     }
-    tap.fromServer(chunk);
+    if (ws) ws.fromServer(chunk);
+    else tap.fromServer(chunk);
   });
   up.once('secureConnect', () => {
     connected = true;
