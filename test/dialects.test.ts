@@ -585,6 +585,16 @@ describe('openai-responses', () => {
     expect(openaiResponses.parse(h, body).endpoint).toBe('responses');
   });
 
+  it('reads a response.create sent over a WebSocket, flat (Responses WebSocket mode) or nested (Realtime)', () => {
+    const flat = openaiResponses.parse(h, { type: 'response.create', model: 'gpt-5-codex', instructions: TRICKY, input: 'hi' });
+    const nested = openaiResponses.parse(h, { type: 'response.create', response: { model: 'gpt-5-codex', instructions: TRICKY, input: 'hi' } });
+    for (const p of [flat, nested]) {
+      expect(p.model).toBe('gpt-5-codex');
+      expect(p.system).toEqual([TRICKY]);
+      expect(p.messages).toEqual([{ role: 'user', text: 'hi', parts: ['input_text'] }]);
+    }
+  });
+
   it('takes a string input as one user message', () => {
     const p = openaiResponses.parse(h, { model: 'm', input: TRICKY });
     expect(p.messages).toEqual([{ role: 'user', text: TRICKY, parts: ['input_text'] }]);
