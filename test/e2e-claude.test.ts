@@ -3,7 +3,7 @@ import { DEFAULT_STUB_TEXT } from '../src/proxy/server.js';
 import type { ExchangeRecord } from '../src/capture/schema.js';
 import { claudeCode, claudeEntryPoint, compareVersions, type AgentEnvContext } from '../src/agents/index.js';
 import { AgentE2E, explain, RUN_TIMEOUT_MS, type AgentRun } from './helpers/agent-e2e.js';
-import { startHttpsUpstream, type HttpsUpstream } from './helpers/https-upstream.js';
+import { RelayE2E } from './helpers/relay-e2e.js';
 
 /*
  * A real Claude Code from npm, offline: installed on demand into the agent cache (minutes the
@@ -99,43 +99,17 @@ describe.each(VERSIONS)('Claude Code %s, offline through the stub upstream', (ve
   }, RUN_TIMEOUT_MS + 10_000);
 });
 
-/*
- * Passthrough, the way a researcher points a real agent at the real API, with a local HTTPS server
- * standing in for the API: the CONNECT tunnel's bytes are relayed as sent and the records come from
- * the tap. NO_PROXY is cleared so the agent tunnels to 127.0.0.1 through the proxy.
- */
+/* Passthrough over the tunnel relay (see helpers/relay-e2e.ts). */
 describe.each(VERSIONS)('Claude Code %s, passthrough over the tunnel relay to a local HTTPS upstream', (version) => {
-  let upstream: HttpsUpstream;
-  let relay: AgentE2E;
-  beforeAll(async () => {
-    upstream = await startHttpsUpstream();
-    // Only the local upstream: anything else the agent calls (it asks api.anthropic.com whether
-    // metrics are enabled) is answered 502 by the proxy and never leaves the machine.
-    relay = new AgentE2E(claudeCode, version, { upstream: 'passthrough', upstreamCa: upstream.caPath, passthroughOnly: ['127.0.0.1'] });
-    await relay.start();
-  }, 600_000);
-  afterAll(async () => {
-    await relay?.close();
-    await upstream?.close();
-  });
+  // 2.1.112 also asks api.anthropic.com whether metrics are enabled: refused, and recorded.
+  const relay = new RelayE2E(claudeCode, version);
+  beforeAll(() => relay.start(), 600_000);
+  afterAll(() => relay.close());
 
   it('completes, and every exchange it made is recorded with the answer of the upstream', async () => {
-    const base = `https://127.0.0.1:${upstream.port}`;
-    const r = await relay.run({ route: 'forward', baseUrl: base, env: { NO_PROXY: undefined, no_proxy: undefined } });
+    const r = await relay.run();
     const calls = expectCompleted(r);
-    for (const c of calls) {
-      expect(c.tunnel?.target).toBe(`127.0.0.1:${upstream.port}`);
-      expect(c.response?.source).toBe('upstream');
-      expect(c.request.url.startsWith(`${base}/v1/messages`)).toBe(true);
-    }
-    const streamed = calls.filter((c) => c.parsed?.stream);
-    for (const c of streamed) expect(c.response?.assembledText, explain(r)).toBe(DEFAULT_STUB_TEXT);
-    // What reached the upstream is what was recorded for it, one for one; the rest was refused.
-    const local = r.records.filter((x) => x.tunnel?.target === `127.0.0.1:${upstream.port}`);
-    expect(local.map((x) => `${x.request.method} ${x.request.path}`).sort(), explain(r)).toEqual([...upstream.seen].sort());
-    for (const x of r.records.filter((y) => !local.includes(y))) {
-      expect(x.response, explain(r)).toBeNull();
-      expect(x.errors.map((e) => e.message).join(), explain(r)).toMatch(/is not allowed \(--passthrough-only 127\.0\.0\.1\)/);
-    }
+    for (const c of calls) expect(c.request.url.startsWith(`${relay.base}/v1/messages`)).toBe(true);
+    relay.expectRelayed(r, calls, calls.filter((c) => c.parsed?.stream));
   }, RUN_TIMEOUT_MS + 10_000);
 });

@@ -3,7 +3,7 @@ import { DEFAULT_STUB_TEXT } from '../../src/proxy/server.js';
 import type { ExchangeRecord } from '../../src/capture/schema.js';
 import { codex } from '../../src/agents/index.js';
 import { AgentE2E, explain, RUN_TIMEOUT_MS, tunnelTargets, type AgentRun } from '../helpers/agent-e2e.js';
-import { startHttpsUpstream, type HttpsUpstream } from '../helpers/https-upstream.js';
+import { RelayE2E } from '../helpers/relay-e2e.js';
 
 /*
  * The real Codex CLI from npm (a JavaScript launcher and a ~400 MB Rust binary in
@@ -87,32 +87,14 @@ describe(`Codex ${VERSION}, offline through the stub upstream`, () => {
   }, 30_000);
 });
 
-/*
- * Passthrough over the tunnel relay with a Rust HTTP client: the provider base URL is a local
- * HTTPS server answering like the stub, reached through CONNECT (NO_PROXY cleared); nothing else
- * may pass (--passthrough-only).
- */
+/* Passthrough over the tunnel relay (see helpers/relay-e2e.ts). */
 describe(`Codex ${VERSION}, passthrough over the tunnel relay to a local HTTPS upstream`, () => {
-  let upstream: HttpsUpstream;
-  let relay: AgentE2E;
-  beforeAll(async () => {
-    upstream = await startHttpsUpstream();
-    relay = new AgentE2E(codex, VERSION, { upstream: 'passthrough', upstreamCa: upstream.caPath, passthroughOnly: ['127.0.0.1'] });
-    await relay.start();
-  }, 900_000);
-  afterAll(async () => {
-    await relay?.close();
-    await upstream?.close();
-  });
+  const relay = new RelayE2E(codex, VERSION);
+  beforeAll(() => relay.start(), 900_000);
+  afterAll(() => relay.close());
 
   it('completes, every call recorded from the relayed bytes with the upstream answer', async () => {
-    const base = `https://127.0.0.1:${upstream.port}/v1`;
-    const r = await relay.run({ route: 'forward', baseUrl: base, env: { NO_PROXY: undefined, no_proxy: undefined } });
-    for (const c of expectCompleted(r)) {
-      expect(c.tunnel?.target).toBe(`127.0.0.1:${upstream.port}`);
-      expect(c.response?.source).toBe('upstream');
-      expect(c.response?.assembledText, explain(r)).toBe(DEFAULT_STUB_TEXT);
-    }
-    expect(r.records.map((x) => `${x.request.method} ${x.request.path}`).sort(), explain(r)).toEqual([...upstream.seen].sort());
+    const r = await relay.run('/v1');
+    relay.expectRelayed(r, expectCompleted(r));
   }, RUN_TIMEOUT_MS + 10_000);
 });

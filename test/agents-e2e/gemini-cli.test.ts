@@ -3,7 +3,7 @@ import { DEFAULT_STUB_TEXT } from '../../src/proxy/server.js';
 import type { ExchangeRecord } from '../../src/capture/schema.js';
 import { geminiCli, GEMINI_STUB_MODEL } from '../../src/agents/index.js';
 import { AgentE2E, explain, RUN_TIMEOUT_MS, tunnelTargets, type AgentRun } from '../helpers/agent-e2e.js';
-import { startHttpsUpstream, type HttpsUpstream } from '../helpers/https-upstream.js';
+import { RelayE2E } from '../helpers/relay-e2e.js';
 
 /*
  * The real Gemini CLI from npm (bundled JavaScript, run with this Node), offline through the stub
@@ -87,26 +87,14 @@ describe(`Gemini CLI ${VERSION}, offline through the stub upstream`, () => {
   }, RUN_TIMEOUT_MS + 10_000);
 });
 
-/* Passthrough over the tunnel relay to a local HTTPS upstream; nothing else may pass. */
+/* Passthrough over the tunnel relay (see helpers/relay-e2e.ts). */
 describe(`Gemini CLI ${VERSION}, passthrough over the tunnel relay to a local HTTPS upstream`, () => {
-  let upstream: HttpsUpstream;
-  let relay: AgentE2E;
-  beforeAll(async () => {
-    upstream = await startHttpsUpstream();
-    relay = new AgentE2E(geminiCli, VERSION, { upstream: 'passthrough', upstreamCa: upstream.caPath, passthroughOnly: ['127.0.0.1'] });
-    await relay.start();
-  }, 900_000);
-  afterAll(async () => {
-    await relay?.close();
-    await upstream?.close();
-  });
+  const relay = new RelayE2E(geminiCli, VERSION);
+  beforeAll(() => relay.start(), 900_000);
+  afterAll(() => relay.close());
 
   it('completes, every call recorded from the relayed bytes with the upstream answer', async () => {
-    const r = await relay.run({ route: 'forward', baseUrl: `https://127.0.0.1:${upstream.port}`, env: { NO_PROXY: undefined, no_proxy: undefined } });
-    const main = expectCompleted(r);
-    expect(main.tunnel?.target).toBe(`127.0.0.1:${upstream.port}`);
-    expect(main.response?.source).toBe('upstream');
-    expect(main.response?.assembledText, explain(r)).toBe(DEFAULT_STUB_TEXT);
-    expect(r.records.map((x) => `${x.request.method} ${x.request.path}`).sort(), explain(r)).toEqual([...upstream.seen].sort());
+    const r = await relay.run();
+    relay.expectRelayed(r, [expectCompleted(r)]);
   }, RUN_TIMEOUT_MS + 10_000);
 });

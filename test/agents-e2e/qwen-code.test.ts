@@ -3,7 +3,7 @@ import { DEFAULT_STUB_TEXT } from '../../src/proxy/server.js';
 import type { ExchangeRecord } from '../../src/capture/schema.js';
 import { qwenCode } from '../../src/agents/index.js';
 import { AgentE2E, explain, RUN_TIMEOUT_MS, tunnelTargets, type AgentRun } from '../helpers/agent-e2e.js';
-import { startHttpsUpstream, type HttpsUpstream } from '../helpers/https-upstream.js';
+import { RelayE2E } from '../helpers/relay-e2e.js';
 
 /*
  * The real Qwen Code from npm (bundled JavaScript; its engines field asks for a newer Node, 20 runs
@@ -75,27 +75,14 @@ describe(`Qwen Code ${VERSION}, offline through the stub upstream`, () => {
   }, RUN_TIMEOUT_MS + 10_000);
 });
 
-/* Passthrough over the tunnel relay to a local HTTPS upstream; nothing else may pass. */
+/* Passthrough over the tunnel relay (see helpers/relay-e2e.ts). */
 describe(`Qwen Code ${VERSION}, passthrough over the tunnel relay to a local HTTPS upstream`, () => {
-  let upstream: HttpsUpstream;
-  let relay: AgentE2E;
-  beforeAll(async () => {
-    upstream = await startHttpsUpstream();
-    relay = new AgentE2E(qwenCode, VERSION, { upstream: 'passthrough', upstreamCa: upstream.caPath, passthroughOnly: ['127.0.0.1'] });
-    await relay.start();
-  }, 900_000);
-  afterAll(async () => {
-    await relay?.close();
-    await upstream?.close();
-  });
+  const relay = new RelayE2E(qwenCode, VERSION);
+  beforeAll(() => relay.start(), 900_000);
+  afterAll(() => relay.close());
 
   it('completes, every call recorded from the relayed bytes with the upstream answer', async () => {
-    const r = await relay.run({ route: 'forward', baseUrl: `https://127.0.0.1:${upstream.port}/compatible-mode/v1`, env: { NO_PROXY: undefined, no_proxy: undefined } });
-    for (const c of expectCompleted(r)) {
-      expect(c.tunnel?.target).toBe(`127.0.0.1:${upstream.port}`);
-      expect(c.response?.source).toBe('upstream');
-      expect(c.response?.assembledText, explain(r)).toBe(DEFAULT_STUB_TEXT);
-    }
-    expect(r.records.map((x) => `${x.request.method} ${x.request.path}`).sort(), explain(r)).toEqual([...upstream.seen].sort());
+    const r = await relay.run('/compatible-mode/v1');
+    relay.expectRelayed(r, expectCompleted(r));
   }, RUN_TIMEOUT_MS + 10_000);
 });
