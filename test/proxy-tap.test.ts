@@ -304,6 +304,13 @@ describe('forward passthrough over the tunnel tap', () => {
     return { statuses: [a.status, b.status, d.status, c.status], sseFirstMs: d.firstMs, sseText: d.body, sseTotalMs: d.totalMs };
   }
 
+  /** A TLS connection to the upstream through a CONNECT tunnel of the proxy, handshake done. */
+  async function tlsTunnel(proxyPort: number, target: string): Promise<tls.TLSSocket> {
+    const sock = tls.connect({ socket: await connectTunnel(proxyPort, target), ca: caPem, host: '127.0.0.1' });
+    await new Promise<void>((r) => sock.once('secureConnect', () => r()));
+    return sock;
+  }
+
   function normalise(r: ExchangeRecord) {
     return {
       ...r,
@@ -417,9 +424,7 @@ describe('forward passthrough over the tunnel tap', () => {
     const p = await startProxy({ outDir: dir, certsDir, upstream: 'passthrough', upstreamCa: caPath });
     try {
       const target = `127.0.0.1:${upstreamPort}`;
-      const raw = await connectTunnel(p.port, target);
-      const sock = tls.connect({ socket: raw, ca: caPem, host: '127.0.0.1' });
-      await new Promise<void>((r) => sock.once('secureConnect', () => r()));
+      const sock = await tlsTunnel(p.port, target);
       let got = '';
       sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
       sock.write(`GET /ws HTTP/1.1\r\nHost: ${target}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
@@ -462,8 +467,7 @@ describe('forward passthrough over the tunnel tap', () => {
     const wsDir = await tmp('tap-only-ws');
     const ws = await startProxy({ outDir: wsDir, certsDir, upstream: 'passthrough', upstreamCa: caPath, passthroughOnly: ['example.com'] });
     try {
-      const raw = await connectTunnel(ws.port, `127.0.0.1:${upstreamPort}`);
-      const sock = tls.connect({ socket: raw, ca: caPem, host: '127.0.0.1' });
+      const sock = await tlsTunnel(ws.port, `127.0.0.1:${upstreamPort}`);
       let got = '';
       sock.on('data', (d: Buffer) => (got += d.toString('latin1')));
       const closed = new Promise<void>((r) => sock.on('close', () => r()));
@@ -510,13 +514,11 @@ describe('forward passthrough over the tunnel tap', () => {
     const p = await startProxy({ outDir: dir, certsDir, upstream: 'passthrough', upstreamCa: caPath });
     try {
       const target = `127.0.0.1:${upstreamPort}`;
-      const raw = await connectTunnel(p.port, target);
-      const sock = tls.connect({ socket: raw, ca: caPem, host: '127.0.0.1' });
-      await new Promise<void>((r) => sock.once('secureConnect', () => r()));
+      const sock = await tlsTunnel(p.port, target);
       let got = Buffer.alloc(0);
       sock.on('data', (d: Buffer) => (got = Buffer.concat([got, d])));
       const waitFor = async (n: number) => {
-        // n frames after the 101 head: count the 0xc1 (FIN, RSV1, text) frame starts loosely by length.
+        // n whole frames after the 101's head.
         for (let i = 0; i < 200; i++) {
           const head = got.indexOf('\r\n\r\n');
           if (head >= 0 && frames(got.subarray(head + 4)) >= n) return;
