@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import zlib from 'node:zlib';
 import { ByteStrings, LineEncoder, Utf8Text, byteStringsSafe, fromByteStrings } from '../src/capture/encode.js';
-import { buildRecord, interpret, readForRecord, type RequestPart, type ParsedView } from '../src/proxy/record.js';
-import { decodeContent, toText } from '../src/capture/body.js';
+import { buildRecord, readExact, readForRecord, type RequestPart, type ParsedView } from '../src/proxy/record.js';
 import { ExchangeRecord } from '../src/capture/schema.js';
 
 /** Text with the characters that matter to JSON and UTF-8: quotes, controls, every UTF-8 length, astral. */
@@ -118,13 +117,7 @@ function bothWays(body: Buffer, contentEncoding?: string, path = '/v1/messages')
   const cheapPart = part(body, contentEncoding, path);
   const cheap = record(cheapPart, readForRecord(head, cheapPart, 'application/json'), true);
   const exactPart = part(body, contentEncoding, path);
-  let t: string | null = null;
-  try {
-    t = toText(decodeContent(body, contentEncoding));
-  } catch {
-    // recorded as a decode error
-  }
-  const exact = record(exactPart, interpret(head, t, 'application/json'), false);
+  const exact = record(exactPart, readExact(head, exactPart, 'application/json'), false);
   // completedAt is the clock at build time.
   const c = encoded({ ...cheap, completedAt: '' });
   const e = encoded({ ...exact, completedAt: '' });

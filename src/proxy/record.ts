@@ -73,6 +73,27 @@ export function interpret(head: RequestHead, decodedText: string | null, content
   return { dialect, dialectName: dialect?.name ?? 'unknown', head, json, parsed, errors };
 }
 
+/** The body with its content codings removed, or null when that fails (captureBody records why). */
+function decodedBody(part: RequestPart): Buffer | null {
+  try {
+    return decodeContent(part.body, part.contentEncoding);
+  } catch {
+    return null;
+  }
+}
+
+/** Decodes `bytes` to text, keeps both on the part and reads the dialect's view from the text. */
+function readText(head: RequestHead, part: RequestPart, bytes: Buffer | null, contentType: string | undefined): ParsedView {
+  const text = bytes === null ? null : toText(bytes);
+  if (bytes !== null) part.decoded = { bytes, text };
+  return interpret(head, text, contentType);
+}
+
+/** The request body decoded and read exactly: the view's json can answer the request. Sets part.decoded. */
+export function readExact(head: RequestHead, part: RequestPart, contentType: string | undefined): ParsedView {
+  return readText(head, part, decodedBody(part), contentType);
+}
+
 /**
  * The request body decoded and read for the record alone, without turning it into a JS string
  * where that can be avoided (see capture/encode.ts): valid UTF-8 is kept as bytes, and JSON whose
@@ -82,18 +103,8 @@ export function interpret(head: RequestHead, decodedText: string | null, content
  * answer the request.
  */
 export function readForRecord(head: RequestHead, part: RequestPart, contentType: string | undefined): ParsedView {
-  let bytes: Buffer;
-  try {
-    bytes = decodeContent(part.body, part.contentEncoding);
-  } catch {
-    // captureBody records the decoding error on the record itself
-    return interpret(head, null, contentType);
-  }
-  if (bytes.length < 256 || !isUtf8(bytes)) {
-    const text = toText(bytes);
-    part.decoded = { bytes, text };
-    return interpret(head, text, contentType);
-  }
+  const bytes = decodedBody(part);
+  if (bytes === null || bytes.length < 256 || !isUtf8(bytes)) return readText(head, part, bytes, contentType);
   part.decoded = { bytes, text: new Utf8Text(bytes) };
   // ASCII decodes to the same string either way, and latin1 is the decoder's fastest path.
   const ascii = isAscii(bytes);

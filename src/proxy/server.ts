@@ -7,14 +7,13 @@ import { Duplex } from 'node:stream';
 import { Proxy } from 'http-mitm-proxy';
 import { ensureCA, LeafIssuer, defaultCertsDir } from '../ca/index.js';
 import { CaptureWriter } from '../capture/store.js';
-import { toText, decodeContent } from '../capture/body.js';
 import type { CaptureError, RecordDraft } from '../capture/schema.js';
 import { unknownStub, type StubReply } from '../dialects/index.js';
 import { log } from '../log.js';
 import {
   buildRecord,
-  interpret,
   nextSeq,
+  readExact,
   readForRecord,
   pairsFromObject,
   pairsFromRaw,
@@ -460,16 +459,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
    */
   function view(part: RequestPart, req: RequestLike, exact: boolean): ParsedView {
     const head = { method: part.method, path: part.path, headers: req.headers };
-    if (!exact) return readForRecord(head, part, req.headers['content-type']);
-    let text: string | null = null;
-    try {
-      const bytes = decodeContent(part.body, part.contentEncoding);
-      text = toText(bytes);
-      part.decoded = { bytes, text };
-    } catch {
-      // captureBody records the decoding error on the record itself
-    }
-    return interpret(head, text, req.headers['content-type']);
+    return (exact ? readExact : readForRecord)(head, part, req.headers['content-type']);
   }
 
   function routeOf(req: RequestLike, info: ConnectionInfo): 'forward' | 'reverse' {
