@@ -80,17 +80,12 @@ interface RequestLike {
   socket: unknown;
 }
 
-/** Where a connection came from and where its exchanges go. */
+/** Where a connection came from and where its exchanges go (the run's capture). */
 interface ConnectionInfo {
   runId: string | null;
-  writer: CaptureWriter;
   clientAddress: string;
   clientPort: number;
   tunnel: { target: string; host: string; port: number; tls: boolean } | null;
-}
-
-interface Sink {
-  writer: CaptureWriter;
 }
 
 export function isLoopback(address: string | undefined): boolean {
@@ -228,7 +223,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   const connections = new WeakMap<Duplex, ConnectionInfo>();
   const openSockets = new Set<net.Socket>();
-  const sinks = new Map<string | null, Sink>();
+  /** Each run's capture, and the proxy's own (null) for connections to its main port. */
+  const writers = new Map<string | null, CaptureWriter>();
   const runServers = new Map<string, net.Server>();
 
   const upstreamBase = options.upstreamUrl ? new URL(options.upstreamUrl) : null;
@@ -236,7 +232,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const notAllowed = (host: string, port: number) => `passthrough to ${host}:${port} is not allowed (--passthrough-only ${options.passthroughOnly!.join(',')})`;
   const onCaptureError = (err: Error, file: string) => log.error({ err: err.message, file }, 'could not write a capture record');
   const mainWriter = await CaptureWriter.open(options.outDir, onCaptureError);
-  sinks.set(null, { writer: mainWriter });
+  writers.set(null, mainWriter);
 
   // The extra trust goes in as one secure context built once, not as a `ca` option: https.Agent
   // concatenates `ca` (all ~140 system roots plus ours, ~200 KB) into its pool key on every
@@ -273,7 +269,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     track(socket);
     connections.set(socket, {
       runId,
-      writer: sinks.get(runId)!.writer,
       clientAddress: socket.remoteAddress ?? '',
       clientPort: socket.remotePort ?? 0,
       tunnel: null,
@@ -281,12 +276,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     return true;
   }
 
-  function sinkOf(runId: string | null): Sink {
-    return sinks.get(runId) ?? sinks.get(null)!;
+  function writerOf(runId: string | null): CaptureWriter {
+    return writers.get(runId) ?? writers.get(null)!;
   }
 
   function persist(runId: string | null, record: RecordDraft): void {
-    sinkOf(runId).writer.append(record);
+    writerOf(runId).append(record);
   }
 
   /**
@@ -296,7 +291,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
    * by flush(), from the moment it is scheduled.
    */
   function persistSoon(runId: string | null, build: () => RecordDraft): void {
-    sinkOf(runId).writer.appendLater(build);
+    writerOf(runId).appendLater(build);
   }
 
   /** Forward route: take over the CONNECT tunnel and terminate TLS in this process with a leaf for the target. */
@@ -387,13 +382,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
           const part = requestPart(req, info, body, false);
           const base = recordBase(req, info, ids, turn.request?.at ?? turn.responses[0]?.at ?? new Date(), part);
           part.method = 'WEBSOCKET';
-          const texts = turn.responses.map((m) => (m.opcode === 1 && !m.error ? m.data.toString('utf8') : m.data.toString('base64')));
+          // Text messages as they are; binary ones (or ones that failed to inflate) as base64.
+          const events = turn.responses.map((m) => (m.opcode === 1 && !m.error ? { data: m.data.toString('utf8') } : { event: 'binary', data: m.data.toString('base64') }));
           const response: ResponsePart = {
             source: 'upstream',
             status: handshake.res.status,
             headers: pairsFromRaw(handshake.res.rawHeaders),
-            body: Buffer.from(texts.join('\n'), 'utf8'),
-            events: turn.responses.map((m, i) => (m.opcode === 1 && !m.error ? { data: texts[i]! } : { event: 'binary', data: texts[i]! })),
+            body: Buffer.from(events.map((e) => e.data).join('\n'), 'utf8'),
+            events,
           };
           const errors: CaptureError[] = [...(turn.request ? [turn.request] : []), ...turn.responses]
             .filter((m) => m.error)
@@ -402,7 +398,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         });
       },
       hold(work) {
-        sinkOf(info.runId).writer.hold(work);
+        writerOf(info.runId).hold(work);
       },
       framingLost(message) {
         persist(
@@ -671,7 +667,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       upstreamPath = rawUrl;
     }
     if (mayPassTo && !mayPassTo(hostname, port)) {
-      refuse(state, notAllowed(hostname, port), notAllowed(hostname, port));
+      const why = notAllowed(hostname, port);
+      refuse(state, why, why);
       return;
     }
     // Node adds no Host of its own to a raw header list; an HTTP/1.0 client may not have sent one.
@@ -816,7 +813,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     server.removeAllListeners('upgrade');
     server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
       const info = connections.get(req.socket);
-      const to = info?.tunnel ?? { ...splitHostPort(req.headers.host ?? '', 80) };
+      const to = info?.tunnel ?? splitHostPort(req.headers.host ?? '', 80);
       if (mayPassTo(to.host, to.port)) for (const l of relayUpgrade) l.call(server, req, socket, head);
       else refuseUpgrade(req, socket, 502, notAllowed(to.host, to.port));
     });
@@ -831,7 +828,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const port = (server.address() as net.AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
 
-
   const running: RunningProxy = {
     host,
     port,
@@ -839,8 +835,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     caCertPath: ca.certPath,
     upstream,
     async addRunListener(runId, captureDir) {
-      if (sinks.has(runId)) throw new Error(`run ${runId} already has a listener`);
-      sinks.set(runId, { writer: await CaptureWriter.open(captureDir, onCaptureError) });
+      if (writers.has(runId)) throw new Error(`run ${runId} already has a listener`);
+      writers.set(runId, await CaptureWriter.open(captureDir, onCaptureError));
       const listener = net.createServer((socket) => {
         if (admit(socket, runId)) server.emit('connection', socket);
       });
@@ -856,14 +852,13 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       const listener = runServers.get(runId);
       runServers.delete(runId);
       if (listener) await new Promise<void>((r) => listener.close(() => r()));
-      const sink = sinks.get(runId);
-      if (sink) await sink.writer.close();
+      await writers.get(runId)?.close();
     },
     exchangeCount(runId) {
-      return sinks.get(runId ?? null)?.writer.written ?? 0;
+      return writers.get(runId ?? null)?.written ?? 0;
     },
     async flush() {
-      await Promise.all([...sinks.values()].map((sink) => sink.writer.flush()));
+      await Promise.all([...writers.values()].map((w) => w.flush()));
     },
     async close() {
       for (const id of [...runServers.keys()]) await running.removeRunListener(id);
@@ -872,7 +867,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       httpAgent.destroy();
       httpsAgent.destroy();
       await running.flush();
-      for (const [id, sink] of sinks) if (id === null) await sink.writer.close();
+      await mainWriter.close();
     },
   };
   log.debug({ url: running.url, upstream, out: options.outDir }, 'proxy listening');
