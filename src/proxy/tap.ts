@@ -205,7 +205,8 @@ class Framer {
   }
 }
 
-function headerValues(raw: string[], name: string): string[] {
+/** Every value of header `name` (lower case) in a raw [name, value, ...] list, in order. */
+export function headerValues(raw: string[], name: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
   return out;

@@ -2,7 +2,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { CaptureError } from '../capture/schema.js';
 import { log } from '../log.js';
-import { HttpTap, type TapRequest, type TapResponse } from './tap.js';
+import { HttpTap, headerValues, type TapRequest, type TapResponse } from './tap.js';
 import { WebSocketTap, negotiatedDeflate, type WsMessage } from './websocket-tap.js';
 
 export interface RelayTarget {
@@ -34,10 +34,6 @@ export interface WebSocketTurn {
   responses: WsMessage[];
 }
 
-function headerValue(raw: string[], name: string): string | undefined {
-  for (let i = 0; i + 1 < raw.length; i += 2) if (raw[i]!.toLowerCase() === name) return raw[i + 1];
-  return undefined;
-}
 
 /**
  * Passthrough for a decrypted CONNECT tunnel: the client's bytes go to the target over a TLS
@@ -99,9 +95,9 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
       events.framingLost(`HTTP: ${message}`);
     },
     upgraded: (req, res, clientRest, serverRest) => {
-      if (!/^websocket$/i.test(headerValue(res.rawHeaders, 'upgrade')?.trim() ?? '')) return;
+      if (!/^websocket$/i.test(headerValues(res.rawHeaders, 'upgrade')[0]?.trim() ?? '')) return;
       handshake = { req, res };
-      ws = new WebSocketTap(negotiatedDeflate(headerValue(res.rawHeaders, 'sec-websocket-extensions')), onMessage, (message) => {
+      ws = new WebSocketTap(negotiatedDeflate(headerValues(res.rawHeaders, 'sec-websocket-extensions')[0]), onMessage, (message) => {
         log.warn({ target: to.target, err: message }, 'could not follow the WebSocket framing of a tunnel: relaying it unrecorded');
         events.framingLost(`WebSocket: ${message}`);
       });
