@@ -64,8 +64,8 @@ function isAsciiString(s: string): boolean {
 export function byteStringsSafe(latin: string): boolean {
   let at = latin.indexOf('\\u');
   while (at >= 0) {
-    const h = /^[0-9a-fA-F]{4}/.test(latin.slice(at + 2, at + 6)) ? parseInt(latin.slice(at + 2, at + 6), 16) : -1;
-    if (h < 0 || h >= 0x80) return false;
+    const hex = latin.slice(at + 2, at + 6);
+    if (!/^[0-9a-fA-F]{4}$/.test(hex) || parseInt(hex, 16) >= 0x80) return false;
     at = latin.indexOf('\\u', at + 2);
   }
   return true;
