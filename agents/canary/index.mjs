@@ -47,9 +47,9 @@
 //     toolwrap     every tool_result's opening tag <stdout> (<file>, <listing>, <error>) gets a space
 //                  before its '>': <stdout >. Tool results only, so it shows from the second model turn on.
 //   SLOT (1..24) gives a plant its own place, so many plants run at once and each one changes only
-//   its own bytes. When any plant has a slot, the system prompt carries the rule list below (the same
-//   24 lines whatever fires, placed after the second line); without slotted plants the prompt is
-//   byte for byte what it always was.
+//   its own bytes. When an apostrophe, homoglyph, zwsp or date-format plant has a slot, the system
+//   prompt carries a list of 24 neutral rules (RULES below: the same lines whatever fires, placed
+//   after the second line); without such plants the prompt is byte for byte what it always was.
 //     apostrophe@N, homoglyph@N, zwsp@N   as above, in the sentence of rule N (zwsp: after its first word)
 //     date-format@N   rule N's "since 2025-01-NN" date is written 2025/01/NN
 //     header@N        header x-canary-slot-N (sent on every request while the plant is given):
@@ -77,6 +77,8 @@ import path from 'node:path';
 import tls from 'node:tls';
 
 const KINDS = ['apostrophe', 'homoglyph', 'zwsp', 'date-format', 'header', 'toolwrap'];
+/** The kinds that write into the system prompt; a slotted one of these brings the rule list. */
+const PROMPT_KINDS = ['apostrophe', 'homoglyph', 'zwsp', 'date-format'];
 const TRIGGERS = [
   'tz', 'proxy', 'base', 'locale',
   'systz', 'intltz', 'hostname', 'user', 'home',
@@ -449,39 +451,32 @@ const TOOLS = [
   },
 ];
 
-/** stdout and stderr in the order they arrive; a timeout kills the shell's whole process group. */
+/**
+ * stdout and stderr in the order they arrive. The shell stays in the canary's process group, so the
+ * runner's kill of the agent's group reaches it too; on timeout the shell is killed and the call
+ * settles at once (a background child still holding the pipes is not waited for).
+ */
 function runShell(command) {
   return new Promise((resolve) => {
     const chunks = [];
-    let child;
-    try {
-      child = spawn('/bin/sh', ['-c', command], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-    } catch (err) {
-      resolve({ output: '', error: `cannot start /bin/sh: ${err.message}` });
-      return;
-    }
-    let timedOut = false;
+    let settled = false;
+    const settle = (error) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve({ output: Buffer.concat(chunks).toString('utf8'), error });
+    };
+    const child = spawn('/bin/sh', ['-c', command], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
     const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        child.kill('SIGKILL');
-      }
+      child.kill('SIGKILL');
+      child.stdout.destroy();
+      child.stderr.destroy();
+      settle(`timed out after ${TOOL_TIMEOUT_MS / 1000} s`);
     }, TOOL_TIMEOUT_MS);
     child.stdout.on('data', (c) => chunks.push(c));
     child.stderr.on('data', (c) => chunks.push(c));
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      resolve({ output: Buffer.concat(chunks).toString('utf8'), error: `cannot start /bin/sh: ${err.message}` });
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const output = Buffer.concat(chunks).toString('utf8');
-      if (timedOut) resolve({ output, error: `timed out after ${TOOL_TIMEOUT_MS / 1000} s` });
-      else if (code !== 0) resolve({ output, error: signal ? `killed by ${signal}` : `exit code ${code}` });
-      else resolve({ output, error: null });
-    });
+    child.on('error', (err) => settle(`cannot start /bin/sh: ${err.message}`));
+    child.on('close', (code, signal) => settle(code === 0 ? null : signal ? `killed by ${signal}` : `exit code ${code}`));
   });
 }
 
@@ -650,7 +645,8 @@ class Agent {
     this.fired = firedPlants(opts.plants, senses(this.baseUrl, proxy));
     const slotted = opts.plants.filter((p) => p.slot !== null);
     this.slotHeaders = [...new Set(slotted.filter((p) => p.kind === 'header').map((p) => p.slot))].sort((a, b) => a - b);
-    this.system = buildSystemPrompt(this.fired, slotted.length > 0, this.sessionId);
+    const withRules = slotted.some((p) => PROMPT_KINDS.includes(p.kind));
+    this.system = buildSystemPrompt(this.fired, withRules, this.sessionId);
     this.toolResults = 0;
   }
 
