@@ -55,7 +55,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** Errors a user can cause and fix: one line, exit 2, no stack trace. */
-const USER_ERRORS = new Set(['UsageError', 'CaptureFileError', 'ScenarioError', 'InputError']);
+const USER_ERRORS = new Set(['UsageError', 'CaptureFileError', 'ScenarioError', 'InputError', 'CatalogueError']);
 
 function isUserError(err: unknown): err is Error {
   return err instanceof Error && USER_ERRORS.has(err.name);

@@ -75,15 +75,39 @@ describe('isolated environment', () => {
 
   test('launch: wrapped in unshare with namespaces, direct otherwise', () => {
     const ns = { available: true, detail: '', unshare: '/usr/bin/unshare', mount: '/usr/bin/mount', sh: '/bin/sh' };
-    const wrapped = launchCommand(['node', 'a.mjs'], sandbox, '/x/hosts', ns);
+    const mounts = { mountLines: ["'/usr/bin/mount' --bind '/x/hosts' /etc/hosts"], homeLines: [], unshareFlags: ['-u'], hide: '/x' };
+    const wrapped = launchCommand(['node', 'a.mjs'], sandbox, ns, mounts);
     expect(wrapped.file).toBe('/usr/bin/unshare');
-    expect(wrapped.args.slice(0, 5)).toEqual(['-r', '-m', '--', '/bin/sh', '-c']);
-    expect(wrapped.args.slice(-6)).toEqual(['promptdiff-sandbox', '/x/hosts', sandbox.dir, SANDBOX_ROOT, 'node', 'a.mjs']);
-    expect(launchCommand(['node', 'a.mjs'], { ...sandbox, work: '/real/work' }, '/x/hosts', { available: false, detail: 'no' })).toEqual({
+    expect(wrapped.args.slice(0, 6)).toEqual(['-r', '-m', '-u', '--', '/bin/sh', '-c']);
+    expect(wrapped.args.slice(-3)).toEqual(['promptdiff-sandbox', 'node', 'a.mjs']);
+    const script = wrapped.args[6]!.split('\n');
+    // The /etc view first, then the sandbox, then the scratch hidden, then the agent.
+    expect(script).toEqual([
+      'set -e',
+      "'/usr/bin/mount' --bind '/x/hosts' /etc/hosts",
+      `'/usr/bin/mount' --bind '${sandbox.dir}' '${SANDBOX_ROOT}'`,
+      "'/usr/bin/mount' -t tmpfs -o mode=0700 tmpfs '/x'",
+      `cd '${SANDBOX_ROOT}/work'`,
+      'exec "$@"',
+    ]);
+    expect(launchCommand(['node', 'a.mjs'], { ...sandbox, work: '/real/work' }, { available: false, detail: 'no' }, mounts)).toEqual({
       file: 'node',
       args: ['a.mjs'],
       cwd: '/real/work',
     });
+  });
+
+  test('machine variables sit above the preset and below env.set; unset drops a runner default', () => {
+    const env = isolatedEnv({
+      ...base,
+      preset: { LANG: 'preset', X: 'preset' },
+      machine: { LANG: 'zh_CN.UTF-8', X: 'machine', Y: 'machine' },
+      unset: ['TZ'],
+      set: { Y: 'set' },
+    });
+    expect(env).toMatchObject({ LANG: 'zh_CN.UTF-8', X: 'machine', Y: 'set' });
+    expect('TZ' in env).toBe(false);
+    expect(isolatedEnv({ ...base, unset: ['TZ'], cell: { TZ: 'Asia/Tokyo' } }).TZ).toBe('Asia/Tokyo');
   });
 });
 

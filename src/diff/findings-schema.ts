@@ -199,6 +199,11 @@ export const Summary = z.object({
     notes: z.array(z.string()),
   }),
   runsFailed: z.array(RunFailure),
+  /**
+   * Machine factors of the design that could not be applied on the machine that ran it (optional:
+   * added after v1 shipped). Their values were never compared, so no finding about them means nothing.
+   */
+  factorsSkipped: z.array(z.object({ factor: z.string(), reason: z.string() })).optional(),
   /** Capture lines skipped (e.g. a torn last line). */
   warnings: z.array(z.string()),
   unicode: z.object({

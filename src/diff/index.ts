@@ -90,6 +90,7 @@ export async function diffRunDir(runDir: string): Promise<Findings> {
     alignedRequests: alignment.size,
     fieldsCompared: analysis.fieldsCompared,
     noise: { maskedSpans: analysis.maskedSpans, maskedPresence: analysis.maskedPresence, notes },
+    factorsSkipped: manifest.isolation?.machine?.skipped ?? [],
     runsFailed: failed.map((r) => ({
       id: r.id,
       cell: r.cell,

@@ -10,10 +10,11 @@ export const EXIT = {
 
 /**
  * Failed runs win over findings: with runs missing, the comparison is incomplete and "no
- * findings" would be a false all-clear. Expected variation is not a finding.
+ * findings" would be a false all-clear. A factor the machine could not apply is the same: its
+ * values were never compared. Expected variation is not a finding.
  */
 export function exitCodeFor(findings: Findings): number {
-  if (findings.summary.runsFailed.length > 0) return EXIT.runsFailed;
+  if (findings.summary.runsFailed.length > 0 || (findings.summary.factorsSkipped?.length ?? 0) > 0) return EXIT.runsFailed;
   return findings.findings.some((f) => f.class !== 'expected') ? EXIT.findings : EXIT.noFindings;
 }
 

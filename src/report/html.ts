@@ -26,6 +26,7 @@ export function renderHtml(findings: Findings): string {
 <p class="summary">${esc(headline(findings))}</p>
 ${list('Notes', s.noise.notes)}
 ${list('Failed runs', s.runsFailed.map((r) => `${r.id} (${r.cell}): ${r.status}${r.message ? ` — ${r.message}` : ''}`))}
+${list('Factors not compared', (s.factorsSkipped ?? []).map((f) => `${f.factor}: skipped — ${f.reason}`))}
 ${list('Warnings', s.warnings)}
 </header>
 <main>

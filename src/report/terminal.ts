@@ -138,6 +138,9 @@ export function renderTerminal(findings: Findings, options: TerminalOptions = {}
   for (const r of s.runsFailed) {
     lines.push(p.wrap('\x1b[31m', `run failed: ${r.id} (${r.cell}) ${r.status}${r.message ? `: ${r.message}` : ''}`));
   }
+  for (const f of s.factorsSkipped ?? []) {
+    lines.push(p.wrap('\x1b[31m', `not compared: factor ${f.factor} was skipped (${f.reason})`));
+  }
   for (const w of s.warnings) lines.push(p.wrap(DIM, `warning: ${w}`));
   return `${lines.join('\n')}\n`;
 }

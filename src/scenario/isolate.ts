@@ -95,6 +95,8 @@ export async function createSandbox(options: {
   namespaces: boolean;
   workspace?: string;
   caCertPath: string;
+  /** HOME as the agent sees it, when not <root>/home (a user factor's /home/NAME). */
+  homePath?: string;
 }): Promise<Sandbox> {
   const { dir } = options;
   const real = {
@@ -113,7 +115,7 @@ export async function createSandbox(options: {
   return {
     dir,
     root,
-    home: path.join(root, 'home'),
+    home: options.homePath ?? path.join(root, 'home'),
     work: path.join(root, 'work'),
     tmp: path.join(root, 'tmp'),
     caCertPath: path.join(root, 'ca.pem'),
@@ -127,6 +129,9 @@ export interface EnvInput {
   set: Record<string, string>;
   /** The cell's env axis values (pseudo-axes such as proxy_url already removed). */
   cell: Record<string, string>;
+  /** The run's machine factors' variables (locale, user, mirrors…) and the runner defaults they drop. */
+  machine?: Record<string, string>;
+  unset?: string[];
   /** What the agent preset needs for this run (dummy key, switches that keep it offline, its route variables). */
   preset?: Record<string, string>;
   routing: Record<string, string>;
@@ -136,9 +141,9 @@ export interface EnvInput {
 }
 
 /**
- * The agent's complete environment, in a fixed order. Later groups win: defaults < agent preset <
- * scenario env.set < cell values < routing < clock, so a scenario can override a preset's switch,
- * and a cell cannot undo routing or the pinned clock.
+ * The agent's complete environment, in a fixed order. Later groups win: defaults (less what the
+ * machine unsets) < agent preset < machine factors < scenario env.set < cell values < routing <
+ * clock, so a scenario can override a preset's switch, and a cell cannot undo routing or the pinned clock.
  */
 export function isolatedEnv(input: EnvInput): Record<string, string> {
   const env: Record<string, string> = {};
@@ -164,7 +169,8 @@ export function isolatedEnv(input: EnvInput): Record<string, string> {
     LANG: 'C.UTF-8',
     TZ: 'UTC',
   });
-  Object.assign(env, input.preset ?? {}, input.set, input.cell, input.routing, input.clock);
+  for (const name of input.unset ?? []) delete env[name];
+  Object.assign(env, input.preset ?? {}, input.machine ?? {}, input.set, input.cell, input.routing, input.clock);
   return env;
 }
 
@@ -174,8 +180,37 @@ export interface Launch {
   cwd: string;
 }
 
+/** What the namespace wrapper mounts before the agent starts (scenario/machine.ts prepares it). */
+export interface MachineMounts {
+  /** /etc view (or the hosts file), hostname, overlays: run first. */
+  mountLines: string[];
+  /** Mounts that need the sandbox in place (HOME at /home/NAME). */
+  homeLines: string[];
+  unshareFlags: string[];
+  /** A directory of the host to cover with an empty tmpfs once everything is mounted (the runs' scratch). */
+  hide?: string;
+}
+
+/** A single-quoted shell word. */
+export const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** The wrapper: mounts, then becomes the agent, so no extra process stays between the runner and the agent. */
+export function wrapperScript(mount: string, sandbox: Sandbox, machine: MachineMounts): string {
+  const lines = [
+    'set -e',
+    ...machine.mountLines,
+    `${shellQuote(mount)} --bind ${shellQuote(sandbox.dir)} ${shellQuote(SANDBOX_ROOT)}`,
+    ...machine.homeLines,
+    // The runner's scratch holds every run's sandbox and machine files: nothing an agent should find.
+    ...(machine.hide ? [`${shellQuote(mount)} -t tmpfs -o mode=0700 tmpfs ${shellQuote(machine.hide)}`] : []),
+    `cd ${shellQuote(sandbox.work)}`,
+    'exec "$@"',
+  ];
+  return lines.join('\n');
+}
+
 /** The process to spawn for one run: the agent itself, or the agent behind the namespace wrapper. */
-export function launchCommand(command: string[], sandbox: Sandbox, hostsPath: string, support: NamespaceSupport): Launch {
+export function launchCommand(command: string[], sandbox: Sandbox, support: NamespaceSupport, machine: MachineMounts): Launch {
   const [program, ...rest] = command;
   if (!program) throw new Error('empty agent command');
   if (!support.available || !support.unshare || !support.sh || !support.mount) {
@@ -183,8 +218,8 @@ export function launchCommand(command: string[], sandbox: Sandbox, hostsPath: st
   }
   return {
     file: support.unshare,
-    args: ['-r', '-m', '--', support.sh, '-c', mountScript(support.mount), 'promptdiff-sandbox', hostsPath, sandbox.dir, SANDBOX_ROOT, ...command],
-    // The wrapper changes into SANDBOX_ROOT/work itself once the mount is in place.
+    args: ['-r', '-m', ...machine.unshareFlags, '--', support.sh, '-c', wrapperScript(support.mount, sandbox, machine), 'promptdiff-sandbox', ...command],
+    // The wrapper changes into the sandbox's work directory itself once the mounts are in place.
     cwd: sandbox.dir,
   };
 }

@@ -29,7 +29,7 @@ export function formatPath(p: readonly PropertyKey[]): string {
 }
 
 /** Levenshtein distance, for "did you mean" on misspelt keys. */
-function distance(a: string, b: string): number {
+export function distance(a: string, b: string): number {
   let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];

@@ -18,6 +18,36 @@ export const CellSchema = z.object({
 });
 export type Cell = z.infer<typeof CellSchema>;
 
+/** A machine factor as a run directory used it (src/scenario/factors/): rerunnable without the catalogue. */
+export const FactorDefinition = z.object({
+  kind: z.string(),
+  summary: z.string(),
+  baseline: z.string(),
+  /** Applied to every run that does not vary the factor. */
+  neutral: z.string().optional(),
+  /** Value id → the kind's parameters (for plain values, the value itself). */
+  values: z.record(z.string(), z.unknown()),
+});
+export type FactorDefinition = z.infer<typeof FactorDefinition>;
+
+export const SkippedFactor = z.object({ factor: z.string(), reason: z.string() });
+export type SkippedFactor = z.infer<typeof SkippedFactor>;
+
+/** What the runs' machine was made of: how /etc was presented, the neutral values, what could not be applied. */
+export const MachineIsolation = z.object({
+  etcView: z.enum(['overlay', 'copy']).nullable(),
+  uts: z.boolean(),
+  home: z.boolean(),
+  detail: z.string(),
+  /** Factor → value applied to every run that does not vary it (files and hostname, not variables). */
+  neutral: z.record(z.string(), z.string()),
+  /** Factors of the design this host could not apply: their cells were run without them. */
+  skipped: z.array(SkippedFactor),
+  /** How values were applied, where a reader should know (e.g. a locale glibc has no data for). */
+  notes: z.array(z.string()),
+});
+export type MachineIsolation = z.infer<typeof MachineIsolation>;
+
 export const RunStatus = z.enum(['pending', 'ok', 'failed', 'timeout', 'no-traffic', 'error']);
 export type RunStatus = z.infer<typeof RunStatus>;
 
@@ -59,8 +89,10 @@ export const ManifestSchema = z.object({
     integrity: z.string().nullable().optional(),
     dialect: z.string().optional(),
   }),
-  /** Axis name → the values it takes, in scenario order. */
+  /** Axis name → the values it takes, in scenario order (variables, then machine factors, then proxy_url). */
   axes: z.record(z.string(), z.array(z.string())),
+  /** Definitions of the machine factors among the axes and of the neutral ones (optional: added after v1 shipped). */
+  factors: z.record(z.string(), FactorDefinition).optional(),
   cells: z.array(CellSchema),
   runs: z.array(RunEntry),
   /** Rules from the scenario marking variation as expected: a JSON path pattern allowed to follow an axis. */
@@ -77,6 +109,8 @@ export const ManifestSchema = z.object({
       sandboxRoot: z.string().nullable(),
       clock: z.object({ requested: z.string(), pinned: z.boolean(), detail: z.string() }),
       warnings: z.array(z.string()),
+      /** Machine factors (optional: added after v1 shipped). */
+      machine: MachineIsolation.optional(),
     })
     .optional(),
 });

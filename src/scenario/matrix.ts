@@ -1,6 +1,6 @@
 import type { Cell } from './manifest.js';
 import { ScenarioError } from './load.js';
-import { axesWithProxy, type Scenario } from './schema.js';
+import { designAxes, type Scenario } from './schema.js';
 
 export interface PlannedRun {
   /** <cellId>-r<rep>, e.g. c003-r2 */
@@ -51,15 +51,17 @@ export function cellId(index: number, total: number): string {
 }
 
 export function runCountOf(scenario: Scenario): number {
-  return cellCount(scenario, axesWithProxy(scenario.axes, scenario.proxy_urls)) * scenario.repetitions;
+  return cellCount(scenario, designAxes(scenario)) * scenario.repetitions;
 }
 
 /**
  * Expands a scenario into cells × repetitions. Refuses matrices above `scenario.max_runs` runs unless
  * `yes`, so a typo in an axis list cannot start ten thousand agent processes.
  */
-export function expandMatrix(scenario: Scenario, options: { yes?: boolean } = {}): Matrix {
-  const axes = axesWithProxy(scenario.axes, scenario.proxy_urls);
+export function expandMatrix(scenario: Scenario, options: { yes?: boolean; skipped?: Iterable<string> } = {}): Matrix {
+  const axes = designAxes(scenario);
+  // A factor this host cannot apply keeps its first value: its other cells would only repeat that one.
+  for (const name of options.skipped ?? []) if (axes[name]) axes[name] = axes[name].slice(0, 1);
   const cells = cellCount(scenario, axes);
   const total = cells * scenario.repetitions;
   if (total > HARD_LIMIT) {

@@ -156,7 +156,7 @@ function checkSameScenario(ref: Source, other: Source): void {
         'Pin the agent version in the scenario and rerun the shards that differ',
     );
   }
-  const layout = (m: Manifest) => canonical({ axes: m.axes, cells: m.cells, runs: m.runs.map((r) => [r.id, r.cell, r.rep]), expect: m.expect });
+  const layout = (m: Manifest) => canonical({ axes: m.axes, factors: m.factors ?? null, cells: m.cells, runs: m.runs.map((r) => [r.id, r.cell, r.rep]), expect: m.expect });
   if (layout(ref.manifest) !== layout(other.manifest)) {
     throw new ScenarioError(
       `${other.label} and ${ref.label} expanded the scenario into different cells or runs (different promptdiff versions?): rerun all shards with one version`,
@@ -228,6 +228,26 @@ function mergeIsolation(sources: Source[], warnings: string[]): Manifest['isolat
       '): expect path noise; run every shard on machines with user namespaces';
     warnings.push(w);
     merged.warnings.push(w);
+  }
+  const machines = present.map((i) => i.machine);
+  if (machines.some((m) => m)) {
+    const known = machines.filter((m): m is NonNullable<typeof m> => m !== undefined);
+    const skipped = new Map<string, string>();
+    for (const m of known) for (const sk of m.skipped) if (!skipped.has(sk.factor)) skipped.set(sk.factor, sk.reason);
+    merged.machine = {
+      ...known[0]!,
+      // A factor skipped on any machine was not compared in all its cells: it stays skipped.
+      skipped: [...skipped].map(([factor, reason]) => ({ factor, reason })),
+      notes: unique(known.flatMap((m) => m.notes)),
+    };
+    if (known.length !== machines.length || differs((i) => [i.machine?.etcView, i.machine?.uts, i.machine?.home, i.machine?.neutral])) {
+      const w =
+        'shards presented the machine differently (' +
+        sources.map((s) => `${s.label}: ${s.manifest.isolation?.machine ? s.manifest.isolation.machine.detail : 'no machine factors'}`).join(', ') +
+        '): a factor applied on one machine and not on another shows up as noise or a false finding';
+      warnings.push(w);
+      merged.warnings.push(w);
+    }
   }
   if (differs((i) => i.clock.pinned)) {
     const w = `the clock was pinned in some shards only (${sources.map((s) => `${s.label}: ${s.manifest.isolation?.clock.pinned ? 'pinned' : 'not pinned'}`).join(', ')}): install faketime on every machine`;

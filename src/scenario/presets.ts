@@ -9,6 +9,7 @@ import {
 } from '../agents/index.js';
 import { ScenarioError } from './load.js';
 import type { Manifest } from './manifest.js';
+import type { DialectName } from '../capture/schema.js';
 import type { Scenario } from './schema.js';
 
 /**
@@ -21,6 +22,8 @@ export interface PreparedAgent {
   /** What manifest.json records as `agent`. */
   identity: Manifest['agent'];
   baseUrlVar: string;
+  /** The API family the agent speaks (a plain command's is guessed from its base-URL variable). */
+  dialect: Exclude<DialectName, 'unknown'>;
   preset: AgentPreset | null;
   installed: InstalledAgent | null;
   /** argv (program first) of one run. */
@@ -65,6 +68,7 @@ export async function prepareAgent(scenario: Scenario, options: PrepareAgentOpti
     return {
       identity: { command: agent.command, preset: null, version: null },
       baseUrlVar: agent.base_url_var,
+      dialect: dialectOfVariable(agent.base_url_var),
       preset: null,
       installed: null,
       command: () => agent.command,
@@ -98,12 +102,20 @@ export async function prepareAgent(scenario: Scenario, options: PrepareAgentOpti
       dialect: preset.dialect,
     },
     baseUrlVar: agent.base_url_var ?? preset.baseUrlVar,
+    dialect: preset.dialect as Exclude<DialectName, 'unknown'>,
     preset,
     installed,
     command,
     env: (ctx) => preset.env(ctx),
     prepareHome: (realHome) => preset.prepareHome(realHome),
   };
+}
+
+/** The API family a plain command most likely speaks, by the variable that holds its base URL. */
+export function dialectOfVariable(name: string): Exclude<DialectName, 'unknown'> {
+  if (/^OPENAI/.test(name)) return 'openai-chat';
+  if (/GEMINI|GOOGLE/.test(name)) return 'gemini';
+  return 'anthropic-messages';
 }
 
 /** True when `child` is `parent` or inside it. */

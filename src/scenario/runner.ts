@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startProxy, type RunningProxy } from '../proxy/server.js';
@@ -12,8 +12,14 @@ import {
   launchCommand,
   redactEnv,
   SANDBOX_ROOT,
+  type MachineMounts,
   type NamespaceSupport,
+  type Sandbox,
 } from './isolate.js';
+import { homeMountLines, prepareMachine } from './machine.js';
+import { setupMachine, type MachineSetup } from './machine-setup.js';
+import type { MachinePlan } from './factors/index.js';
+import type { Catalogue } from './factors/catalogue.js';
 import { loadScenario, ScenarioError, validateScenario } from './load.js';
 import { MANIFEST_VERSION, type Cell, type Manifest, type RunEntry } from './manifest.js';
 import { ManifestStore } from './manifest-store.js';
@@ -54,6 +60,8 @@ export interface RunScenarioOptions {
   startProxy?: typeof startProxy;
   /** Where and how agent presets are installed (cache root, npm); defaults to the user's agent cache. */
   agentInstall?: InstallOptions;
+  /** The factor catalogue to resolve `factors` against (default: the built-in one). */
+  catalogue?: Catalogue;
 }
 
 export interface RunScenarioResult {
@@ -158,14 +166,52 @@ interface RunContext {
   agent: PreparedAgent;
   ns: NamespaceSupport;
   clockEnv: Record<string, string>;
+  machine: MachineSetup;
   cells: Map<string, Cell>;
   proxy: RunningProxy;
   store: ManifestStore;
   outDir: string;
   scratch: string;
-  hostsPath: string;
+  hosts: string;
   progress: Progress;
   signal?: AbortSignal;
+}
+
+/** Beside the run's sandbox, never inside what the agent sees. */
+const MACHINE_SUFFIX = '.machine';
+
+/** The run's machine in its private files, and the wrapper's mount steps (nothing without namespaces). */
+async function prepareMounts(ctx: RunContext, plan: MachinePlan, sandbox: Sandbox, realHome: string): Promise<MachineMounts> {
+  if (!ctx.ns.available || !ctx.ns.mount) {
+    // Without namespaces only variables can vary: factors needing more were skipped at set-up.
+    await prepareMachine({
+      plan: { ...plan, etc: {}, overlays: {}, hostname: undefined, user: undefined },
+      support: { ...ctx.machine.support, etcView: null },
+      machineDir: `${sandbox.dir}${MACHINE_SUFFIX}`,
+      realHome,
+      realWork: path.join(sandbox.dir, 'work'),
+      home: sandbox.home,
+      hosts: ctx.hosts,
+      mount: 'mount',
+    });
+    return { mountLines: [], homeLines: [], unshareFlags: [] };
+  }
+  const prepared = await prepareMachine({
+    plan,
+    support: ctx.machine.support,
+    machineDir: `${sandbox.dir}${MACHINE_SUFFIX}`,
+    realHome,
+    realWork: path.join(sandbox.dir, 'work'),
+    home: sandbox.home,
+    hosts: ctx.hosts,
+    mount: ctx.ns.mount,
+  });
+  return {
+    mountLines: prepared.mountLines,
+    homeLines: plan.user ? homeMountLines(ctx.ns.mount, realHome, sandbox.home) : [],
+    unshareFlags: prepared.unshareFlags,
+    hide: path.dirname(ctx.scratch),
+  };
 }
 
 async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
@@ -179,21 +225,29 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
     await mkdir(runDir, { recursive: true });
     const cell = ctx.cells.get(planned.cell);
     if (!cell) throw new Error(`cell ${planned.cell} is not in the manifest`);
-    const { [PROXY_URL_AXIS]: proxyUrl, ...cellEnv } = cell.values;
+    const { [PROXY_URL_AXIS]: cellProxyUrl, ...rest } = cell.values;
+    // Variables are the axes that are not factors (factor names have dots; variable names cannot).
+    const cellEnv = Object.fromEntries(Object.entries(rest).filter(([name]) => !ctx.machine.factors.has(name)));
+    const plan = ctx.machine.plans.get(planned.cell);
+    if (!plan) throw new Error(`cell ${planned.cell} has no machine plan`);
+    const userHome = plan.user ? `/home/${plan.user.name}` : undefined;
     const sandbox = await createSandbox({
       dir: sandboxDir,
       namespaces: ctx.ns.available,
       workspace: scenario.workspace,
       caCertPath: proxy.caCertPath,
+      homePath: userHome,
     });
+    const realHome = path.join(sandbox.dir, 'home');
     // The real directory: the agent sees it as sandbox.home once the namespace has mounted it.
-    await agent.prepareHome(path.join(sandbox.dir, 'home'));
+    await agent.prepareHome(realHome);
+    const mounts = await prepareMounts(ctx, plan, sandbox, realHome);
     const listener = await proxy.addRunListener(planned.id, runDir);
     listening = true;
-    const baseUrl = cellEnv[agent.baseUrlVar] ?? scenario.env.set[agent.baseUrlVar];
+    const baseUrl = cellEnv[agent.baseUrlVar] ?? plan.baseUrl ?? scenario.env.set[agent.baseUrlVar];
     const routing = routeEnv({
       route: scenario.route,
-      proxyUrl,
+      proxyUrl: cellProxyUrl ?? plan.proxyUrl,
       baseUrlVar: agent.baseUrlVar,
       baseUrl,
       listenerPort: listener.port,
@@ -209,14 +263,17 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
       ...(scenario.route === 'reverse' ? { baseUrl: routing[agent.baseUrlVar] } : baseUrl ? { baseUrl } : {}),
     };
     const command = agent.command(agentCtx);
+    const machineEnv = { ...plan.env, ...(plan.baseUrl ? { [agent.baseUrlVar]: plan.baseUrl } : {}) };
     const env = isolatedEnv({
       caller: process.env,
       allow: scenario.env.allow,
       set: scenario.env.set,
       cell: cellEnv,
       preset: agent.env(agentCtx),
+      machine: machineEnv,
+      unset: plan.unsetEnv,
       routing,
-      clock: ctx.clockEnv,
+      clock: plan.clock ? ctx.machine.clocks.get(plan.clock)!.env : ctx.clockEnv,
       sandbox,
       namespaces: ctx.ns.available,
     });
@@ -224,7 +281,7 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
     ctx.progress.runStarted(planned.id);
     const stderrPath = path.join(runDir, 'stderr.txt');
     const result = await execute({
-      launch: launchCommand(command, sandbox, ctx.hostsPath, ctx.ns),
+      launch: launchCommand(command, sandbox, ctx.ns, mounts),
       env,
       stdoutPath: path.join(runDir, 'stdout.txt'),
       stderrPath,
@@ -274,6 +331,7 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
   } finally {
     if (listening) await proxy.removeRunListener(planned.id).catch(() => undefined);
     await rm(sandboxDir, { recursive: true, force: true }).catch(() => undefined);
+    await rm(`${sandboxDir}${MACHINE_SUFFIX}`, { recursive: true, force: true }).catch(() => undefined);
   }
   await ctx.store.updateRun(entry);
   ctx.progress.runDone(entry);
@@ -302,7 +360,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
   const { scenario, file } = await pickScenario(opts, existing, outDir);
   const shard = await pickShard(opts.shard, existing ? outDir : null);
   agentIdentity(scenario); // an unknown preset or a missing task fails here, before any install
-  const matrix = expandMatrix(scenario, { yes: opts.yes });
+  expandMatrix(scenario, { yes: opts.yes }); // too large a matrix fails here too
   const jobs = opts.jobs ?? scenario.jobs;
   if (!Number.isInteger(jobs) || jobs < 1) throw new ScenarioError(`--jobs ${jobs}: expected a positive integer`);
   const progress = opts.progress ?? createProgress(process.stderr);
@@ -325,6 +383,11 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     );
   }
   if (scenario.clock !== 'real' && !clock.pinned) warnings.push(clock.detail);
+  const where = file ?? (existing ? path.join(outDir, 'manifest.json') : 'scenario');
+  const machine = await setupMachine({ scenario, existing, ns, dialect: agent.dialect, where, catalogue: opts.catalogue });
+  for (const s of machine.skipped) warnings.push(`factor ${s.factor} skipped: ${s.reason}`);
+  const matrix = expandMatrix(scenario, { yes: opts.yes, skipped: machine.skipped.map((s) => s.factor) });
+  machine.planCells(existing ? existing.cells : matrix.cells);
 
   const isolation = {
     namespaces: ns.available,
@@ -332,6 +395,8 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     sandboxRoot: ns.available ? SANDBOX_ROOT : null,
     clock: { requested: clock.requested, pinned: clock.pinned, detail: clock.detail },
     warnings,
+    // A directory from before machine factors keeps describing the host's machine as it was.
+    ...(existing && !existing.factors ? {} : { machine: machine.isolation }),
   };
   const manifest: Manifest = existing
     ? { ...existing, isolation }
@@ -343,6 +408,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
         scenario: serializeScenario(scenario),
         agent: agent.identity,
         axes: matrix.axes,
+        factors: machine.definitions,
         cells: matrix.cells,
         runs: matrix.runs.map((run, i) => {
           const entry = pendingEntry(run);
@@ -367,9 +433,11 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
   }
 
   const todo = slice.filter((r) => r.status !== 'ok');
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'promptdiff-runs-'));
-  const hostsPath = path.join(scratch, 'hosts');
-  await writeFile(hostsPath, hostsFile(routedHostnames(scenario, agent.baseUrlVar)));
+  // One parent for every runner's scratch, so a run's wrapper can hide all of them at once.
+  const scratchParent = path.join(os.tmpdir(), 'promptdiff-runs');
+  await mkdir(scratchParent, { recursive: true, mode: 0o700 });
+  const scratch = await mkdtemp(path.join(scratchParent, 'r-'));
+  const hosts = hostsFile([...routedHostnames(scenario, agent.baseUrlVar), ...machine.routedHostnames(scenario.route)]);
   const proxy = await (opts.startProxy ?? startProxy)({
     outDir: path.join(outDir, UNATTRIBUTED_DIR),
     upstream: scenario.upstream,
@@ -383,12 +451,13 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     agent,
     ns,
     clockEnv: clock.env,
+    machine,
     cells: new Map(manifest.cells.map((c) => [c.id, c])),
     proxy,
     store,
     outDir,
     scratch,
-    hostsPath,
+    hosts,
     progress,
     signal: opts.signal,
   };

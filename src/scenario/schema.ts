@@ -1,52 +1,13 @@
 import { z } from 'zod';
+import { ENV_NAME, envNameProblem, PROXY_URL_AXIS } from './env-names.js';
+import { FACTOR_NAME } from './factors/names.js';
+
+export { ENV_NAME, RESERVED_ENV, envNameProblem, PROXY_URL_AXIS } from './env-names.js';
 
 /**
  * The scenario file format. This schema is the single source of truth: types are inferred from it,
  * docs/scenarios.md describes it, and the resolved form is stored in manifest.json.
  */
-
-const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
-
-/** Variables the runner owns: an axis or an env entry on them would break isolation or routing. */
-export const RESERVED_ENV = new Set([
-  'HOME',
-  'USER',
-  'LOGNAME',
-  'PWD',
-  'TMPDIR',
-  'XDG_CONFIG_HOME',
-  'XDG_CACHE_HOME',
-  'XDG_DATA_HOME',
-  'XDG_STATE_HOME',
-  'XDG_RUNTIME_DIR',
-  'HTTPS_PROXY',
-  'HTTP_PROXY',
-  'https_proxy',
-  'http_proxy',
-  'ALL_PROXY',
-  'all_proxy',
-  'NO_PROXY',
-  'no_proxy',
-  'NODE_EXTRA_CA_CERTS',
-  'SSL_CERT_FILE',
-  'REQUESTS_CA_BUNDLE',
-  'CURL_CA_BUNDLE',
-  'LD_PRELOAD',
-  'FAKETIME',
-  'FAKETIME_FMT',
-  'DONT_FAKE_MONOTONIC',
-  'proxy_url',
-]);
-
-/** The pseudo-axis name under which `proxy_urls` appear in cells. */
-export const PROXY_URL_AXIS = 'proxy_url';
-
-/** Why `name` cannot be an axis or env entry, or null when it can. */
-export function envNameProblem(name: string): string | null {
-  if (!ENV_NAME.test(name)) return 'expected an environment variable name (letters, digits, underscore)';
-  if (RESERVED_ENV.has(name)) return 'is set by the runner itself (isolation or routing) and cannot be chosen here';
-  return null;
-}
 
 // Record keys are checked in superRefine: zod reports a failing record key only as "Invalid key".
 const envName = z.string().superRefine((name, ctx) => {
@@ -139,6 +100,11 @@ export const ScenarioSchema = z
     stub_text: z.string().optional(),
     /** Each axis is an environment variable and the values it takes. */
     axes: z.record(z.string(), z.array(envValue).min(1, 'expected at least one value')).default({}),
+    /**
+     * Machine factors (src/scenario/factors/catalogue.yaml) and the values they take: catalogue value
+     * ids, or for kinds with plain values (zones, hostnames…) any value of that kind.
+     */
+    factors: z.record(z.string(), z.array(envValue).min(1, 'expected at least one value')).default({}),
     /** The proxy URL strings the agent sees (forward route); the port is replaced by the run's listener port. */
     proxy_urls: z.array(httpUrl('proxy_urls')).min(1).optional(),
     repetitions: z.number().int().min(1).max(1000).default(2),
@@ -185,13 +151,16 @@ export const ScenarioSchema = z
         ctx.addIssue({ code: 'custom', path: ['env', 'set', name], message: 'is also an axis; set it in one place' });
       }
     }
+    for (const name of Object.keys(s.factors)) {
+      if (!FACTOR_NAME.test(name)) ctx.addIssue({ code: 'custom', path: ['factors', name], message: 'expected a factor name such as system.timezone (promptdiff factors lists them)' });
+    }
     for (const [i, rule] of s.expect.entries()) {
-      if (!(rule.axis in s.axes) && !(rule.axis === PROXY_URL_AXIS && s.proxy_urls)) {
+      if (!(rule.axis in designAxes(s))) {
         ctx.addIssue({ code: 'custom', path: ['expect', i, 'axis'], message: `"${rule.axis}" is not an axis` });
       }
     }
     if (typeof s.design === 'object') {
-      const axisValues = axesWithProxy(s.axes, s.proxy_urls);
+      const axisValues = designAxes(s);
       for (const [i, cell] of s.design.cells.entries()) {
         for (const [axis, values] of Object.entries(axisValues)) {
           if (!(axis in cell)) {
@@ -216,7 +185,12 @@ export const ScenarioSchema = z
 export type Scenario = z.output<typeof ScenarioSchema>;
 export type ScenarioInput = z.input<typeof ScenarioSchema>;
 
-/** Axes in scenario order, with the proxy URLs as the last (pseudo-)axis when given. */
-export function axesWithProxy(axes: Record<string, string[]>, proxyUrls?: string[]): Record<string, string[]> {
-  return proxyUrls ? { ...axes, [PROXY_URL_AXIS]: proxyUrls } : { ...axes };
+/**
+ * Everything a cell gives a value to, in scenario order: variable axes, then machine factors, then
+ * the proxy URLs as the last (pseudo-)axis when given.
+ */
+export function designAxes(s: { axes: Record<string, string[]>; factors?: Record<string, string[]>; proxy_urls?: string[] }): Record<string, string[]> {
+  const out: Record<string, string[]> = { ...s.axes, ...(s.factors ?? {}) };
+  if (s.proxy_urls) out[PROXY_URL_AXIS] = s.proxy_urls;
+  return out;
 }
