@@ -7,7 +7,9 @@ Usage: promptdiff <command> [options]
 
 Commands:
   demo [--out DIR]             run the offline demo scenario (canary agent), diff it and show the findings
+  audit SCENARIO [--out DIR]   vary the machine from the factor catalogue in stages: what does the agent's prompt depend on?
   run SCENARIO [--out DIR]     run an agent across a matrix of environments, then diff (see docs/user-guide.md)
+  factors [--json]             list the machine-factor catalogue (factors, values, profiles)
   merge OUT DIR...             join shard directories (run --shard K/N) into one run directory
   agents [install NAME@VER]    list agent presets and cached versions / install one into the cache
   bisect SCENARIO --from A     first release of the scenario's agent preset whose findings change
@@ -19,7 +21,7 @@ Commands:
   ca init | ca path            create the interception CA / print its certificate's path
 
 Run 'promptdiff <command> --help' for a command's options.
-Exit codes: 0 no findings, 1 findings, 2 usage or input error, 3 runs failed.
+Exit codes: 0 no findings, 1 findings, 2 usage or input error, 3 runs failed or factors not applied.
 `;
 
 type Handler = (args: string[]) => Promise<number>;
@@ -31,6 +33,8 @@ const COMMANDS: Record<string, () => Promise<Handler>> = {
   env: async () => (await import('./commands/capture.js')).cmdEnv,
   har: async () => (await import('./commands/capture.js')).cmdHar,
   run: async () => (await import('./commands/scenario.js')).cmdRun,
+  audit: async () => (await import('./commands/audit.js')).cmdAudit,
+  factors: async () => (await import('./commands/audit.js')).cmdFactors,
   demo: async () => (await import('./commands/scenario.js')).cmdDemo,
   merge: async () => (await import('./commands/merge.js')).cmdMerge,
   agents: async () => (await import('./commands/agents.js')).cmdAgents,

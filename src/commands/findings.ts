@@ -3,6 +3,7 @@ import path from 'node:path';
 import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
 import { renderReport, renderTerminal, renderJson, renderHtml, readFindings, exitCodeFor } from '../report/index.js';
 import { UsageError, parse, oneOf } from '../cli-support.js';
+import { auditLines } from '../audit/summary.js';
 
 export const REPORT_FILE = 'report.html';
 
@@ -10,9 +11,16 @@ export const REPORT_FILE = 'report.html';
 export async function analyse(runDir: string): Promise<{ findings: Findings; findingsFile: string; htmlFile: string }> {
   const findings = await diffRunDir(runDir);
   const findingsFile = await writeFindings(runDir, findings);
-  const htmlFile = path.join(runDir, REPORT_FILE);
-  await writeFile(htmlFile, renderHtml(findings));
+  const htmlFile = await writeHtml(runDir, findings);
   return { findings, findingsFile, htmlFile };
+}
+
+/** report.html; an audit directory's opens with its verdict and how its runs were chosen. */
+export async function writeHtml(runDir: string, findings: Findings): Promise<string> {
+  const htmlFile = path.join(runDir, REPORT_FILE);
+  const lines = await auditLines(runDir);
+  await writeFile(htmlFile, renderHtml(findings, lines ? { verdict: { lines } } : {}));
+  return htmlFile;
 }
 
 export function useColor(): boolean {

@@ -10,7 +10,15 @@ import { ellipsis } from './escape.js';
  * (class `cp-changed`), invisible ones also get a visible marker; for value changes and echoes the
  * whole changed value is marked instead (class `val-changed`), since letter names are clutter there.
  */
-export function renderHtml(findings: Findings): string {
+export interface HtmlOptions {
+  /**
+   * Open with a one-screen verdict (which machine properties change which bytes), headed by these
+   * lines about how the runs were chosen (an audit's stages and run counts).
+   */
+  verdict?: { lines: string[] };
+}
+
+export function renderHtml(findings: Findings, options: HtmlOptions = {}): string {
   const s = findings.summary;
   return `<!doctype html>
 <html lang="en">
@@ -30,6 +38,7 @@ ${list('Factors not compared', (s.factorsSkipped ?? []).map((f) => `${f.factor}:
 ${list('Warnings', s.warnings)}
 </header>
 <main>
+${options.verdict ? verdict(findings, options.verdict.lines) : ''}
 ${overview(findings)}
 ${matrix(findings)}
 ${findings.findings.map((f, i) => findingSection(findings, f, i)).join('\n')}
@@ -200,6 +209,45 @@ function changeSummary(f: Finding): string {
     .filter((g) => !g.baseline)
     .map((g) => `<code>${esc(visible(ellipsis(word(base), 80)))}</code><span class="arrow">→</span><code>${esc(visible(ellipsis(word(g), 80)))}</code>`)
     .join('<br>');
+}
+
+/** The changing values of the attributing axes, per non-baseline group: "llm.example.cn → B". */
+function triggers(f: Finding): string {
+  return f.attribution.groups
+    .filter((g) => !g.baseline)
+    .map((g) => condition(g, f.attribution.axes))
+    .join('<br>');
+}
+
+/**
+ * One screen: each machine property (or combination) that changes the bytes, with what it changes
+ * and the values that do it; then whatever was not compared.
+ */
+function verdict(f: Findings, lines: string[]): string {
+  const rows = f.findings.filter((x) => x.class !== 'expected');
+  const byFactors = new Map<string, Finding[]>();
+  for (const x of rows) {
+    const key = x.attribution.axes.join(' × ') || '(undetermined)';
+    (byFactors.get(key) ?? byFactors.set(key, []).get(key)!).push(x);
+  }
+  const body = [...byFactors]
+    .map(([key, list]) =>
+      list
+        .map(
+          (x, i) =>
+            `<tr>${i === 0 ? `<th rowspan="${list.length}"><span class="axis">${esc(key)}</span>${list[0]!.attribution.interaction ? '<br><span class="meta">interaction</span>' : ''}</th>` : ''}` +
+            `<td>${clsBadge(x.class)}</td><td class="chg">${changeSummary(x)}</td><td><code>${esc(x.location.path)}</code></td>` +
+            `<td class="meta">${esc(triggers(x))}</td><td><a href="#${esc(x.id)}">F${f.findings.indexOf(x) + 1}</a></td></tr>`,
+        )
+        .join(''),
+    )
+    .join('');
+  const skipped = (f.summary.factorsSkipped ?? []).map((x) => `${x.factor} was not compared: ${x.reason}`);
+  const failed = f.summary.runsFailed.length ? [`${f.summary.runsFailed.length} runs failed: their cells are not compared`] : [];
+  const table = rows.length
+    ? `<table class="verdict"><thead><tr><th>machine property</th><th>class</th><th>what changes</th><th>where</th><th>values that do it</th><th></th></tr></thead><tbody>${body}</tbody></table>`
+    : '<p class="lede">No machine property changed the bytes this agent sent, in any cell compared.</p>';
+  return `<section id="verdict"><h2>Verdict: what the agent's requests depend on</h2>${lines.map((l) => `<p class="meta">${esc(l)}</p>`).join('')}${table}${list('Not compared', [...skipped, ...failed])}</section>`;
 }
 
 /** One row per finding: what changed, what drives it, where. The first thing a researcher reads. */

@@ -23,7 +23,7 @@ import type { Catalogue } from './factors/catalogue.js';
 import { loadScenario, ScenarioError, validateScenario } from './load.js';
 import { MANIFEST_VERSION, type Cell, type Manifest, type RunEntry } from './manifest.js';
 import { ManifestStore } from './manifest-store.js';
-import { expandMatrix, parseShard, selectShard, shardOf, type Shard } from './matrix.js';
+import { expandMatrix, parseShard, selectShard, shardOf, type Matrix, type Shard } from './matrix.js';
 import { readShardFile, shardLabel, writeShardFile } from './merge.js';
 import { createProgress, type Progress } from './progress.js';
 import { isInside, prepareAgent, type PreparedAgent } from './presets.js';
@@ -45,6 +45,11 @@ export interface RunScenarioOptions {
   yes?: boolean;
   /** Continue the run in outDir: completed (ok) runs are kept, every other run is (re)done. */
   resume?: boolean;
+  /**
+   * With resume: the scenario may add cells to an explicit design (the stored cells first, unchanged);
+   * the new cells' runs are added and run. How a staged design (the audit) grows one run directory.
+   */
+  extend?: boolean;
   /**
    * "K/N": run only every N-th run starting at the K-th; the others stay pending. The directory
    * records its shard (shard.json): --resume finishes the same slice, `promptdiff merge` joins shards.
@@ -119,12 +124,29 @@ async function pickScenario(
   } else {
     throw new ScenarioError('no scenario given: pass a scenario file (or --resume a run directory)');
   }
-  if (existing && JSON.stringify(serializeScenario(scenario)) !== JSON.stringify(existing.scenario)) {
+  if (existing && opts.extend) {
+    checkExtension(existing, scenario, outDir);
+  } else if (existing && JSON.stringify(serializeScenario(scenario)) !== JSON.stringify(existing.scenario)) {
     throw new ScenarioError(
       `${outDir}: the scenario changed since this run started; resume without a scenario file (the manifest has it) or use a new output directory`,
     );
   }
   return { scenario, file: file ?? existing?.scenarioFile ?? null };
+}
+
+/** An extended scenario may differ from the stored one only by cells added after the stored ones. */
+function checkExtension(existing: Manifest, scenario: Scenario, outDir: string): void {
+  const stored = existing.scenario as { design?: unknown };
+  const next = serializeScenario(scenario) as { design?: unknown };
+  const { design: a, ...restA } = stored;
+  const { design: b, ...restB } = next;
+  const cellsOf = (d: unknown) => (typeof d === 'object' && d !== null && 'cells' in d ? (d as { cells: unknown[] }).cells : null);
+  const before = cellsOf(a);
+  const after = cellsOf(b);
+  const prefix = before !== null && after !== null && after.length >= before.length && JSON.stringify(after.slice(0, before.length)) === JSON.stringify(before);
+  if (JSON.stringify(restA) !== JSON.stringify(restB) || !prefix) {
+    throw new ScenarioError(`${outDir}: can only extend a run directory with cells added after its own (same scenario otherwise)`);
+  }
 }
 
 /**
@@ -338,6 +360,23 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
   return entry;
 }
 
+/** The stored manifest with the extended scenario's new cells and their pending runs appended. */
+function extendManifest(existing: Manifest, scenario: Scenario, matrix: Matrix, isolation: NonNullable<Manifest['isolation']>): Manifest {
+  const known = new Map(existing.cells.map((c) => [c.id, JSON.stringify(c.values)]));
+  for (const cell of matrix.cells.slice(0, existing.cells.length)) {
+    if (known.get(cell.id) !== JSON.stringify(cell.values)) throw new ScenarioError(`cell ${cell.id} changed while extending the run directory`);
+  }
+  const added = new Set(matrix.cells.slice(existing.cells.length).map((c) => c.id));
+  return {
+    ...existing,
+    scenario: serializeScenario(scenario),
+    axes: matrix.axes,
+    cells: matrix.cells,
+    runs: [...existing.runs, ...matrix.runs.filter((r) => added.has(r.cell)).map(pendingEntry)],
+    isolation,
+  };
+}
+
 /** Closing must not be able to hang the CLI: a stuck socket is abandoned after a few seconds. */
 async function closeProxy(proxy: RunningProxy): Promise<void> {
   await Promise.race([proxy.close(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
@@ -357,6 +396,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     const entries = await readdir(outDir).catch(() => []);
     if (entries.length > 0) throw new ScenarioError(`${outDir} exists and is not empty: choose another output directory`);
   }
+  if (opts.extend && (!opts.resume || opts.shard)) throw new ScenarioError('extend needs resume and cannot be sharded');
   const { scenario, file } = await pickScenario(opts, existing, outDir);
   const shard = await pickShard(opts.shard, existing ? outDir : null);
   agentIdentity(scenario); // an unknown preset or a missing task fails here, before any install
@@ -387,7 +427,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
   const machine = await setupMachine({ scenario, existing, ns, dialect: agent.dialect, where, catalogue: opts.catalogue });
   for (const s of machine.skipped) warnings.push(`factor ${s.factor} skipped: ${s.reason}`);
   const matrix = expandMatrix(scenario, { yes: opts.yes, skipped: machine.skipped.map((s) => s.factor) });
-  machine.planCells(existing ? existing.cells : matrix.cells);
+  machine.planCells(existing && !opts.extend ? existing.cells : matrix.cells);
 
   const isolation = {
     namespaces: ns.available,
@@ -399,7 +439,9 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     ...(existing && !existing.factors ? {} : { machine: machine.isolation }),
   };
   const manifest: Manifest = existing
-    ? { ...existing, isolation }
+    ? opts.extend
+      ? extendManifest(existing, scenario, matrix, isolation)
+      : { ...existing, isolation }
     : {
         v: MANIFEST_VERSION,
         tool: { name: 'promptdiff', version: toolVersion() },

@@ -1,0 +1,311 @@
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
+import { exitCodeFor } from '../report/exit-code.js';
+import { builtInCatalogue, type Catalogue } from '../scenario/factors/catalogue.js';
+import { detectNamespaces } from '../scenario/isolate.js';
+import { loadScenario, ScenarioError, validateScenario } from '../scenario/load.js';
+import { detectMachineSupport } from '../scenario/machine.js';
+import type { Manifest } from '../scenario/manifest.js';
+import { createProgress, type Progress } from '../scenario/progress.js';
+import { resolvePaths, serializeScenario } from '../scenario/resolve.js';
+import { runScenario, type RunScenarioOptions } from '../scenario/runner.js';
+import type { Scenario } from '../scenario/schema.js';
+import { toolVersion } from '../version.js';
+import {
+  cellKeys,
+  factorialSize,
+  factorsToCross,
+  foldOverCells,
+  followUpCells,
+  followUpValues,
+  matteredFactors,
+  profileCell,
+  profilesToFoldOver,
+  screenCells,
+  valueCells,
+  type AuditFactor,
+  type Cell,
+  type PlannedCell,
+  type StageName,
+} from './design.js';
+import { chooseAuditFactors, type AuditFactors } from './factors.js';
+import { AUDIT_VERSION, AuditSchema, type Audit, type AuditOptions, type StageRecord } from './schema.js';
+import { verdictOf } from './verdict.js';
+import { AUDIT_FILE } from './summary.js';
+
+export { AUDIT_FILE };
+export const DEFAULT_BUDGET = 600;
+
+export interface RunAuditOptions {
+  scenarioPath?: string;
+  scenario?: Scenario;
+  baseDir?: string;
+  outDir: string;
+  /** Continue an audit directory: its audit.json has the scenario and options. */
+  resume?: boolean;
+  factors?: string[] | null;
+  profiles?: string[] | null;
+  allValues?: boolean;
+  budget?: number;
+  jobs?: number;
+  certsDir?: string;
+  catalogue?: Catalogue;
+  /** Progress for one stage (default: a bar or lines on stderr, labelled with the stage). */
+  progress?: (stage: StageName, index: number) => Progress;
+  signal?: AbortSignal;
+  agentInstall?: RunScenarioOptions['agentInstall'];
+  startProxy?: RunScenarioOptions['startProxy'];
+}
+
+export interface AuditResult {
+  audit: Audit;
+  findings: Findings | null;
+  outDir: string;
+  exitCode: number;
+}
+
+function labelled(stage: StageName, index: number): Progress {
+  const inner = createProgress(process.stderr);
+  return { ...inner, start: (n, header) => inner.start(n, `audit stage ${index + 1} (${stage}): ${header}`) };
+}
+
+async function readAudit(outDir: string): Promise<Audit> {
+  const file = path.join(outDir, AUDIT_FILE);
+  const text = await readFile(file, 'utf8').catch(() => {
+    throw new ScenarioError(`${file}: not found: is ${outDir} an audit directory?`);
+  });
+  const parsed = AuditSchema.safeParse(JSON.parse(text));
+  if (!parsed.success) throw new ScenarioError(`${file}: not a promptdiff audit: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+  return parsed.data;
+}
+
+async function writeAudit(outDir: string, audit: Audit): Promise<void> {
+  const file = path.join(outDir, AUDIT_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(AuditSchema.parse(audit), null, 2)}\n`);
+  await rename(tmp, file);
+}
+
+/** The scenario of the audit's runs: the given one with every factor tried and the design's cells so far. */
+function runScenarioOf(base: Scenario, chosen: AuditFactors, cells: Cell[]): Scenario {
+  const factors: Record<string, string[]> = {};
+  for (const f of chosen.factors) if (chosen.definitions.has(f.name)) factors[f.name] = f.values;
+  // Recorded as skipped by the runner (with one value, so they add no cells).
+  for (const f of chosen.skippedDefinitions.values()) factors[f.name] = [f.baseline];
+  const expect = [...base.expect];
+  if (chosen.definitions.has('network.base-url') && !expect.some((e) => e.path === 'headers.host')) {
+    // The Host header naming the API host is what a base URL is for: overt, not a channel.
+    expect.push({ path: 'headers.host', axis: 'network.base-url' });
+  }
+  const skippedCell = Object.fromEntries([...chosen.skippedDefinitions.values()].map((f) => [f.name, f.baseline]));
+  return {
+    ...base,
+    factors,
+    design: { cells: cells.map((c) => ({ ...c, ...skippedCell })) },
+    expect,
+    max_runs: Number.MAX_SAFE_INTEGER,
+  };
+}
+
+function summariseFindings(findings: Findings): StageRecord['findings'] {
+  const factors = new Set<string>();
+  for (const f of findings.findings) if (f.class !== 'expected') for (const a of f.attribution.axes) factors.add(a);
+  return { total: findings.summary.counts.total, byClass: findings.summary.counts.byClass, factors: [...factors] };
+}
+
+/**
+ * Runs an audit: stage after stage (design.ts) into one run directory, diffing after each stage
+ * to decide the next, then writes findings.json, report.html and audit.json.
+ */
+export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
+  const outDir = path.resolve(opts.outDir);
+  const previous = opts.resume ? await readAudit(outDir) : null;
+  let base: Scenario;
+  let scenarioFile: string | null = null;
+  if (previous) {
+    base = validateScenario(previous.scenario, path.join(outDir, AUDIT_FILE));
+    scenarioFile = previous.scenarioFile;
+  } else if (opts.scenario) {
+    base = resolvePaths(opts.scenario, path.resolve(opts.baseDir ?? process.cwd()));
+  } else if (opts.scenarioPath) {
+    const loaded = await loadScenario(opts.scenarioPath);
+    base = resolvePaths(loaded.scenario, loaded.baseDir);
+    scenarioFile = loaded.file;
+  } else {
+    throw new ScenarioError('promptdiff audit: give a scenario file (or --resume an audit directory)');
+  }
+  if (typeof base.design === 'object') throw new ScenarioError(`${scenarioFile ?? 'scenario'}: design: the audit chooses its own cells; leave design out`);
+  const options: AuditOptions = previous?.options ?? {
+    factors: opts.factors ?? null,
+    profiles: opts.profiles ?? null,
+    allValues: opts.allValues ?? false,
+    budget: opts.budget ?? DEFAULT_BUDGET,
+  };
+  const where = scenarioFile ?? 'scenario';
+  const catalogue = opts.catalogue ?? builtInCatalogue();
+  const ns = await detectNamespaces();
+  const support = await detectMachineSupport(ns, base.route);
+  const chosen = chooseAuditFactors({ scenario: base, catalogue, support, names: options.factors, profiles: options.profiles, where });
+  const { factors, profiles } = chosen;
+  const reps = base.repetitions;
+
+  const audit: Audit = {
+    v: AUDIT_VERSION,
+    tool: { name: 'promptdiff', version: toolVersion() },
+    createdAt: previous?.createdAt ?? new Date().toISOString(),
+    scenarioFile,
+    scenario: serializeScenario(base),
+    options,
+    factors: {
+      tried: factors.map((f) => ({ name: f.name, kind: chosen.definitions.get(f.name)?.kind.kind ?? 'env', baseline: f.baseline, values: f.values })),
+      skipped: chosen.skipped,
+      notApplicable: chosen.notApplicable,
+    },
+    profiles: profiles.map((p) => ({ name: p.name, summary: catalogue.profiles.get(p.name)?.summary ?? '', values: p.values })),
+    stages: [],
+    runs: { total: 0, ok: 0, fullFactorial: factors.reduce((n, f) => n * f.values.length, 1) * reps },
+    mattered: [],
+    verdict: [],
+    status: 'complete',
+    exitCode: 0,
+  };
+
+  const cells: Cell[] = [];
+  let manifest: Manifest | null = null;
+  let findings: Findings | null = null;
+  let started = Boolean(previous);
+  const keyOf = (v: Cell) => JSON.stringify(factors.map((f) => v[f.name]));
+  let stored = new Set<string>();
+  if (previous) {
+    // Finish what the interrupted audit left (its manifest has the scenario and every planned cell).
+    const result = await runScenario({ outDir, resume: true, jobs: opts.jobs, certsDir: opts.certsDir, catalogue, progress: (opts.progress ?? labelled)('screen', 0), signal: opts.signal, agentInstall: opts.agentInstall, startProxy: opts.startProxy });
+    manifest = result.manifest;
+    stored = new Set(result.manifest.cells.map((c) => keyOf(c.values)));
+    if (opts.signal?.aborted) audit.status = 'interrupted';
+    else if (result.exitCode !== 0) audit.status = 'runs-failed';
+  }
+
+  const runStage = async (stage: StageName, planned: PlannedCell[], note?: string): Promise<boolean> => {
+    const index = audit.stages.length;
+    const room = Math.floor((options.budget - cells.length * reps) / reps);
+    if (stage === 'screen' && planned.length > room) {
+      throw new ScenarioError(
+        `the screen needs ${planned.length} cells × ${reps} repetitions = ${planned.length * reps} runs, more than --budget ${options.budget}: raise the budget, or narrow it with --factors / --profiles`,
+      );
+    }
+    const taken = planned.slice(0, Math.max(0, room));
+    const t0 = Date.now();
+    for (const c of taken) cells.push(c.values);
+    // On resume, a stage whose cells the directory already has was run (and finished) before.
+    const fresh = taken.some((c) => !stored.has(keyOf(c.values)));
+    if (audit.status === 'complete' && fresh) {
+      const result = await runScenario({
+        scenario: runScenarioOf(base, chosen, cells),
+        outDir,
+        resume: started,
+        extend: started,
+        jobs: opts.jobs,
+        yes: true,
+        certsDir: opts.certsDir,
+        catalogue,
+        progress: (opts.progress ?? labelled)(stage, index),
+        signal: opts.signal,
+        agentInstall: opts.agentInstall,
+        startProxy: opts.startProxy,
+      });
+      started = true;
+      manifest = result.manifest;
+      if (opts.signal?.aborted) audit.status = 'interrupted';
+      else if (result.exitCode !== 0) audit.status = 'runs-failed';
+    }
+    findings = manifest ? await diffRunDir(outDir) : null;
+    const idByKey = new Map((manifest?.cells ?? []).map((c) => [keyOf(c.values), c.id]));
+    audit.stages.push({
+      name: stage,
+      cells: taken.map((c) => ({ id: idByKey.get(keyOf(c.values)) ?? '?', purposes: c.purposes })),
+      runs: taken.length * reps,
+      startedAt: new Date(t0).toISOString(),
+      durationMs: Date.now() - t0,
+      cellsLeftOut: planned.length - taken.length,
+      findings: findings ? summariseFindings(findings) : { total: 0, byClass: {}, factors: [] },
+      ...(note ? { note } : taken.length < planned.length ? { note: `--budget ${options.budget} left ${planned.length - taken.length} planned cells out` } : {}),
+    });
+    await writeAudit(outDir, audit);
+    return audit.status === 'complete';
+  };
+
+  const cellValues = () => new Map((manifest?.cells ?? []).map((c) => [c.id, c.values]));
+  const tried = () => cellKeys(cells, factors);
+
+  let ok = await runStage('screen', screenCells(factors, profiles, options.allValues));
+  if (ok) {
+    const idOf = new Map([...cellValues()].map(([id, v]) => [JSON.stringify(factors.map((f) => v[f.name])), id]));
+    const profileIds = new Map(profiles.map((p) => [p.name, idOf.get(JSON.stringify(factors.map((f) => profileCell(factors, p)[f.name])))!]));
+    const fold = profilesToFoldOver(findings!, profileIds);
+    const planned = foldOverCells(factors, profiles.filter((p) => fold.includes(p.name)), tried());
+    ok = await runStage('fold-over', planned, fold.length === 0 ? 'every change in the profiles is explained by one factor alone: nothing to fold over' : undefined);
+  }
+  if (ok) {
+    const crossed = factorsToCross(matteredFactors(findings!, cellValues(), factors.map((f) => f.name)), findings!);
+    const values = followUpValues(factors, crossed);
+    const planned = crossed.length > 1 ? followUpCells(factors, values, tried()) : { cells: [], design: 'full' as const };
+    ok = await runStage(
+      'follow-up',
+      planned.cells,
+      crossed.length <= 1
+        ? `${crossed.length === 0 ? 'no factor' : `only ${crossed[0]!.factor}`} mattered beyond an echo: nothing to cross`
+        : planned.design === 'full'
+          ? `full factorial over ${crossed.map((m) => m.factor).join(' × ')} (${factorialSize(values)} cells)`
+          : `every pair of ${crossed.map((m) => m.factor).join(', ')} crossed (the full factorial would be ${factorialSize(values)} cells)`,
+    );
+  }
+  if (ok) {
+    const mattered = matteredFactors(findings!, cellValues(), factors.map((f) => f.name));
+    const byFactor = new Map<string, Set<string>>();
+    for (const c of cells) for (const f of factors) (byFactor.get(f.name) ?? byFactor.set(f.name, new Set()).get(f.name)!).add(c[f.name]!);
+    const planned = valueCells(factors, mattered, (name) => witnessCell(findings!, cellValues(), factors, name), byFactor, tried());
+    ok = await runStage('values', planned, planned.length === 0 ? 'every value of the factors that mattered was tried already' : undefined);
+  }
+
+  const final = findings as Findings | null;
+  if (final) {
+    await writeFindings(outDir, final);
+    audit.mattered = matteredFactors(final, cellValues(), factors.map((f) => f.name));
+    audit.verdict = verdictOf(final);
+  }
+  const runs = (manifest as Manifest | null)?.runs ?? [];
+  audit.runs.total = runs.length;
+  audit.runs.ok = runs.filter((r) => r.status === 'ok').length;
+  const skippedCount = chosen.skipped.length;
+  audit.exitCode = audit.status !== 'complete' ? 3 : final ? exitCodeFor(final) : 3;
+  if (skippedCount > 0 && audit.exitCode === 0) audit.exitCode = 3;
+  await writeAudit(outDir, audit);
+  return { audit, findings: final, outDir, exitCode: audit.exitCode };
+}
+
+/**
+ * A cell where `factor`'s change shows with the fewest other factors away from their baseline:
+ * the context in which its other values are tried.
+ */
+function witnessCell(findings: Findings, cells: Map<string, Cell>, factors: AuditFactor[], factor: string): Cell | null {
+  const base = Object.fromEntries(factors.map((f) => [f.name, f.baseline]));
+  let best: Cell | null = null;
+  let bestDistance = Infinity;
+  for (const f of findings.findings) {
+    if (f.class === 'expected' || !f.attribution.axes.includes(factor)) continue;
+    for (const g of f.attribution.groups) {
+      if (g.baseline) continue;
+      for (const id of g.cells) {
+        const values = cells.get(id);
+        if (!values) continue;
+        const distance = factors.filter((x) => values[x.name] !== base[x.name]).length;
+        if (distance < bestDistance) {
+          best = values;
+          bestDistance = distance;
+        }
+      }
+    }
+  }
+  return best;
+}
