@@ -101,7 +101,9 @@ describe('differ properties', () => {
           axes: p.axes,
           reps: 2,
           exchanges: (cell) => {
-            const noise = p.noisy ? `${randomUUID()}\n` : 'fixed\n';
+            // A fixed run between the uuid and the text: a uuid's hex digits could otherwise align with
+            // a planted letter beside it, and no differ can tell which side such a letter belongs to.
+            const noise = p.noisy ? `${randomUUID()}\n---\n` : 'fixed\n';
             const body = cell.values[p.axis] === p.trigger ? plantedText : p.text;
             return [{ system: [`${prefix}${noise}${body}`] }];
           },
@@ -115,7 +117,7 @@ describe('differ properties', () => {
         expect(plantedGroup.values[p.axis]).toEqual([p.trigger]);
         const other = finding.attribution.groups.find((g) => g !== plantedGroup)!;
         const expectedCp = p.kind === 'zwsp' ? 'U+200B' : `U+${HOMOGLYPHS[p.text[p.at]!]!.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
-        const offset = prefix.length + (p.noisy ? 37 : 6) + p.at;
+        const offset = prefix.length + (p.noisy ? 41 : 6) + p.at;
         // The baseline is the larger group; the planted code point is added or removed depending on which side it is.
         const changes = plantedGroup.baseline ? other.changes : plantedGroup.changes;
         expect(changes).toHaveLength(1);

@@ -45,7 +45,7 @@ describe('diffRunDir: the canonical example', () => {
 
     const apos = list.find((f) => f.attribution.axes.join() === 'ANTHROPIC_BASE_URL')!;
     expect(apos).toBeDefined();
-    expect(['confusable', 'punctuation-swap']).toContain(apos.class);
+    expect(apos.class).toBe('confusable');
     const cn = apos.attribution.groups.find((g) => !g.baseline)!;
     expect(cn.values.ANTHROPIC_BASE_URL).toEqual(['https://api.example.cn']);
     expect(cn.changes).toHaveLength(1);
@@ -625,5 +625,60 @@ describe('diffRunDir: alignment', () => {
       expect(cn.text).toMatch(/anthropic/);
       expect(cn.changes.map((c) => c.after).join('')).toMatch(/anthropic/);
     }
+  });
+});
+
+describe('classification: TR39 confusables decide', () => {
+  const view = (before: string, after: string, word = 'Today') => ({
+    changes: [
+      {
+        offsetBefore: 5,
+        offsetAfter: 5,
+        cpOffsetBefore: 5,
+        cpOffsetAfter: 5,
+        before,
+        after,
+        removed: [],
+        added: [],
+      },
+    ],
+    baselineToken: `${word}${before}s`,
+    token: `${word}${after}s`,
+    context: `${word}${after}s date is`,
+    baselineContext: `${word}${before}s date is`,
+  });
+
+  it.each(['\u02BC', '\u02B9', '\u2019', '\u02BB', '\uFF07', '\u2032'])('U+0027 → %s is confusable (TR39 maps it to U+0027), above value-change', async (after) => {
+    const { classifyGroup, rank } = await import('../src/diff/classify.js');
+    const cls = classifyGroup(view("'", after));
+    expect(cls).toBe('confusable');
+    expect(rank(cls)).toBeLessThan(rank('value-change'));
+  });
+
+  it('a letter for an unrelated letter stays a value change', async () => {
+    const { classifyGroup } = await import('../src/diff/classify.js');
+    expect(classifyGroup(view('a', 'q', 'Tod'))).toBe('value-change');
+  });
+
+  it('summary.unicode names the TR39 table', async () => {
+    const { UNICODE_DATA } = await import('../src/diff/unicode.js');
+    expect(UNICODE_DATA.confusables).toMatch(/TR39 confusables\.txt 10\.0\.0/);
+  });
+});
+
+describe('diffRunDir: touching changes with different causes', () => {
+  it('the year (by clock) and the separator (by TZ) of one date are two findings, not one interaction', async () => {
+    const dir = await makeRunDir({
+      axes: { CLOCK: ['2026', '2025'], TZ: ['UTC', 'Asia/Shanghai'] },
+      reps: 2,
+      exchanges: (cell) => {
+        const sep = cell.values.TZ === 'Asia/Shanghai' ? '/' : '-';
+        return [{ system: [`Session ${randomUUID()}. Today's date is ${cell.values.CLOCK}${sep}07${sep}01.`] }];
+      },
+    });
+    const findings = await diffRunDir(dir);
+    const byAxes = findings.findings.map((f) => `${f.class} ${f.attribution.axes.join('×')}`).sort();
+    // The year is the CLOCK value itself: an echo.
+    expect(byAxes).toEqual(['echo CLOCK', 'format-change TZ']);
   });
 });

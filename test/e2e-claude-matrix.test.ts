@@ -138,10 +138,10 @@ describe.each(VERSIONS)('Claude Code $version ($kind) through the runner', ({ ve
         [
           'echo /v1/messages headers.host by ANTHROPIC_BASE_URL',
           'format-change /v1/messages body.messages[0].content[1].text by TZ',
-          'punctuation-swap /v1/messages body.messages[0].content[1].text by ANTHROPIC_BASE_URL',
+          'confusable /v1/messages body.messages[0].content[1].text by ANTHROPIC_BASE_URL',
         ].sort(),
       );
-      const swap = findings.findings.find((f) => f.class === 'punctuation-swap')!;
+      const swap = findings.findings.find((f) => f.class === 'confusable')!;
       const changed = swap.attribution.groups.find((g) => !g.baseline)!;
       expect(changed.values.ANTHROPIC_BASE_URL).toEqual(['https://llm-gateway.example.cn']);
       expect(changed.changes.flatMap((c) => c.added.map((a) => a.cp))).toEqual(['U+2019']);

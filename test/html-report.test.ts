@@ -111,7 +111,7 @@ describe('HTML report in headless Chromium', () => {
   it('reports the fixture’s planted changes', () => {
     expect(findings.findings.map((f) => `${f.class} ${f.attribution.axes.join()}`)).toEqual([
       'invisible TZ',
-      'punctuation-swap ANTHROPIC_BASE_URL',
+      'confusable ANTHROPIC_BASE_URL',
       'format-change TZ',
       'echo ANTHROPIC_BASE_URL',
     ]);

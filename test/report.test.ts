@@ -44,7 +44,7 @@ describe('terminal report', () => {
     expect(out).not.toMatch(ANSI);
     const lines = out.trimEnd().split('\n');
     const findingLines = lines.filter((l) => /^(invisible|confusable|punctuation-swap|format-change)\b/.test(l));
-    expect(findingLines.map((l) => l.split(' ')[0])).toEqual(['invisible', 'punctuation-swap', 'format-change']);
+    expect(findingLines.map((l) => l.split(' ')[0])).toEqual(['invisible', 'confusable', 'format-change']);
     expect(findingLines[0]).toContain('tools\\u{200B} provided');
     expect(findingLines[0]).toContain('TZ ∈ {Asia/Shanghai}');
     expect(findingLines[0]).toContain('U+200B ZERO WIDTH SPACE');

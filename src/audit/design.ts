@@ -147,7 +147,14 @@ export interface Mattered {
   triggering: string[];
   /** Other factors it is attributed together with. */
   with: string[];
+  /** Some change it drives is covert (a code-point class) or needs another factor too. */
+  covert: boolean;
+  /** Values of the factor in cells where such a change showed. */
+  covertTriggering: string[];
 }
+
+/** Classes whose change hides in the bytes: what an audit characterises further. */
+export const COVERT_CLASSES: ReadonlySet<string> = new Set(['invisible', 'confusable', 'whitespace-lookalike', 'punctuation-swap', 'format-change']);
 
 /**
  * The factors that mattered: every factor a finding (other than expected variation) is attributed
@@ -161,13 +168,17 @@ export function matteredFactors(findings: Findings, cellValues: Map<string, Cell
     for (const set of sets) {
       for (const name of set) {
         if (!factorNames.includes(name)) continue;
-        const m = by.get(name) ?? { factor: name, findings: [], classes: [], triggering: [], with: [] };
+        const m = by.get(name) ?? { factor: name, findings: [], classes: [], triggering: [], with: [], covert: false, covertTriggering: [] };
+        const covert = COVERT_CLASSES.has(finding.class) || set.length > 1;
         if (!m.findings.includes(finding.id)) m.findings.push(finding.id);
         if (!m.classes.includes(finding.class)) m.classes.push(finding.class);
         for (const other of set) if (other !== name && !m.with.includes(other)) m.with.push(other);
+        m.covert ||= covert;
         for (const id of cells) {
           const v = cellValues.get(id)?.[name];
-          if (v !== undefined && !m.triggering.includes(v)) m.triggering.push(v);
+          if (v === undefined) continue;
+          if (!m.triggering.includes(v)) m.triggering.push(v);
+          if (covert && !m.covertTriggering.includes(v)) m.covertTriggering.push(v);
         }
         by.set(name, m);
       }
@@ -176,12 +187,12 @@ export function matteredFactors(findings: Findings, cellValues: Map<string, Cell
   return factorNames.filter((n) => by.has(n)).map((n) => by.get(n)!);
 }
 
-/** Values of a mattered factor to cross in the follow-up: its baseline and the values that made a difference. */
+/** Values of a crossed factor in the follow-up: its baseline and the values that made a covert difference. */
 export function followUpValues(factors: AuditFactor[], mattered: Mattered[]): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const m of mattered) {
     const f = factors.find((x) => x.name === m.factor)!;
-    out.set(m.factor, [f.baseline, ...f.values.filter((v) => v !== f.baseline && m.triggering.includes(v))]);
+    out.set(m.factor, [f.baseline, ...f.values.filter((v) => v !== f.baseline && m.covertTriggering.includes(v))]);
   }
   return out;
 }
@@ -217,19 +228,17 @@ export function followUpCells(factors: AuditFactor[], values: Map<string, string
   return { cells: list.cells, design: 'pairwise' };
 }
 
-/** Of the factors that mattered, those to cross: all but the ones only ever echoed, each on its own. */
-export function factorsToCross(mattered: Mattered[], findings: Findings): Mattered[] {
-  const byId = new Map(findings.findings.map((f) => [f.id, f]));
-  return mattered.filter((m) =>
-    m.findings.some((id) => {
-      const f = byId.get(id);
-      return f !== undefined && (f.class !== 'echo' || f.attribution.interaction || f.attribution.confounded.length > 0);
-    }),
-  );
+/**
+ * Of the factors that mattered, those the follow-up crosses and the values stage characterises:
+ * the ones driving a covert change or one that needs another factor. An overt dependency (an echo
+ * of the home directory, a Host header) is attributed by the screen already and reported as such.
+ */
+export function factorsToCross(mattered: Mattered[]): Mattered[] {
+  return mattered.filter((m) => m.covert);
 }
 
 /**
- * Every catalogue value of each mattered factor not tried yet, each in a witness cell: a cell of
+ * Every catalogue value of each crossed factor not tried yet, each in a witness cell: a cell of
  * the design where that factor's change showed, with the factor set to the new value.
  */
 export function valueCells(factors: AuditFactor[], mattered: Mattered[], witness: (factor: string) => Cell | null, tried: Map<string, Set<string>>, existing: Set<string>): PlannedCell[] {

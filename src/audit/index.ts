@@ -14,6 +14,7 @@ import type { Scenario } from '../scenario/schema.js';
 import { toolVersion } from '../version.js';
 import {
   cellKeys,
+  COVERT_CLASSES,
   factorialSize,
   factorsToCross,
   foldOverCells,
@@ -247,21 +248,21 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
     ok = await runStage('fold-over', planned, fold.length === 0 ? 'every change in the profiles is explained by one factor alone: nothing to fold over' : undefined);
   }
   if (ok) {
-    const crossed = factorsToCross(matteredFactors(findings!, cellValues(), factors.map((f) => f.name)), findings!);
+    const crossed = factorsToCross(matteredFactors(findings!, cellValues(), factors.map((f) => f.name)));
     const values = followUpValues(factors, crossed);
     const planned = crossed.length > 1 ? followUpCells(factors, values, tried()) : { cells: [], design: 'full' as const };
     ok = await runStage(
       'follow-up',
       planned.cells,
       crossed.length <= 1
-        ? `${crossed.length === 0 ? 'no factor' : `only ${crossed[0]!.factor}`} mattered beyond an echo: nothing to cross`
+        ? `${crossed.length === 0 ? 'no factor drives' : `only ${crossed[0]!.factor} drives`} a covert change: nothing to cross`
         : planned.design === 'full'
           ? `full factorial over ${crossed.map((m) => m.factor).join(' × ')} (${factorialSize(values)} cells)`
           : `every pair of ${crossed.map((m) => m.factor).join(', ')} crossed (the full factorial would be ${factorialSize(values)} cells)`,
     );
   }
   if (ok) {
-    const mattered = matteredFactors(findings!, cellValues(), factors.map((f) => f.name));
+    const mattered = factorsToCross(matteredFactors(findings!, cellValues(), factors.map((f) => f.name)));
     const byFactor = new Map<string, Set<string>>();
     for (const c of cells) for (const f of factors) (byFactor.get(f.name) ?? byFactor.set(f.name, new Set()).get(f.name)!).add(c[f.name]!);
     const planned = valueCells(factors, mattered, (name) => witnessCell(findings!, cellValues(), factors, name), byFactor, tried());
@@ -293,7 +294,8 @@ function witnessCell(findings: Findings, cells: Map<string, Cell>, factors: Audi
   let best: Cell | null = null;
   let bestDistance = Infinity;
   for (const f of findings.findings) {
-    if (f.class === 'expected' || !f.attribution.axes.includes(factor)) continue;
+    // Where the covert change shows: the values stage asks which other values trigger it.
+    if (!(COVERT_CLASSES.has(f.class) || f.attribution.interaction) || !f.attribution.axes.includes(factor)) continue;
     for (const g of f.attribution.groups) {
       if (g.baseline) continue;
       for (const id of g.cells) {

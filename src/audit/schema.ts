@@ -42,6 +42,8 @@ export const MatteredRecord = z.object({
   classes: z.array(z.string()),
   triggering: z.array(z.string()),
   with: z.array(z.string()),
+  covert: z.boolean(),
+  covertTriggering: z.array(z.string()),
 });
 
 export const VerdictRow = z.object({

@@ -7,6 +7,7 @@ import {
   isWhiteSpace,
   letterScript,
   skeleton,
+  tr39Skeleton,
 } from './unicode.js';
 
 export type ChangeClass = Extract<
@@ -62,9 +63,10 @@ function mixedScriptSwap(change: Change, view: GroupView): boolean {
   );
 }
 
+/** TR39's table first (UTS #39 skeletons); name folding and the mixed-script test for what its v10 data lacks. */
 function isConfusable(change: Change, view: GroupView): boolean {
   if (change.before === '' || change.after === '') return false;
-  return skeleton(change.before) === skeleton(change.after) || mixedScriptSwap(change, view);
+  return tr39Skeleton(change.before) === tr39Skeleton(change.after) || skeleton(change.before) === skeleton(change.after) || mixedScriptSwap(change, view);
 }
 
 /** The same digits (as groups, in any order) and letters: "2026-07-01" vs "01/07/2026", "1,000" vs "1.000". */

@@ -98,8 +98,24 @@ export function analyseField(valuesByRun: Map<string, string>, design: Design): 
     const varies = new Set(perCell.values()).size > 1;
     return { start: r.start, end: r.end, slices: r.slices, byCell: !noise && varies ? perCell : null };
   });
+  maskTouchingNoise(marked);
   const masked = marked.filter((m) => m.byCell === null).length;
   return { values, runsOfValue, refIndex, spans: mergeSpans(marked, values, cellsOfValue, refIndex, design), masked };
+}
+
+/**
+ * Regions that touch form one stretch of changed text; when part of it is noise (a uuid), all of
+ * it is: a touching piece that happens to look stable per cell is the noise's own edge, split
+ * off by the diff. Stretches without noise keep their pieces apart, each with its own cause.
+ */
+function maskTouchingNoise(marked: Marked[]): void {
+  let from = 0;
+  for (let i = 1; i <= marked.length; i++) {
+    if (i < marked.length && marked[i]!.start === marked[i - 1]!.end) continue;
+    const stretch = marked.slice(from, i);
+    if (stretch.length > 1 && stretch.some((m) => m.byCell === null)) for (const m of stretch) m.byCell = null;
+    from = i;
+  }
 }
 
 function partitionKey(byCell: Map<string, string>, cellOrder: string[]): string {

@@ -108,5 +108,23 @@ function diffCodePoints(a: string, b: string): Edit[] {
     }
   }
   if (open) edits.push(open);
-  return edits;
+  return edits.flatMap((e) => splitEqualLength(a, e));
+}
+
+/**
+ * A replacement of as many code points as it removes is that many one-for-one swaps: "6-" → "5/"
+ * in a date is the year and the separator, which other values change one without the other, and
+ * a region per swap lets each be attributed to its own cause.
+ */
+function splitEqualLength(a: string, e: Edit): Edit[] {
+  const removed = Array.from(a.slice(e.start, e.end));
+  const added = Array.from(e.text);
+  if (removed.length < 2 || removed.length !== added.length) return [e];
+  const out: Edit[] = [];
+  let pos = e.start;
+  removed.forEach((ch, i) => {
+    if (ch !== added[i]) out.push({ start: pos, end: pos + ch.length, text: added[i]! });
+    pos += ch.length;
+  });
+  return out;
 }

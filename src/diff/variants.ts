@@ -15,18 +15,27 @@ export interface Region {
 
 /**
  * Diffs every distinct value against one reference and merges the edits of all of them into
- * common regions. Touching edits merge (an insertion at a region's edge belongs to it), so each
- * value's edits fall wholly inside exactly one region and the mapping below is exact.
+ * common regions. Overlapping edits merge, and so do touching ones when one of them is an
+ * insertion at the touching point (it could belong to either side), so each value's edits fall
+ * wholly inside exactly one region and the mapping below is exact. Two replacements that only
+ * touch stay apart: "2026-07-01" → "2025-07-01" (the year) and → "2026/07/01" (the separator)
+ * are two changes, each with its own cause.
  */
 export function alignValues(values: string[], refIndex: number): Region[] {
   const ref = values[refIndex]!;
   const editsPer: Edit[][] = values.map((v, i) => (i === refIndex ? [] : editRegions(ref, v)));
   const all = editsPer.flat().sort((x, y) => x.start - y.start || x.end - y.end);
-  const merged: Array<{ start: number; end: number }> = [];
+  const merged: Array<{ start: number; end: number; insertionAtEnd: boolean }> = [];
   for (const e of all) {
     const last = merged[merged.length - 1];
-    if (last && e.start <= last.end) last.end = Math.max(last.end, e.end);
-    else merged.push({ start: e.start, end: e.end });
+    const insertion = e.start === e.end;
+    if (last && (e.start < last.end || (e.start === last.end && (insertion || last.insertionAtEnd)))) {
+      if (e.end > last.end) last.insertionAtEnd = false;
+      last.end = Math.max(last.end, e.end);
+      if (insertion && e.start === last.end) last.insertionAtEnd = true;
+    } else {
+      merged.push({ start: e.start, end: e.end, insertionAtEnd: insertion });
+    }
   }
   const regions: Region[] = merged.map((m) => ({ start: m.start, end: m.end, slices: [] }));
   editsPer.forEach((edits, vi) => {
@@ -34,7 +43,7 @@ export function alignValues(values: string[], refIndex: number): Region[] {
     let k = 0;
     for (const r of regions) {
       const vStart = r.start + delta;
-      while (k < edits.length && edits[k]!.start <= r.end && edits[k]!.start >= r.start) {
+      while (k < edits.length && edits[k]!.start >= r.start && edits[k]!.end <= r.end) {
         const e = edits[k]!;
         delta += e.text.length - (e.end - e.start);
         k++;
