@@ -53,6 +53,9 @@ const KNOWN_KEYS = [
   'cells',
   'path',
   'axis',
+  'tool',
+  'input',
+  'text',
 ];
 
 function describeIssue(issue: z.core.$ZodIssue): string {
