@@ -90,6 +90,18 @@ function partKind(part: Record<string, unknown>): string {
   return PART_KINDS.find((k) => k in part) ?? Object.keys(part)[0] ?? 'unknown';
 }
 
+/**
+ * What a part shows the model as text: its text (thoughts aside), or what a tool told it (a
+ * functionResponse's `response.output` or `.error`, as Gemini CLI sends them), as the other
+ * dialects count a tool result's text.
+ */
+function partText(part: Record<string, unknown>): string[] {
+  if (typeof part.text === 'string') return part.thought === true ? [] : [part.text];
+  const fr = part.functionResponse ?? part.function_response;
+  if (!isRecord(fr) || !isRecord(fr.response)) return [];
+  return [fr.response.output, fr.response.error].filter((v): v is string => typeof v === 'string');
+}
+
 function partsText(content: unknown): string[] {
   if (typeof content === 'string') return [content];
   const parts = isRecord(content) ? arr(content.parts) : arr(content);
@@ -120,7 +132,7 @@ function read(p: ParsedRequest, r: Route, body: unknown): void {
     const parts = arr(c.parts).filter(isRecord);
     p.messages.push({
       role: str(c.role) ?? 'user',
-      text: parts.flatMap((x) => (typeof x.text === 'string' && x.thought !== true ? [x.text] : [])).join('\n'),
+      text: parts.flatMap(partText).join('\n'),
       parts: parts.map(partKind),
     });
   }
