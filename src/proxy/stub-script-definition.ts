@@ -81,7 +81,7 @@ export const StubScript = z
   .min(1, 'expected at least one turn')
   .superRefine((items, ctx) => {
     items.forEach((item, i) => {
-      if (item.text !== undefined && i < items.length - 1)
+      if (item.text !== undefined && item.tool === undefined && i < items.length - 1)
         ctx.addIssue({ code: 'custom', path: [i, 'text'], message: 'a text turn ends the agent\'s turn, so only the last item may be text' });
     });
   });
