@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ParsedRequest } from '../src/capture/schema.js';
 import { anthropicMessages, gemini, openaiChat, openaiResponses, parseSse, type Dialect, type RequestHead, type StubReply } from '../src/dialects/index.js';
@@ -5,6 +8,9 @@ import type { Conversation, DeclaredTool, ToolCall } from '../src/dialects/tool-
 import { SYNONYMS, TOOL_PROFILES } from '../src/agents/tool-maps.js';
 import { DEFAULT_STUB_SCRIPT, StubScript } from '../src/proxy/stub-script-definition.js';
 import { answerFromScript, planTurn, type StubScriptOptions } from '../src/proxy/stub-script.js';
+import { startProxy } from '../src/proxy/server.js';
+import { readExchanges } from '../src/capture/store.js';
+import { log } from '../src/log.js';
 
 /*
  * A stub script's tool turns, per dialect: each reply is read back the way the dialect's clients
@@ -391,5 +397,43 @@ describe('turn choice', () => {
     expect(refused.reply!.status).toBe(400);
     expect(json(refused.reply!)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('promptdiff stub_script[0]: the generic tool shell is Bash for claude-code') } });
     expect(refused.turn.error).toMatch(/^stub_script\[0\]: /);
+  });
+});
+
+describe('through the proxy (reverse route, plain HTTP)', () => {
+  it('answers each request from the script and records the turn, or why none, on every record', async () => {
+    log.level = 'silent';
+    const dir = await mkdtemp(path.join(tmpdir(), 'pd-stub-script-proxy-'));
+    const proxy = await startProxy({
+      outDir: path.join(dir, 'main'),
+      certsDir: path.join(dir, 'certs'),
+      stubScript: { items: StubScript.parse([{ tool: 'read_file', input: { path: 'README.md' } }, { text: 'Done.' }]), tools: TOOL_PROFILES['qwen-code']!.tools, agent: 'qwen-code' },
+    });
+    try {
+      const listener = await proxy.addRunListener('r1', path.join(dir, 'r1'), { workDir: '/tmp/promptdiff-sandbox/work' });
+      const send = (p: string, body: unknown) => fetch(`${listener.url}${p}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const tools = [{ type: 'function', function: { name: 'read_file', parameters: { type: 'object', properties: { file_path: { type: 'string' } } } } }];
+      const first = { model: 'qwen3-coder-plus', stream: true, messages: [{ role: 'user', content: 'Read it.' }], tools };
+      const reply = await send('/v1/chat/completions', first);
+      const call = chat.readBack({ status: reply.status, headers: {}, chunks: [await reply.text()] }, true);
+      expect(call).toMatchObject({ name: 'read_file', input: { file_path: '/tmp/promptdiff-sandbox/work/README.md' }, stop: 'tool_calls' });
+      const done = await send('/v1/chat/completions', { ...first, stream: false, messages: [...first.messages, ...chat.followUp(call, '# demo')] });
+      expect(((await done.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content).toBe('Done.');
+      expect((await send('/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'A title, please.' }] })).status).toBe(200);
+      expect((await fetch(`${listener.url}/v1/models`)).status).toBe(200);
+      await proxy.removeRunListener('r1');
+      const { records } = await readExchanges(path.join(dir, 'r1'));
+      expect(records.map((r) => r.stubTurn)).toEqual([
+        { index: 0, tool: 'read_file', generic: 'read_file', reason: '0 tool results so far' },
+        { index: 1, reason: '1 tool result so far' },
+        { index: null, reason: 'declares no tools' },
+        { index: null, reason: 'not a model API request' },
+      ]);
+      expect(records[0]!.response!.assembledText).toBe('');
+      expect(records.every((r) => r.errors.length === 0)).toBe(true);
+    } finally {
+      await proxy.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -521,7 +521,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       try {
         const workDir = info.runId === null ? undefined : runWorkDirs.get(info.runId);
         const scripted = options.stubScript && v.dialect ? answerFromScript(v.dialect, v.head, v.json, options.stubScript, workDir) : null;
-        stubTurn = scripted?.turn;
+        stubTurn = scripted?.turn ?? (options.stubScript ? { index: null, reason: 'not a model API request' } : undefined);
         if (stubTurn?.error) errors.push({ stage: 'upstream', message: stubTurn.error });
         reply = scripted?.reply ?? (v.dialect ? v.dialect.stub(v.head, v.json, { text: stubText }) : unknownStub(v.head));
       } catch (err) {
