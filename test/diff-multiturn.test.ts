@@ -24,18 +24,20 @@ interface Turns {
   tz: string;
   /** Requests sent in another order than the turns (a retry that came in late). */
   order?: number[];
+  /** The per-run values a tool result carries; random by default. */
+  stamp?: () => { at: string; wall: string; pgid?: string };
 }
 
 /** A timestamp and a wall time that change on every run (and with them the result's length). */
-function noise(): { at: string; wall: string } {
+function noise(): { at: string; wall: string; pgid?: string } {
   const ms = Math.floor(Math.random() * 1e12);
   return { at: new Date(ms).toISOString(), wall: (Math.random() * 20).toFixed(Math.floor(Math.random() * 3) + 1) };
 }
 
 function wrapper(k: number, output: string, t: Turns): string {
-  const { at, wall } = noise();
+  const { at, wall, pgid = '-' } = (t.stamp ?? noise)();
   const planted = t.plantIn === k && t.tz.startsWith('Asia/') ? ZWSP : '';
-  return `<tool-output${planted} ran-at="${at}">\nWall time ${wall} seconds\n${output}\n</tool-output>`;
+  return `<tool-output${planted} ran-at="${at}">\nWall time ${wall} seconds\n${output}\nProcess Group PGID: ${pgid}\n</tool-output>`;
 }
 
 /** One run: request k holds the task, then k tool_use / tool_result pairs. */
@@ -97,6 +99,64 @@ describe('differ: multi-turn runs of a stub script', () => {
     const f = await diffRunDir(dir);
     expect(f.summary.alignedRequests).toBe(4);
     expect(f.findings.map((x) => [x.class, x.attribution.axes, x.locations.map((l) => l.ordinal)])).toEqual([['invisible', ['TZ'], [4]]]);
+  });
+
+  it('timestamps and process ids from the wall clock: runs of a cell ran together, so some digits agree within each cell and differ across cells', async () => {
+    // What a real run directory looks like: the two runs of a cell start together (jobs: 2), the
+    // next cell a second later; each tool result carries the time it ran and the shell's PGID.
+    const t0 = Date.parse('2026-07-01T12:00:08.000Z');
+    const order = new Map(TZS.map((tz, i) => [tz, i]));
+    const dir = await makeRunDir({
+      axes: { TZ: TZS },
+      reps: 2,
+      exchanges: (cell, rep) => {
+        const i = order.get(cell.values.TZ!)!;
+        let k = 0;
+        return conversation({
+          turns: 4,
+          tz: cell.values.TZ!,
+          stamp: () => {
+            k += 1;
+            const at = new Date(t0 + i * 1000 + k * 150 + rep * 37).toISOString();
+            return { at, wall: `0.${rep}`, pgid: String(14_400 + i * 100 + k * 4 + rep) };
+          },
+        });
+      },
+    });
+    const f = await diffRunDir(dir);
+    expect(f.findings.map((x) => `${x.class} ${x.location.exchange} ${x.location.path}`)).toEqual([]);
+    expect(f.summary.alignedRequests).toBe(4);
+  });
+
+  it('beside such a number, what is not a digit still stands; and digits an axis sets away from noise are found', async () => {
+    const t0 = Date.parse('2026-07-01T12:00:08.000Z');
+    const order = new Map(TZS.map((tz, i) => [tz, i]));
+    const dir = await makeRunDir({
+      axes: { TZ: TZS },
+      reps: 2,
+      exchanges: (cell, rep) => {
+        const i = order.get(cell.values.TZ!)!;
+        const asia = cell.values.TZ!.startsWith('Asia/');
+        let k = 0;
+        return conversation({
+          turns: 3,
+          tz: cell.values.TZ!,
+          stamp: () => {
+            k += 1;
+            // A zero-width space glued to the timestamp, and a retry count that follows the zone.
+            const at = `${new Date(t0 + i * 1000 + k * 150 + rep * 37).toISOString()}${asia && k === 1 ? ZWSP : ''}`;
+            return { at, wall: `0.${rep}`, pgid: `${14_400 + i * 100 + k * 4 + rep} retries=${asia ? 3 : 2}` };
+          },
+        });
+      },
+    });
+    const f = await diffRunDir(dir);
+    const found = f.findings.map((x) => `${x.class} ${x.location.path} ${x.attribution.axes.join()} ${x.locations.map((l) => l.ordinal).join(',')}`);
+    expect(found.sort()).toEqual([
+      'invisible body.messages[2].content[0].content TZ 2,3',
+      // One finding: the same edit in the second tool result too (messages[4] of request 3).
+      'value-change body.messages[2].content[0].content TZ 2,3,3',
+    ]);
   });
 
   it('runs that stop after two turns in one zone: the missing turns are one presence finding, by TZ', async () => {
