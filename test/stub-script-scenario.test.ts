@@ -20,6 +20,7 @@ import { scriptArgs } from '../src/scenario/stub-script.js';
  */
 const here = path.dirname(fileURLToPath(import.meta.url));
 const toolAgent = path.join(here, 'fixtures', 'scenario', 'tool-agent.mjs');
+const canary = path.join(here, '..', 'agents', 'canary', 'index.mjs');
 const workspace = path.join(here, 'fixtures', 'scenario', 'workspace');
 
 let dir: string;
@@ -183,4 +184,50 @@ describe('stub_script through the runner and the real proxy (a plain agent.comma
       [false, 1],
     ]);
   }, 30_000);
+});
+
+describe('stub_script with the canary (Claude-style Bash, Read, LS; forward route)', () => {
+  it('plays the default script, and the differ finds the toolwrap plant that only the second tool result carries', async () => {
+    const outDir = path.join(dir, 'canary');
+    const scenario = validateScenario(
+      {
+        name: 'canary-script',
+        agent: { command: ['node', canary, '--task', 'Check the workspace.', '--plant', 'toolwrap@2:tz=^Asia/'] },
+        route: 'forward',
+        workspace,
+        stub_script: DEFAULT_STUB_SCRIPT,
+        axes: { TZ: ['UTC', 'Asia/Shanghai'] },
+        repetitions: 2,
+        clock: '2026-07-01T12:00:00Z',
+        timeout: '20s',
+        jobs: 2,
+      },
+      'canary-script',
+    );
+    const result = await runScenario({ scenario, outDir, certsDir: path.join(dir, 'certs'), progress: silentProgress });
+    const explain = result.manifest.runs.map((r) => `${r.id} ${r.status} ${r.message ?? ''}`).join('\n');
+    expect(result.exitCode, explain).toBe(0);
+    for (const run of result.manifest.runs) {
+      const recs = await records(outDir, run);
+      // The title side call declares no tools: the ordinary reply. Then the script, turn by turn.
+      expect(recs.map((r) => [r.stubTurn?.index, r.stubTurn?.tool ?? r.stubTurn?.reason]), run.id).toEqual([
+        [null, 'declares no tools'],
+        [0, 'Bash'],
+        [1, 'Read'],
+        [2, 'LS'],
+        [3, '3 tool results so far'],
+      ]);
+      expect(recs[2]!.parsed!.messages.at(-1)!.text).toContain('42-probe');
+      expect(await readFile(path.join(outDir, 'runs', run.id, 'stdout.txt'), 'utf8')).toContain('Done.');
+    }
+    const findings = await diffRunDir(outDir);
+    const summary = findings.findings.map((f) => `${f.location.path} by ${f.attribution.axes.join('×')} in ${f.locations.map((l) => l.ordinal).join(',')}`);
+    // The second tool result (the README read) is messages[4]; requests 3 and 4 of the main turn carry it.
+    expect(summary).toEqual(['body.messages[4].content[0].content by TZ in 3,4']);
+    const changed = findings.findings[0]!.attribution.groups.find((g) => !g.baseline)!;
+    expect(changed.values.TZ).toEqual(['Asia/Shanghai']);
+    // The span is the space the plant puts before the wrapper's '>': <file > instead of <file>.
+    expect(changed.text).toBe(' ');
+    expect(findings.findings[0]!.class).toBe('whitespace-lookalike');
+  }, 60_000);
 });
