@@ -695,7 +695,8 @@ describe('gemini', () => {
     expect(p.messages).toEqual([
       { role: 'user', text: `This is the Gemini CLI. Today is Monday.\nfix it ${TRICKY}`, parts: ['text', 'text'] },
       { role: 'model', text: 'Sure.', parts: ['thought', 'text', 'functionCall'] },
-      { role: 'user', text: '', parts: ['functionResponse'] },
+      // A tool result's text counts as the message text, as in the other dialects.
+      { role: 'user', text: 'a', parts: ['functionResponse'] },
     ]);
     expect(p.tools).toEqual([{ name: 'ls', description: 'List files' }, { name: 'read' }, { name: 'googleSearch' }]);
     expect(p.metadata).toEqual({ generationConfig: geminiBody.generationConfig });

@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, test } from 'vitest';
 import { validateScenario } from '../src/scenario/load.js';
 import { silentProgress } from '../src/scenario/progress.js';
 import { runScenario } from '../src/scenario/runner.js';
+import { prepareAgent } from '../src/scenario/presets.js';
 import type { ScenarioInput } from '../src/scenario/schema.js';
 import { startFakeProxy } from './fixtures/scenario/fake-proxy.js';
 import { runCli } from './helpers/cli.js';
@@ -170,5 +171,16 @@ describe('runner with an agent preset', () => {
     const missing = await runCli(['agents', 'install', 'claude-code@9.9.9'], env);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/9\.9\.9: no such version in the registry/);
+  });
+});
+
+describe('a preset under a stub script', () => {
+  test('gets its unattended-tools flags before the task, and only then', async () => {
+    const agentInstall = { cacheRoot, npm: path.join(npmDir, 'npm') };
+    const base = { agent: { preset: 'claude-code', version: '2.1.112', args: ['--verbose', 'Say hello.'] } };
+    const plain = await prepareAgent(scenario(base), { install: agentInstall });
+    const scripted = await prepareAgent(scenario({ ...base, stub_script: [{ tool: 'shell', input: { command: 'ls' } }] }), { install: agentInstall });
+    expect(plain.identity.command.slice(2)).toEqual(['--verbose', '-p', 'Say hello.']);
+    expect(scripted.identity.command.slice(2)).toEqual(['--verbose', '--allowedTools', 'Bash Read Write Edit Glob Grep LS', '-p', 'Say hello.']);
   });
 });

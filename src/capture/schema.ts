@@ -78,6 +78,24 @@ export const CaptureError = z.object({
 });
 export type CaptureError = z.infer<typeof CaptureError>;
 
+/**
+ * With a stub script: which of its turns the stub answered a request as. Optional, so records
+ * without it (no script, passthrough, older captures) still read as version 1.
+ */
+export const StubTurn = z.object({
+  /** Index into the scenario's stub_script; null when the request was no turn of it and got the ordinary stub reply. */
+  index: z.number().int().nonnegative().nullable(),
+  /** The tool the reply called, by the agent's own name. */
+  tool: z.string().optional(),
+  /** The script's generic name for it (shell, read_file, ...), when the turn used one. */
+  generic: z.string().optional(),
+  /** Why this turn, or why none ("2 tool results so far", "declares no tools", "not a model turn"). */
+  reason: z.string(),
+  /** The turn could not be played as scripted (e.g. the request does not declare the tool): the reply was an error. */
+  error: z.string().optional(),
+});
+export type StubTurn = z.infer<typeof StubTurn>;
+
 export const ExchangeRecord = z.object({
   v: z.literal(CAPTURE_VERSION),
   /** Unique within a capture directory: `<seq>-<random>`. */
@@ -122,6 +140,7 @@ export const ExchangeRecord = z.object({
       assembledText: z.string().optional(),
     })
     .nullable(),
+  stubTurn: StubTurn.optional(),
   errors: z.array(CaptureError),
 });
 export type ExchangeRecord = z.infer<typeof ExchangeRecord>;

@@ -16,6 +16,7 @@ import {
 } from './common.js';
 import { exampleFromJsonSchema } from './json-schema-example.js';
 import { formatSse } from './sse.js';
+import type { Conversation, DeclaredTool, ToolCall } from './tool-turns.js';
 import type { Dialect, RequestHead, StubOptions, StubReply } from './types.js';
 
 // Suffix match: a base URL may carry a prefix (ANTHROPIC_BASE_URL=http://127.0.0.1:8080/anthropic).
@@ -92,28 +93,44 @@ function read(p: ParsedRequest, body: unknown): void {
   p.metadata = pick(body, METADATA_KEYS);
 }
 
-/** Structured outputs (beta `output_format`, later `output_config.format`) need JSON that fits. */
-function replyText(body: unknown, text: string): string {
-  if (!isRecord(body)) return text;
+/** Structured outputs (beta `output_format`, later `output_config.format`): the schema the reply must fit. */
+function outputSchema(body: unknown): { schema: unknown } | undefined {
+  if (!isRecord(body)) return undefined;
   const fmt = isRecord(body.output_format)
     ? body.output_format
     : isRecord(body.output_config) && isRecord(body.output_config.format)
       ? body.output_config.format
       : undefined;
-  if (fmt?.type === 'json_schema' && fmt.schema !== undefined)
-    return JSON.stringify(exampleFromJsonSchema(fmt.schema, text));
-  return text;
+  return fmt?.type === 'json_schema' && fmt.schema !== undefined ? { schema: fmt.schema } : undefined;
 }
 
+function replyText(body: unknown, text: string): string {
+  const out = outputSchema(body);
+  return out ? JSON.stringify(exampleFromJsonSchema(out.schema, text)) : text;
+}
+
+/** The one content block a stub message carries. */
+type Block = { type: 'text'; text: string } | { type: 'tool_use'; id: string; name: string; input: Record<string, unknown> };
+
 function stub(head: RequestHead, body: unknown, options: StubOptions): StubReply {
+  if (endpointOf(head) === 'count_tokens') return jsonReply({ input_tokens: bodyTokens(body) }, { 'request-id': stubId('req_stub_') });
+  return messageReply(body, { type: 'text', text: replyText(body, options.text) });
+}
+
+function toolCall(_head: RequestHead, body: unknown, call: ToolCall): StubReply {
+  const input = typeof call.input === 'string' ? { input: call.input } : call.input;
+  return messageReply(body, { type: 'tool_use', id: stubId('toolu_stub_'), name: call.name, input });
+}
+
+function messageReply(body: unknown, block: Block): StubReply {
   const headers = { 'request-id': stubId('req_stub_') };
   const inputTokens = bodyTokens(body);
-  if (endpointOf(head) === 'count_tokens') return jsonReply({ input_tokens: inputTokens }, headers);
-
   const b = isRecord(body) ? body : {};
   const model = str(b.model) ?? 'claude-stub';
-  const text = replyText(body, options.text);
-  const outputTokens = textTokens(text);
+  // What the deltas carry: the text, or the tool input as JSON (streamed in pieces, as the API does).
+  const wire = block.type === 'text' ? block.text : JSON.stringify(block.input);
+  const stopReason = block.type === 'text' ? 'end_turn' : 'tool_use';
+  const outputTokens = textTokens(wire);
   const id = stubId('msg_stub_');
   const usage = {
     input_tokens: inputTokens,
@@ -128,8 +145,8 @@ function stub(head: RequestHead, body: unknown, options: StubOptions): StubReply
         type: 'message',
         role: 'assistant',
         model,
-        content: [{ type: 'text', text }],
-        stop_reason: 'end_turn',
+        content: [block],
+        stop_reason: stopReason,
         stop_sequence: null,
         usage,
       },
@@ -139,6 +156,9 @@ function stub(head: RequestHead, body: unknown, options: StubOptions): StubReply
   // Claude Code needs the `event:` line on every event; without it the stream counts as broken.
   const ev = (type: string, data: Record<string, unknown>): string =>
     formatSse({ event: type, data: JSON.stringify({ type, ...data }) });
+  const start = block.type === 'text' ? { type: 'text', text: '' } : { ...block, input: {} };
+  const delta = (piece: string) =>
+    block.type === 'text' ? { type: 'text_delta', text: piece } : { type: 'input_json_delta', partial_json: piece };
   return sseReply(
     [
       ev('message_start', {
@@ -153,20 +173,35 @@ function stub(head: RequestHead, body: unknown, options: StubOptions): StubReply
           usage: { ...usage, output_tokens: 1 },
         },
       }),
-      ev('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+      ev('content_block_start', { index: 0, content_block: start }),
       ev('ping', {}),
-      ...splitText(text).map((piece) =>
-        ev('content_block_delta', { index: 0, delta: { type: 'text_delta', text: piece } }),
-      ),
+      ...splitText(wire).map((piece) => ev('content_block_delta', { index: 0, delta: delta(piece) })),
       ev('content_block_stop', { index: 0 }),
       ev('message_delta', {
-        delta: { stop_reason: 'end_turn', stop_sequence: null },
+        delta: { stop_reason: stopReason, stop_sequence: null },
         usage: { output_tokens: outputTokens },
       }),
       ev('message_stop', {}),
     ],
     headers,
   );
+}
+
+/** Tool results sent back so far, and the client tools offered (server tools such as web_search are typed and run by the API). */
+function conversation(head: RequestHead, body: unknown): Conversation | null {
+  if (endpointOf(head) !== 'messages') return null;
+  const b = isRecord(body) ? body : {};
+  let toolResults = 0;
+  for (const m of arr(b.messages)) {
+    if (!isRecord(m) || m.role !== 'user') continue;
+    for (const block of arr(m.content)) if (isRecord(block) && block.type === 'tool_result') toolResults += 1;
+  }
+  const tools: DeclaredTool[] = [];
+  for (const t of arr(b.tools)) {
+    if (isRecord(t) && typeof t.name === 'string' && (t.type === undefined || t.type === 'custom'))
+      tools.push({ name: t.name, kind: 'function', schema: t.input_schema });
+  }
+  return { toolResults, tools, structured: outputSchema(body) !== undefined };
 }
 
 function assembleText(events: SseEvent[]): string {
@@ -186,4 +221,6 @@ export const anthropicMessages: Dialect = {
     safeParse('anthropic-messages', endpointOf(head) ?? 'messages', (p) => read(p, body)),
   stub,
   assembleText,
+  conversation,
+  toolCall,
 };

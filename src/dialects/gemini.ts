@@ -17,6 +17,7 @@ import {
 } from './common.js';
 import { exampleFromJsonSchema } from './json-schema-example.js';
 import { formatSse } from './sse.js';
+import type { Conversation, DeclaredTool, ToolCall } from './tool-turns.js';
 import type { Dialect, RequestHead, StubOptions, StubReply } from './types.js';
 
 type Endpoint = 'generateContent' | 'streamGenerateContent' | 'countTokens';
@@ -89,6 +90,18 @@ function partKind(part: Record<string, unknown>): string {
   return PART_KINDS.find((k) => k in part) ?? Object.keys(part)[0] ?? 'unknown';
 }
 
+/**
+ * What a part shows the model as text: its text (thoughts aside), or what a tool told it (a
+ * functionResponse's `response.output` or `.error`, as Gemini CLI sends them), as the other
+ * dialects count a tool result's text.
+ */
+function partText(part: Record<string, unknown>): string[] {
+  if (typeof part.text === 'string') return part.thought === true ? [] : [part.text];
+  const fr = part.functionResponse ?? part.function_response;
+  if (!isRecord(fr) || !isRecord(fr.response)) return [];
+  return [fr.response.output, fr.response.error].filter((v): v is string => typeof v === 'string');
+}
+
 function partsText(content: unknown): string[] {
   if (typeof content === 'string') return [content];
   const parts = isRecord(content) ? arr(content.parts) : arr(content);
@@ -119,7 +132,7 @@ function read(p: ParsedRequest, r: Route, body: unknown): void {
     const parts = arr(c.parts).filter(isRecord);
     p.messages.push({
       role: str(c.role) ?? 'user',
-      text: parts.flatMap((x) => (typeof x.text === 'string' && x.thought !== true ? [x.text] : [])).join('\n'),
+      text: parts.flatMap(partText).join('\n'),
       parts: parts.map(partKind),
     });
   }
@@ -145,41 +158,66 @@ function read(p: ParsedRequest, r: Route, body: unknown): void {
   }
 }
 
+function generationConfig(req: Record<string, unknown>): Record<string, unknown> | undefined {
+  const cfg = req.generationConfig ?? req.generation_config;
+  return isRecord(cfg) ? cfg : undefined;
+}
+
+function responseSchema(cfg: Record<string, unknown>): unknown {
+  return cfg.responseJsonSchema ?? cfg.responseSchema ?? cfg.response_json_schema ?? cfg.response_schema;
+}
+
+function asksForJson(cfg: Record<string, unknown>): boolean {
+  return (cfg.responseMimeType ?? cfg.response_mime_type) === 'application/json';
+}
+
 /**
  * Gemini CLI's router and next-speaker checks ask for JSON with a schema and retry until it parses,
  * so a JSON request gets a value the schema accepts.
  */
 function replyText(req: Record<string, unknown>, text: string): string {
-  const cfg = req.generationConfig ?? req.generation_config;
-  if (!isRecord(cfg)) return text;
-  const schema = cfg.responseJsonSchema ?? cfg.responseSchema ?? cfg.response_json_schema ?? cfg.response_schema;
+  const cfg = generationConfig(req);
+  if (!cfg) return text;
+  const schema = responseSchema(cfg);
   if (schema !== undefined) return JSON.stringify(exampleFromJsonSchema(schema, text));
-  const mime = cfg.responseMimeType ?? cfg.response_mime_type;
-  if (mime === 'application/json') return JSON.stringify({ text });
+  if (asksForJson(cfg)) return JSON.stringify({ text });
   return text;
 }
 
 function stub(head: RequestHead, body: unknown, options: StubOptions): StubReply {
   const r = route(head) ?? DEFAULT_ROUTE;
+  if (r.endpoint === 'countTokens') return jsonReply({ totalTokens: bodyTokens(body) });
+  const text = replyText(innerRequest(r, body), options.text);
+  // Streamed text comes in pieces, each a response of its own; the last one says STOP.
+  const pieces = r.endpoint === 'generateContent' ? [text] : splitText(text);
+  if (pieces.length === 0) pieces.push('');
+  return candidatesReply(head, r, body, textTokens(text), pieces.map((piece) => [{ text: piece }]));
+}
+
+/** Gemini sends a function call whole, in one response, never split across a stream. */
+function toolCall(head: RequestHead, body: unknown, call: ToolCall): StubReply {
+  const r = route(head) ?? DEFAULT_ROUTE;
+  const args = typeof call.input === 'string' ? { input: call.input } : call.input;
+  const part = { functionCall: { id: stubId('call_stub_'), name: call.name, args } };
+  return candidatesReply(head, r, body, textTokens(JSON.stringify(args)), [[part]]);
+}
+
+/** One response per entry of `parts` (generateContent: one entry), the last one finished. */
+function candidatesReply(head: RequestHead, r: Route, body: unknown, candidatesTokenCount: number, parts: unknown[][]): StubReply {
   const promptTokens = bodyTokens(body);
   const wrap = (v: unknown): unknown => (r.wrapped ? { response: v } : v);
-  if (r.endpoint === 'countTokens') return jsonReply({ totalTokens: promptTokens });
-
-  const req = innerRequest(r, body);
-  const text = replyText(req, options.text);
   const modelVersion = modelOf(r, body) ?? 'gemini-stub';
   const responseId = stubId('stub');
-  const candidatesTokenCount = textTokens(text);
   const usageMetadata = {
     promptTokenCount: promptTokens,
     candidatesTokenCount,
     totalTokenCount: promptTokens + candidatesTokenCount,
   };
-  const response = (piece: string, last: boolean): unknown =>
+  const response = (p: unknown[], last: boolean): unknown =>
     wrap({
       candidates: [
         {
-          content: { role: 'model', parts: [{ text: piece }] },
+          content: { role: 'model', parts: p },
           ...(last ? { finishReason: 'STOP' } : {}),
           index: 0,
         },
@@ -189,13 +227,33 @@ function stub(head: RequestHead, body: unknown, options: StubOptions): StubReply
       responseId,
     });
 
-  if (r.endpoint === 'generateContent') return jsonReply(response(text, true));
-  const pieces = splitText(text);
-  if (pieces.length === 0) pieces.push('');
-  const responses = pieces.map((piece, i) => response(piece, i === pieces.length - 1));
+  if (r.endpoint === 'generateContent') return jsonReply(response(parts.flat(), true));
+  const responses = parts.map((p, i) => response(p, i === parts.length - 1));
   // Without alt=sse the stream is one JSON array delivered over time; the SDKs all ask for SSE.
   if (queryParam(head.path, 'alt') !== 'sse') return jsonReply(responses);
   return sseReply(responses.map((v) => formatSse({ data: JSON.stringify(v) })));
+}
+
+/** Tool results are functionResponse parts; tools are the function declarations (built-in tools such as googleSearch run at the API). */
+function conversation(head: RequestHead, body: unknown): Conversation | null {
+  const r = route(head) ?? DEFAULT_ROUTE;
+  if (r.endpoint === 'countTokens') return null;
+  const req = innerRequest(r, body);
+  let toolResults = 0;
+  for (const c of arr(req.contents)) {
+    if (!isRecord(c)) continue;
+    for (const part of arr(c.parts)) if (isRecord(part) && (isRecord(part.functionResponse) || isRecord(part.function_response))) toolResults += 1;
+  }
+  const tools: DeclaredTool[] = [];
+  for (const t of arr(req.tools)) {
+    if (!isRecord(t)) continue;
+    for (const d of arr(t.functionDeclarations ?? t.function_declarations)) {
+      if (isRecord(d) && typeof d.name === 'string')
+        tools.push({ name: d.name, kind: 'function', schema: d.parametersJsonSchema ?? d.parameters ?? d.parameters_json_schema });
+    }
+  }
+  const cfg = generationConfig(req);
+  return { toolResults, tools, structured: cfg !== undefined && (responseSchema(cfg) !== undefined || asksForJson(cfg)) };
 }
 
 function assembleText(events: SseEvent[]): string {
@@ -222,4 +280,6 @@ export const gemini: Dialect = {
   },
   stub,
   assembleText,
+  conversation,
+  toolCall,
 };

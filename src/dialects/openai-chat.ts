@@ -17,6 +17,7 @@ import {
 } from './common.js';
 import { exampleFromJsonSchema } from './json-schema-example.js';
 import { formatSse } from './sse.js';
+import { inputText, type Conversation, type DeclaredTool, type ToolCall } from './tool-turns.js';
 import type { Dialect, RequestHead, StubOptions, StubReply } from './types.js';
 
 // Suffix match: OpenAI-compatible servers mount the API anywhere (/v1, /api/v1, /compatible-mode/v1, none).
@@ -99,33 +100,41 @@ function replyText(body: Record<string, unknown>, text: string): string {
   return text;
 }
 
+/** What the assistant message of a stub reply says: text, or one tool call. */
+type Said = { text: string } | { call: { id: string; name: string; arguments: string } };
+
 function stub(_head: RequestHead, body: unknown, options: StubOptions): StubReply {
   const b = isRecord(body) ? body : {};
+  return completionReply(b, { text: replyText(b, options.text) });
+}
+
+function toolCall(_head: RequestHead, body: unknown, call: ToolCall): StubReply {
+  return completionReply(isRecord(body) ? body : {}, { call: { id: stubId('call_stub_'), name: call.name, arguments: inputText(call) } });
+}
+
+function completionReply(b: Record<string, unknown>, said: Said): StubReply {
   const model = str(b.model) ?? 'gpt-stub';
-  const text = replyText(b, options.text);
   const id = stubId('chatcmpl-stub');
   const created = unixSeconds();
-  const promptTokens = bodyTokens(body);
-  const completionTokens = textTokens(text);
+  const promptTokens = bodyTokens(b);
+  const completionTokens = textTokens('text' in said ? said.text : said.call.arguments);
+  const finish = 'text' in said ? 'stop' : 'tool_calls';
   const usage = {
     prompt_tokens: promptTokens,
     completion_tokens: completionTokens,
     total_tokens: promptTokens + completionTokens,
   };
   if (b.stream !== true) {
+    const message =
+      'text' in said
+        ? { role: 'assistant', content: said.text, refusal: null }
+        : { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: said.call.id, type: 'function', function: { name: said.call.name, arguments: said.call.arguments } }] };
     return jsonReply({
       id,
       object: 'chat.completion',
       created,
       model,
-      choices: [
-        {
-          index: 0,
-          message: { role: 'assistant', content: text, refusal: null },
-          logprobs: null,
-          finish_reason: 'stop',
-        },
-      ],
+      choices: [{ index: 0, message, logprobs: null, finish_reason: finish }],
       usage,
     });
   }
@@ -149,15 +158,38 @@ function stub(_head: RequestHead, body: unknown, options: StubOptions): StubRepl
     logprobs: null,
     finish_reason: finish,
   });
-  const chunks = [
-    chunk([choice({ role: 'assistant', content: '', refusal: null }, null)]),
-    ...splitText(text).map((piece) => chunk([choice({ content: piece }, null)])),
-    chunk([choice({}, 'stop')]),
-  ];
+  // A tool call streams as OpenAI sends it: id, type and name in the first delta, the arguments in pieces after.
+  const body =
+    'text' in said
+      ? [
+          chunk([choice({ role: 'assistant', content: '', refusal: null }, null)]),
+          ...splitText(said.text).map((piece) => chunk([choice({ content: piece }, null)])),
+        ]
+      : [
+          chunk([choice({ role: 'assistant', content: null, refusal: null }, null)]),
+          chunk([choice({ tool_calls: [{ index: 0, id: said.call.id, type: 'function', function: { name: said.call.name, arguments: '' } }] }, null)]),
+          ...splitText(said.call.arguments).map((piece) => chunk([choice({ tool_calls: [{ index: 0, function: { arguments: piece } }] }, null)])),
+        ];
+  const chunks = [...body, chunk([choice({}, finish)])];
   // Qwen Code reads token counts from this chunk and misbehaves without it.
   if (includeUsage) chunks.push(chunk([], { usage }));
   chunks.push(formatSse({ data: '[DONE]' }));
   return sseReply(chunks);
+}
+
+/** Tool results are `tool` messages (or the older `function` role); tools are the function tools offered. */
+function conversation(_head: RequestHead, body: unknown): Conversation | null {
+  const b = isRecord(body) ? body : {};
+  let toolResults = 0;
+  for (const m of arr(b.messages)) if (isRecord(m) && (m.role === 'tool' || m.role === 'function')) toolResults += 1;
+  const tools: DeclaredTool[] = [];
+  for (const t of [...arr(b.tools), ...arr(b.functions)]) {
+    if (!isRecord(t)) continue;
+    const fn = isRecord(t.function) ? t.function : t;
+    if (typeof fn.name === 'string') tools.push({ name: fn.name, kind: 'function', schema: fn.parameters });
+  }
+  const rf = b.response_format;
+  return { toolResults, tools, structured: isRecord(rf) && (rf.type === 'json_schema' || rf.type === 'json_object') };
 }
 
 function assembleText(events: SseEvent[]): string {
@@ -178,4 +210,6 @@ export const openaiChat: Dialect = {
   parse: (_head, body) => safeParse('openai-chat', 'chat.completions', (p) => read(p, body)),
   stub,
   assembleText,
+  conversation,
+  toolCall,
 };

@@ -17,6 +17,7 @@ import {
 } from './common.js';
 import { exampleFromJsonSchema } from './json-schema-example.js';
 import { formatSse } from './sse.js';
+import { inputText, type Conversation, type DeclaredTool, type ToolCall } from './tool-turns.js';
 import type { Dialect, RequestHead, StubOptions, StubReply } from './types.js';
 
 // Suffix match: Codex signed in with ChatGPT posts to /backend-api/codex/responses, not /v1/responses.
@@ -101,10 +102,16 @@ function readTools(p: ParsedRequest, tools: unknown, prefix = ''): void {
   }
 }
 
+/**
+ * The create body. Over a WebSocket a turn is a `response.create` event: the create body itself
+ * (Responses WebSocket mode) or, Realtime-style, nested under `response`.
+ */
+function createBody(message: unknown): unknown {
+  return isRecord(message) && message.type === 'response.create' && isRecord(message.response) ? message.response : message;
+}
+
 function read(p: ParsedRequest, message: unknown): void {
-  // Over a WebSocket a turn is a `response.create` event: the create body itself (Responses
-  // WebSocket mode) or, Realtime-style, nested under `response`.
-  const body = isRecord(message) && message.type === 'response.create' && isRecord(message.response) ? message.response : message;
+  const body = createBody(message);
   if (!isRecord(body)) return;
   p.model = str(body.model) ?? null;
   p.stream = body.stream === true;
@@ -173,11 +180,66 @@ function stub(head: RequestHead, body: unknown, options: StubOptions): StubReply
   const b = isRecord(body) ? body : {};
   if (isCompact(head)) return compactStub(b, options.text);
   const text = replyText(b, options.text);
-  const inputTokens = bodyTokens(body);
-  const outputTokens = textTokens(text);
-  const itemId = stubId('msg_stub_');
   const part = { type: 'output_text', text, annotations: [], logprobs: [] };
-  const item = { id: itemId, type: 'message', status: 'completed', role: 'assistant', content: [part] };
+  return responseReply(b, {
+    item: { id: stubId('msg_stub_'), type: 'message', status: 'completed', role: 'assistant', content: [part] },
+    started: { content: [] },
+    wire: text,
+    events: (ev, at) => {
+      const inPart = { ...at, content_index: 0 };
+      return [
+        ev('response.content_part.added', { ...inPart, part: { ...part, text: '' } }),
+        ...splitText(text).map((delta) => ev('response.output_text.delta', { ...inPart, delta, logprobs: [] })),
+        ev('response.output_text.done', { ...inPart, text, logprobs: [] }),
+        ev('response.content_part.done', { ...inPart, part }),
+      ];
+    },
+  });
+}
+
+/**
+ * A function tool's call carries JSON `arguments`, a custom tool's (Codex's `exec`) free-form
+ * `input`; each streams in deltas of its own event type, as the API sends them.
+ */
+function toolCall(_head: RequestHead, body: unknown, call: ToolCall): StubReply {
+  const b = isRecord(body) ? body : {};
+  const wire = inputText(call);
+  const custom = call.kind === 'custom';
+  const field = custom ? 'input' : 'arguments';
+  const prefix = custom ? 'response.custom_tool_call_input' : 'response.function_call_arguments';
+  return responseReply(b, {
+    item: {
+      id: stubId(custom ? 'ctc_stub_' : 'fc_stub_'),
+      type: custom ? 'custom_tool_call' : 'function_call',
+      status: 'completed',
+      call_id: stubId('call_stub_'),
+      name: call.name,
+      [field]: wire,
+    },
+    started: { [field]: '' },
+    wire,
+    events: (ev, at) => [
+      ...splitText(wire).map((delta) => ev(`${prefix}.delta`, { ...at, delta })),
+      ev(`${prefix}.done`, { ...at, [field]: wire }),
+    ],
+  });
+}
+
+type Ev = (type: string, data: Record<string, unknown>) => string;
+
+/** The one output item of a stub response, and the events that stream its content. */
+interface OutputItem {
+  item: Record<string, unknown> & { id: string };
+  /** What differs in the item as first announced (`output_item.added`, still in progress). */
+  started: Record<string, unknown>;
+  /** The text the output tokens are counted from. */
+  wire: string;
+  events(ev: Ev, at: { item_id: string; output_index: number }): string[];
+}
+
+function responseReply(b: Record<string, unknown>, out: OutputItem): StubReply {
+  const inputTokens = bodyTokens(b);
+  const outputTokens = textTokens(out.wire);
   const base = {
     id: stubId('resp_stub_'),
     object: 'response',
@@ -197,31 +259,52 @@ function stub(head: RequestHead, body: unknown, options: StubOptions): StubReply
   const completed = {
     ...base,
     status: 'completed',
-    output: [item],
+    output: [out.item],
     usage: usage(inputTokens, outputTokens),
   };
   if (b.stream !== true) return jsonReply(completed);
 
   let seq = 0;
   // Codex dispatches on the `type` inside data, but the API also sends `event:` lines; keep both.
-  const ev = (type: string, data: Record<string, unknown>): string =>
-    formatSse({ event: type, data: JSON.stringify({ type, sequence_number: seq++, ...data }) });
+  const ev: Ev = (type, data) => formatSse({ event: type, data: JSON.stringify({ type, sequence_number: seq++, ...data }) });
   const inProgress = { ...base, status: 'in_progress', output: [], usage: null };
-  const at = { item_id: itemId, output_index: 0, content_index: 0 };
   return sseReply([
     ev('response.created', { response: inProgress }),
     ev('response.in_progress', { response: inProgress }),
-    ev('response.output_item.added', {
-      output_index: 0,
-      item: { ...item, status: 'in_progress', content: [] },
-    }),
-    ev('response.content_part.added', { ...at, part: { ...part, text: '' } }),
-    ...splitText(text).map((delta) => ev('response.output_text.delta', { ...at, delta, logprobs: [] })),
-    ev('response.output_text.done', { ...at, text, logprobs: [] }),
-    ev('response.content_part.done', { ...at, part }),
-    ev('response.output_item.done', { output_index: 0, item }),
+    ev('response.output_item.added', { output_index: 0, item: { ...out.item, status: 'in_progress', ...out.started } }),
+    ...out.events(ev, { item_id: out.item.id, output_index: 0 }),
+    ev('response.output_item.done', { output_index: 0, item: out.item }),
     ev('response.completed', { response: completed }),
   ]);
+}
+
+/** A declared tool: function and custom tools, namespaces opened up; built-in tools (web_search, local_shell) are the API's. */
+function declaredTools(tools: unknown, out: DeclaredTool[], namespace?: string): void {
+  for (const t of arr(tools)) {
+    if (!isRecord(t) || typeof t.name !== 'string') continue;
+    if (t.type === 'namespace') declaredTools(t.tools, out, t.name);
+    else if (t.type === 'function' || t.type === 'custom') {
+      const tool: DeclaredTool = { name: t.name, kind: t.type, schema: t.type === 'function' ? t.parameters : t.format };
+      out.push(namespace === undefined ? tool : { ...tool, namespace });
+    }
+  }
+}
+
+/** Every `*_output` input item is a tool result (function_call_output, custom_tool_call_output, ...). */
+function conversation(head: RequestHead, message: unknown): Conversation | null {
+  if (isCompact(head)) return null;
+  const body = createBody(message);
+  const b = isRecord(body) ? body : {};
+  let toolResults = 0;
+  const tools: DeclaredTool[] = [];
+  for (const item of arr(b.input)) {
+    if (!isRecord(item) || typeof item.type !== 'string') continue;
+    if (item.type.endsWith('_output')) toolResults += 1;
+    else if (item.type === 'additional_tools') declaredTools(item.tools, tools);
+  }
+  declaredTools(b.tools, tools);
+  const fmt = isRecord(b.text) ? b.text.format : undefined;
+  return { toolResults, tools, structured: isRecord(fmt) && (fmt.type === 'json_schema' || fmt.type === 'json_object') };
 }
 
 function assembleText(events: SseEvent[]): string {
@@ -239,4 +322,6 @@ export const openaiResponses: Dialect = {
   parse: (head, body) => safeParse('openai-responses', isCompact(head) ? 'responses.compact' : 'responses', (p) => read(p, body)),
   stub,
   assembleText,
+  conversation,
+  toolCall,
 };

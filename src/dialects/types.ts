@@ -1,4 +1,5 @@
 import type { DialectName, ParsedRequest, SseEvent } from '../capture/schema.js';
+import type { Conversation, ToolCall } from './tool-turns.js';
 
 /** What a dialect may look at to recognise a request: no body needed. */
 export interface RequestHead {
@@ -36,4 +37,11 @@ export interface Dialect {
   stub(head: RequestHead, body: unknown, options: StubOptions): StubReply;
   /** The assistant text carried by a streamed response (for passthrough captures). */
   assembleText(events: SseEvent[]): string;
+  /**
+   * What a stub script reads of the request (proxy/stub-script.ts); null when the request is not a
+   * model turn (count_tokens, compaction). Never throws. `body` is exact JSON, as for `stub`.
+   */
+  conversation(head: RequestHead, body: unknown): Conversation | null;
+  /** A valid reply (streaming when the request asked for it) in which the model calls one tool. */
+  toolCall(head: RequestHead, body: unknown, call: ToolCall): StubReply;
 }

@@ -99,6 +99,7 @@ export function analyseField(valuesByRun: Map<string, string>, design: Design): 
     return { start: r.start, end: r.end, slices: r.slices, byCell: !noise && varies ? perCell : null };
   });
   maskTouchingNoise(marked);
+  absorbNumericNoise(marked, values, refIndex);
   const masked = marked.filter((m) => m.byCell === null).length;
   return { values, runsOfValue, refIndex, spans: mergeSpans(marked, values, cellsOfValue, refIndex, design), masked };
 }
@@ -115,6 +116,38 @@ function maskTouchingNoise(marked: Marked[]): void {
     const stretch = marked.slice(from, i);
     if (stretch.length > 1 && stretch.some((m) => m.byCell === null)) for (const m of stretch) m.byCell = null;
     from = i;
+  }
+}
+
+const DIGITS = /^[0-9]*$/;
+/** What may lie between two digit changes of one number or timestamp (2026-07-01T12:00:08.150Z). */
+const NUMBER_GLUE = /^[0-9.:T-]{0,8}$/;
+
+/**
+ * A number whose low digits vary within a cell is noise as a whole. Runs of one cell run together
+ * (in parallel, one after the other), so the high digits of a timestamp or a process id taken
+ * from the machine often agree within each cell and differ across cells: stable per cell only
+ * because of when the cell ran. A digit-only change joined by number glue to a digit-only noise
+ * region is masked with it; anything that is not a digit (a homoglyph, an invisible character)
+ * still stands, wherever it sits.
+ */
+function absorbNumericNoise(marked: Marked[], values: string[], refIndex: number): void {
+  const ref = values[refIndex]!;
+  const numeric = (m: Marked) => values.every((v, vi) => DIGITS.test(v.slice(m.slices[vi]![0], m.slices[vi]![1])));
+  const isNumeric = marked.map(numeric);
+  const joined = (a: number, b: number) => NUMBER_GLUE.test(ref.slice(marked[a]!.end, marked[b]!.start));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (let i = 0; i < marked.length; i++) {
+      if (marked[i]!.byCell === null || !isNumeric[i]) continue;
+      const noisyNeighbour =
+        (i > 0 && marked[i - 1]!.byCell === null && isNumeric[i - 1] && joined(i - 1, i)) ||
+        (i + 1 < marked.length && marked[i + 1]!.byCell === null && isNumeric[i + 1] && joined(i, i + 1));
+      if (noisyNeighbour) {
+        marked[i]!.byCell = null;
+        changed = true;
+      }
+    }
   }
 }
 

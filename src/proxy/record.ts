@@ -4,7 +4,7 @@ import { isAscii, isUtf8 } from 'node:buffer';
 import { captureBody, decodeContent, toText, type DecodedBody } from '../capture/body.js';
 import { ByteStrings, Utf8Text, byteStringsSafe } from '../capture/encode.js';
 import { redactHeaders, redactQuery } from '../capture/redact.js';
-import type { CaptureError, DialectName, HeaderList, ParsedRequest, RecordDraft, SseEvent } from '../capture/schema.js';
+import type { CaptureError, DialectName, HeaderList, ParsedRequest, RecordDraft, SseEvent, StubTurn } from '../capture/schema.js';
 import { CAPTURE_VERSION } from '../capture/schema.js';
 import { detectDialect, parseUnknown, parseSse, type Dialect, type RequestHead } from '../dialects/index.js';
 
@@ -158,6 +158,8 @@ export interface RecordInput {
   request: RequestPart;
   view: ParsedView | null;
   response: ResponsePart | null;
+  /** Stub script: the turn the stub answered as. */
+  stubTurn?: StubTurn;
   errors: CaptureError[];
   keepSecrets: boolean;
   /** Keep valid UTF-8 response bodies as bytes for the encoder (their text is not needed here). */
@@ -232,6 +234,7 @@ export function buildRecord(input: RecordInput): RecordDraft {
     dialect: input.view?.dialectName ?? 'unknown',
     parsed: input.view?.parsed ?? null,
     response: responseOut,
+    ...(input.stubTurn ? { stubTurn: input.stubTurn } : {}),
     errors,
   };
 }

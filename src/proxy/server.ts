@@ -7,7 +7,7 @@ import { Duplex } from 'node:stream';
 import { Proxy } from 'http-mitm-proxy';
 import { ensureCA, LeafIssuer, defaultCertsDir } from '../ca/index.js';
 import { CaptureWriter } from '../capture/store.js';
-import type { CaptureError, RecordDraft } from '../capture/schema.js';
+import type { CaptureError, RecordDraft, StubTurn } from '../capture/schema.js';
 import { unknownStub, type StubReply } from '../dialects/index.js';
 import { log } from '../log.js';
 import {
@@ -24,6 +24,7 @@ import {
 import { defaultUpstreamFor } from './upstream.js';
 import { headersObject, type TapRequest } from './tap.js';
 import { relayToTarget } from './tunnel-relay.js';
+import { answerFromScript, type StubScriptOptions } from './stub-script.js';
 
 export type UpstreamMode = 'stub' | 'passthrough';
 
@@ -51,6 +52,8 @@ export interface ProxyOptions {
   certsDir?: string;
   /** The assistant text of every stub reply. */
   stubText?: string;
+  /** Stub only: answer model turns from this script (tool calls, then text); other requests get stubText. */
+  stubScript?: StubScriptOptions;
 }
 
 export interface RunningProxy {
@@ -59,8 +62,11 @@ export interface RunningProxy {
   url: string;
   caCertPath: string;
   upstream: UpstreamMode;
-  /** A listener of its own for one run: its exchanges are tagged with runId and go to captureDir. */
-  addRunListener(runId: string, captureDir: string): Promise<{ port: number; url: string }>;
+  /**
+   * A listener of its own for one run: its exchanges are tagged with runId and go to captureDir.
+   * `workDir`: the run's working directory as the agent sees it, for a stub script's relative paths.
+   */
+  addRunListener(runId: string, captureDir: string, options?: { workDir?: string }): Promise<{ port: number; url: string }>;
   removeRunListener(runId: string): Promise<void>;
   exchangeCount(runId?: string): number;
   /** Resolves once every exchange completed so far has been written. */
@@ -226,6 +232,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   /** Each run's capture, and the proxy's own (null) for connections to its main port. */
   const writers = new Map<string | null, CaptureWriter>();
   const runServers = new Map<string, net.Server>();
+  const runWorkDirs = new Map<string, string>();
 
   const upstreamBase = options.upstreamUrl ? new URL(options.upstreamUrl) : null;
   const mayPassTo = passthroughFilter(options.passthroughOnly);
@@ -509,15 +516,20 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         return;
       }
       let reply: StubReply;
+      let stubTurn: StubTurn | undefined;
+      const errors: CaptureError[] = [];
       try {
-        reply = v.dialect ? v.dialect.stub(v.head, v.json, { text: stubText }) : unknownStub(v.head);
+        const workDir = info.runId === null ? undefined : runWorkDirs.get(info.runId);
+        const scripted = options.stubScript && v.dialect ? answerFromScript(v.dialect, v.head, v.json, options.stubScript, workDir) : null;
+        stubTurn = scripted?.turn ?? (options.stubScript ? { index: null, reason: 'not a model API request' } : undefined);
+        if (stubTurn?.error) errors.push({ stage: 'upstream', message: stubTurn.error });
+        reply = scripted?.reply ?? (v.dialect ? v.dialect.stub(v.head, v.json, { text: stubText }) : unknownStub(v.head));
       } catch (err) {
         reply = { status: 500, headers: { 'content-type': 'text/plain' }, chunks: [`promptdiff stub failed: ${(err as Error).message}`] };
       }
       const bodyOut = Buffer.from(reply.chunks.join(''), 'utf8');
       const response: ResponsePart = { source: 'stub', status: reply.status, headers: pairsFromObject(reply.headers), body: bodyOut };
-      const errors: CaptureError[] = [];
-      const finish = () => persist(info.runId, buildRecord({ ...base, response, errors }));
+      const finish = () => persist(info.runId, buildRecord({ ...base, response, errors, ...(stubTurn ? { stubTurn } : {}) }));
       res.on('close', () => {
         if (!res.writableFinished) {
           errors.push({ stage: 'client', message: 'client disconnected before the response was complete' });
@@ -834,9 +846,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     url: `http://${urlHost}:${port}`,
     caCertPath: ca.certPath,
     upstream,
-    async addRunListener(runId, captureDir) {
+    async addRunListener(runId, captureDir, listenerOptions = {}) {
       if (writers.has(runId)) throw new Error(`run ${runId} already has a listener`);
       writers.set(runId, await CaptureWriter.open(captureDir, onCaptureError));
+      if (listenerOptions.workDir !== undefined) runWorkDirs.set(runId, listenerOptions.workDir);
       const listener = net.createServer((socket) => {
         if (admit(socket, runId)) server.emit('connection', socket);
       });
@@ -851,6 +864,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     async removeRunListener(runId) {
       const listener = runServers.get(runId);
       runServers.delete(runId);
+      runWorkDirs.delete(runId);
       if (listener) await new Promise<void>((r) => listener.close(() => r()));
       await writers.get(runId)?.close();
     },

@@ -53,13 +53,26 @@ const KNOWN_KEYS = [
   'cells',
   'path',
   'axis',
+  'tool',
+  'input',
+  'text',
 ];
+
+/** The known key closest to a misspelt one, within two edits. */
+function nearest(key: string): string | undefined {
+  let best: { known: string; d: number } | undefined;
+  for (const known of KNOWN_KEYS) {
+    const d = distance(key, known);
+    if (d <= 2 && (!best || d < best.d)) best = { known, d };
+  }
+  return best?.known;
+}
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys
       .map((key) => {
-        const near = KNOWN_KEYS.find((known) => distance(key, known) <= 2);
+        const near = nearest(key);
         return `unknown field "${key}"${near ? ` (did you mean "${near}"?)` : ''}`;
       })
       .join('; ');

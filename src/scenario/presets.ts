@@ -11,6 +11,7 @@ import { ScenarioError } from './load.js';
 import type { Manifest } from './manifest.js';
 import type { DialectName } from '../capture/schema.js';
 import type { Scenario } from './schema.js';
+import { scriptArgs } from './stub-script.js';
 
 /**
  * The runner's view of an agent: one shape for `agent.command` and for built-in presets
@@ -77,7 +78,10 @@ export async function prepareAgent(scenario: Scenario, options: PrepareAgentOpti
     };
   }
   const preset = scenarioPreset(agent.preset);
-  const { extra, prompt } = splitPresetArgs(agent.args);
+  const args = splitPresetArgs(agent.args);
+  const { prompt } = args;
+  // A script makes the agent run tools, which most agents only do unattended when told so.
+  const extra = scenario.stub_script ? [...args.extra, ...scriptArgs(preset.name, args.extra)] : args.extra;
   const requested = agent.version ?? 'latest';
   // A resumed run keeps the version it started with, even if `latest` has moved since.
   const version = options.existing?.preset === preset.name && options.existing.version ? options.existing.version : requested;

@@ -30,6 +30,7 @@ import { isInside, prepareAgent, type PreparedAgent } from './presets.js';
 import { agentIdentity, resolvePaths, serializeScenario } from './resolve.js';
 import { DEFAULT_BASE_URL, hostnameOf, hostsFile, routeEnv } from './routing.js';
 import { PROXY_URL_AXIS, type Scenario } from './schema.js';
+import { scriptProblem, stubScriptOptions } from './stub-script.js';
 import { toolVersion } from '../version.js';
 import type { AgentEnvContext, InstallOptions } from '../agents/index.js';
 
@@ -264,7 +265,7 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
     // The real directory: the agent sees it as sandbox.home once the namespace has mounted it.
     await agent.prepareHome(realHome);
     const mounts = await prepareMounts(ctx, plan, sandbox, realHome);
-    const listener = await proxy.addRunListener(planned.id, runDir);
+    const listener = await proxy.addRunListener(planned.id, runDir, { workDir: sandbox.work });
     listening = true;
     const baseUrl = cellEnv[agent.baseUrlVar] ?? plan.baseUrl ?? scenario.env.set[agent.baseUrlVar];
     const routing = routeEnv({
@@ -313,6 +314,7 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
     await proxy.removeRunListener(planned.id);
     listening = false;
     const attribution = await verifyAttribution(runDir, planned.id, proxy.exchangeCount(planned.id));
+    const unscripted = scenario.stub_script ? await scriptProblem(runDir, scenario.stub_script) : null;
     Object.assign(entry, {
       startedAt: result.startedAt.toISOString(),
       endedAt: result.endedAt.toISOString(),
@@ -341,6 +343,10 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
     } else if (attribution.count === 0) {
       entry.status = 'no-traffic';
       entry.message = `agent sent no traffic through the proxy (${exited}): ${hint(scenario, agent, 'no-traffic')}${await stderrTail()}`;
+    } else if (unscripted) {
+      // Whatever the exit code: a run that did not play its script did not test what it was meant to.
+      entry.status = 'error';
+      entry.message = `${unscripted} (${exited})${await stderrTail()}`;
     } else if (result.exitCode !== 0) {
       entry.status = 'failed';
       entry.message = `agent failed (${exited})${await stderrTail()}`;
@@ -486,6 +492,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     upstreamUrl: scenario.upstream_url,
     passthroughOnly: scenario.passthrough_only,
     stubText: scenario.stub_text,
+    ...(scenario.stub_script ? { stubScript: stubScriptOptions(scenario.stub_script, agent.preset?.name ?? null) } : {}),
     certsDir: opts.certsDir,
   });
   const ctx: RunContext = {

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { ENV_NAME, envNameProblem, PROXY_URL_AXIS } from './env-names.js';
 import { FACTOR_NAME } from './factors/names.js';
+import { StubScript } from '../proxy/stub-script-definition.js';
+import { stubScriptIssues } from './stub-script.js';
 
 export { ENV_NAME, RESERVED_ENV, envNameProblem, PROXY_URL_AXIS } from './env-names.js';
 
@@ -98,6 +100,8 @@ export const ScenarioSchema = z
     passthrough_only: z.array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+)(:\d{1,5})?$/, 'expected a host or host:port')).min(1).optional(),
     /** stub only: the assistant text every stub reply carries. */
     stub_text: z.string().optional(),
+    /** stub only: model turns the stub plays, one per item (tool calls, then a text turn). */
+    stub_script: StubScript.optional(),
     /** Each axis is an environment variable and the values it takes. */
     axes: z.record(z.string(), z.array(envValue).min(1, 'expected at least one value')).default({}),
     /**
@@ -145,6 +149,13 @@ export const ScenarioSchema = z
     }
     if (s.passthrough_only && s.upstream !== 'passthrough') {
       ctx.addIssue({ code: 'custom', path: ['passthrough_only'], message: 'only applies to upstream: passthrough' });
+    }
+    if (s.stub_script && s.upstream !== 'stub') {
+      ctx.addIssue({ code: 'custom', path: ['stub_script'], message: 'only applies to upstream: stub' });
+    }
+    if (s.stub_script) {
+      for (const issue of stubScriptIssues(s.stub_script, 'preset' in s.agent ? s.agent.preset : null))
+        ctx.addIssue({ code: 'custom', path: ['stub_script', ...issue.path], message: issue.message });
     }
     for (const name of Object.keys(s.env.set)) {
       if (name in s.axes) {
