@@ -92,13 +92,15 @@ describe.skipIf(!full)('promptdiff audit on the canary, no factors named', () =>
     const findings = result.findings!;
     const covert = findings.findings.filter((f) => COVERT.has(f.class));
     expect(covert).toHaveLength(PLANTS.length);
-    // What the canary says in the open: its home directory (user), today's date (clock), and the
-    // base URL's host and path (the request line; the Host header is expected).
-    const overt = findings.findings.filter((f) => !COVERT.has(f.class)).map((f) => `${f.class} ${f.location.path} ${f.attribution.axes.join('×')}`);
-    expect(overt.sort()).toEqual(
+    // What the canary says in the open: its home directory (user), today's date (clock), the base
+    // URL's host and path (the request line; the Host header is expected), and the README it reads
+    // with the script's read_file turn (the workspace's language) in the tool result.
+    const overt = new Set(findings.findings.filter((f) => !COVERT.has(f.class)).map((f) => `${f.class} ${f.location.path} ${f.attribution.axes.join('×')}`));
+    expect([...overt].sort()).toEqual(
       [
         'echo body.system user.name',
-        'value-change body.system clock',
+        'echo body.system clock',
+        'echo body.messages[4].content[0].content workspace.language',
         'value-change request.line network.base-url',
         'expected headers.host network.base-url',
       ].sort(),

@@ -682,3 +682,44 @@ describe('diffRunDir: touching changes with different causes', () => {
     expect(byAxes).toEqual(['echo CLOCK', 'format-change TZ']);
   });
 });
+
+describe('diffRunDir: a machine factor’s own content sent back is an echo, whatever its code points', () => {
+  const README = {
+    en: '# tempconv\nA tiny tool that converts temperatures.\nRun `npm test` to run the tests.\n',
+    zh: '# tempconv\n一个转换温度的小工具。\n运行 `npm test` 来跑测试。\n',
+    fa: '# tempconv\nابزاری کوچک برای تبدیل دما.\nبرای اجرای آزمون‌ها `npm test` را اجرا کنید.\n',
+  };
+  const factors = {
+    'workspace.language': {
+      kind: 'workspace-files',
+      summary: 'readme',
+      baseline: 'en',
+      values: Object.fromEntries(Object.entries(README).map(([k, v]) => [k, { files: { 'README.md': v } }])),
+      shows: Object.fromEntries(Object.entries(README).map(([k, v]) => [k, [k, v]])),
+    },
+  };
+
+  it('a README in another language read back in a tool result is echo, not invisible or confusable', async () => {
+    const dir = await makeRunDir({
+      axes: { 'workspace.language': ['en', 'zh', 'fa'] },
+      reps: 2,
+      factors,
+      exchanges: (cell) => [{ system: [`Session ${randomUUID()}.\nTool result:\n${README[cell.values['workspace.language'] as keyof typeof README]}`] }],
+    });
+    const findings = await diffRunDir(dir);
+    expect(findings.findings.length).toBeGreaterThan(0);
+    for (const f of findings.findings) expect(f.class, f.summary).toBe('echo');
+    expect(findings.findings.some((f) => f.changeClass === 'invisible' || f.changeClass === 'confusable')).toBe(true);
+  });
+
+  it('a covert mark keyed on the same factor is still covert', async () => {
+    const dir = await makeRunDir({
+      axes: { 'workspace.language': ['en', 'zh'] },
+      reps: 2,
+      factors,
+      exchanges: (cell) => [{ system: [`Session ${randomUUID()}. Don${cell.values['workspace.language'] === 'zh' ? '\u2019' : "'"}t guess.`] }],
+    });
+    const findings = await diffRunDir(dir);
+    expect(findings.findings.map((f) => f.class)).toEqual(['confusable']);
+  });
+});

@@ -289,6 +289,10 @@ describe('catalogues', () => {
     expect(bad('version: 1\nfactors:\n  x.y: {kind: nope, summary: z, baseline: a, values: [a]}\n')).toThrow(/factors\.x\.y\.kind: unknown factor kind "nope" \(known: env, timezone/);
     expect(bad('version: 1\nfactors:\n  a.b: {kind: resolver, summary: z, baseline: x, values: {x: {nameservers: [not-an-ip]}}}\n')).toThrow(/a\.b\.values\.x: nameservers\.0: expected an IP address/);
     expect(bad('version: 1\nfactors: {}\nprofiles:\n  p: {summary: s, values: {a.b: c}}\n')).toThrow(/profiles\.p\.values\.a\.b: not a factor/);
+    // A LAN proxy address cannot be routed to a run's proxy: refused rather than half-applied.
+    expect(bad('version: 1\nfactors:\n  n.p: {kind: proxy-url, summary: z, baseline: "http://127.0.0.1:8080", values: ["http://192.168.1.1:7890"]}\n')).toThrow(
+      /n\.p\.values\.http:\/\/192\.168\.1\.1:7890: a proxy at an IP address other than 127\.0\.0\.1 cannot be routed/,
+    );
   });
 
   test('a scenario naming an unknown factor or value fails before any run, naming the field', async () => {

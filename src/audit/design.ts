@@ -201,31 +201,104 @@ export function factorialSize(values: Map<string, string[]>): number {
   return [...values.values()].reduce((n, v) => n * v.length, 1);
 }
 
-/** Past this many cells the follow-up crosses the factors two at a time instead of all together. */
+/** Past this many cells the follow-up covers every pair of values instead of every combination. */
 export const FULL_FACTORIAL_MAX_CELLS = 36;
 
 /**
- * The full factorial over the factors that mattered (the others at baseline) when it is small;
- * otherwise every pair of them crossed (a factorial of strength two: every two-factor interaction
- * is seen, in the cells where only those two leave their baseline).
+ * The full factorial over the crossed factors (the others at baseline) when it is small; otherwise
+ * a covering array of strength two: cells in which every pair of values of every two crossed
+ * factors occurs at least once, so every two-factor interaction is seen, in far fewer cells than
+ * crossing the pairs one by one (17 two-valued factors: 136 pairs, about a dozen cells).
  */
 export function followUpCells(factors: AuditFactor[], values: Map<string, string[]>, existing: Set<string>): { cells: PlannedCell[]; design: 'full' | 'pairwise' } {
   const list = new CellList(factors, existing);
   const base = baselineCell(factors);
-  const cross = (names: string[]) => {
-    let combos: Cell[] = [base];
-    for (const name of names) combos = combos.flatMap((c) => values.get(name)!.map((v) => ({ ...c, [name]: v })));
-    return combos;
-  };
-  const names = [...values.keys()];
   if (factorialSize(values) <= FULL_FACTORIAL_MAX_CELLS) {
-    for (const c of cross(names)) list.add(c, 'follow-up');
+    let combos: Cell[] = [base];
+    for (const [name, vs] of values) combos = combos.flatMap((c) => vs.map((v) => ({ ...c, [name]: v })));
+    for (const c of combos) list.add(c, 'follow-up');
     return { cells: list.cells, design: 'full' };
   }
-  for (let i = 0; i < names.length; i++) {
-    for (let j = i + 1; j < names.length; j++) for (const c of cross([names[i]!, names[j]!])) list.add(c, `follow-up ${names[i]} × ${names[j]}`);
-  }
+  for (const c of coveringArray(values, base)) list.add(c, 'follow-up (pairwise)');
   return { cells: list.cells, design: 'pairwise' };
+}
+
+/** A small deterministic generator (a linear congruential one): the design must be the same every time. */
+function seeded(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return state / 2 ** 32;
+  };
+}
+
+/**
+ * Greedy strength-2 covering array (in the manner of AETG): each new cell is the best of a few
+ * candidates; a candidate starts from one pair not yet covered, then gives every other factor, in
+ * a shuffled order, the value that covers the most uncovered pairs with the values chosen so far
+ * (ties: the first value, the baseline). Every cell covers at least its starting pair, so it ends.
+ */
+export function coveringArray(values: Map<string, string[]>, base: Cell, candidates = 24): Cell[] {
+  const names = [...values.keys()];
+  const vals = names.map((n) => values.get(n)!);
+  const key = (f: number, a: string, g: number, b: string) => (f < g ? `${f}\u0000${a}\u0001${g}\u0000${b}` : `${g}\u0000${b}\u0001${f}\u0000${a}`);
+  const uncovered: string[] = [];
+  const pairOf = new Map<string, [number, string, number, string]>();
+  for (let f = 0; f < names.length; f++) {
+    for (let g = f + 1; g < names.length; g++) {
+      for (const a of vals[f]!) {
+        for (const b of vals[g]!) {
+          const k = key(f, a, g, b);
+          uncovered.push(k);
+          pairOf.set(k, [f, a, g, b]);
+        }
+      }
+    }
+  }
+  const open = new Set(uncovered);
+  const rand = seeded(0x5eed);
+  const cells: Cell[] = [];
+  while (open.size > 0) {
+    const pending = [...open];
+    let best: { cell: Map<number, string>; covers: Set<string> } | null = null;
+    for (let t = 0; t < candidates; t++) {
+      const [f0, a0, g0, b0] = pairOf.get(pending[Math.floor(rand() * pending.length)]!)!;
+      const cell = new Map<number, string>([
+        [f0, a0],
+        [g0, b0],
+      ]);
+      const order = names.map((_, i) => i).filter((i) => i !== f0 && i !== g0);
+      for (let i = order.length - 1; i > 0; i--) {
+        const j = Math.floor(rand() * (i + 1));
+        [order[i], order[j]] = [order[j]!, order[i]!];
+      }
+      for (const f of order) {
+        let choice = vals[f]![0]!;
+        let gain = -1;
+        for (const v of vals[f]!) {
+          let here = 0;
+          for (const [g, b] of cell) if (open.has(key(f, v, g, b))) here++;
+          if (here > gain) {
+            choice = v;
+            gain = here;
+          }
+        }
+        cell.set(f, choice);
+      }
+      const covers = new Set<string>();
+      const chosen = [...cell];
+      for (let i = 0; i < chosen.length; i++) {
+        for (let j = i + 1; j < chosen.length; j++) {
+          const k = key(chosen[i]![0], chosen[i]![1], chosen[j]![0], chosen[j]![1]);
+          if (open.has(k)) covers.add(k);
+        }
+      }
+      if (!best || covers.size > best.covers.size) best = { cell, covers };
+    }
+    for (const k of best!.covers) open.delete(k);
+    cells.push({ ...base, ...Object.fromEntries([...best!.cell].map(([f, v]) => [names[f]!, v])) });
+  }
+  return cells;
 }
 
 /**

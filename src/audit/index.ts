@@ -33,6 +33,7 @@ import {
 import { chooseAuditFactors, type AuditFactors } from './factors.js';
 import { AUDIT_VERSION, AuditSchema, type Audit, type AuditOptions, type StageRecord } from './schema.js';
 import { verdictOf } from './verdict.js';
+import { DEFAULT_STUB_SCRIPT } from '../proxy/stub-script-definition.js';
 import { AUDIT_FILE } from './summary.js';
 
 export { AUDIT_FILE };
@@ -102,6 +103,9 @@ function runScenarioOf(base: Scenario, chosen: AuditFactors, cells: Cell[]): Sce
   const skippedCell = Object.fromEntries([...chosen.skippedDefinitions.values()].map((f) => [f.name, f.baseline]));
   return {
     ...base,
+    // Offline, the agent takes a few turns with its tools (DEFAULT_STUB_SCRIPT): what it adds after
+    // the first turn, and what it learns by running commands, is compared too.
+    ...(base.upstream === 'stub' && !base.stub_script ? { stub_script: DEFAULT_STUB_SCRIPT } : {}),
     factors,
     design: { cells: cells.map((c) => ({ ...c, ...skippedCell })) },
     expect,
@@ -112,7 +116,10 @@ function runScenarioOf(base: Scenario, chosen: AuditFactors, cells: Cell[]): Sce
 function summariseFindings(findings: Findings): StageRecord['findings'] {
   const factors = new Set<string>();
   for (const f of findings.findings) if (f.class !== 'expected') for (const a of f.attribution.axes) factors.add(a);
-  return { total: findings.summary.counts.total, byClass: findings.summary.counts.byClass, factors: [...factors] };
+  const covert = findings.findings
+    .filter((f) => COVERT_CLASSES.has(f.class))
+    .map((f) => ({ class: f.class, factors: f.attribution.axes, path: f.location.path }));
+  return { total: findings.summary.counts.total, byClass: findings.summary.counts.byClass, factors: [...factors], covert };
 }
 
 /**
@@ -229,7 +236,7 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
       startedAt: new Date(t0).toISOString(),
       durationMs: Date.now() - t0,
       cellsLeftOut: planned.length - taken.length,
-      findings: findings ? summariseFindings(findings) : { total: 0, byClass: {}, factors: [] },
+      findings: findings ? summariseFindings(findings) : { total: 0, byClass: {}, factors: [], covert: [] },
       ...(note ? { note } : taken.length < planned.length ? { note: `--budget ${options.budget} left ${planned.length - taken.length} planned cells out` } : {}),
     });
     await writeAudit(outDir, audit);

@@ -29,8 +29,13 @@ export const StageRecord = z.object({
   durationMs: z.number().nonnegative(),
   /** The budget cut this stage short: these many planned cells were not run. */
   cellsLeftOut: z.number().int().nonnegative(),
-  /** Findings over every cell so far, when the stage ended. */
-  findings: z.object({ total: z.number().int(), byClass: z.record(z.string(), z.number().int()), factors: z.array(z.string()) }),
+  /** Findings over every cell so far, when the stage ended; `covert` lists the covert ones (what was found by when). */
+  findings: z.object({
+    total: z.number().int(),
+    byClass: z.record(z.string(), z.number().int()),
+    factors: z.array(z.string()),
+    covert: z.array(z.object({ class: z.string(), factors: z.array(z.string()), path: z.string() })).default([]),
+  }),
   /** Why the stage planned no cells (e.g. no profile needed folding over). */
   note: z.string().optional(),
 });

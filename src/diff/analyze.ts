@@ -45,6 +45,17 @@ function tokenAround(value: string, s: number, e: number): string {
   return value.slice(a, b);
 }
 
+const LINE_REACH = 240;
+
+/** The span and the rest of its line, stopping at a tab (a tool's line-number column) or far away. */
+function lineAround(value: string, s: number, e: number): string {
+  let a = s;
+  while (a > 0 && s - a < LINE_REACH && value[a - 1] !== '\n' && value[a - 1] !== '\t') a--;
+  let b = e;
+  while (b < value.length && b - e < LINE_REACH && value[b] !== '\n' && value[b] !== '\t') b++;
+  return value.slice(a, b);
+}
+
 function runsOfCells(cells: string[], runCell: Map<string, string>, runs: Iterable<string>): string[] {
   const wanted = new Set(cells);
   return [...runs].filter((r) => wanted.has(runCell.get(r)!));
@@ -310,14 +321,18 @@ class Analyzer {
     const changeClass: ChangeClass = classifySpan(views);
     let cls: FindingClass = changeClass;
     let echo: { axis: string; value: string } | null = null;
-    if (changeClass === 'value-change') {
+    {
       const axesFirst = [...attr.axes, ...this.design.axes.filter((a) => !attr.axes.includes(a))];
       echo = findEcho(
         axesFirst,
         sides.map((s) => ({
           token: tokenAround(s.value, s.s, s.e),
+          text: s.value.slice(s.s, s.e),
+          line: lineAround(s.value, s.s, s.e),
           cellValues: s.g.cells.map((c) => this.design.cells.get(c) ?? {}),
         })),
+        this.design.needles,
+        changeClass !== 'value-change',
       );
       if (echo) cls = 'echo';
     }

@@ -6,6 +6,7 @@ import { analyse } from './analyze.js';
 import { FINDINGS_VERSION, FindingsSchema, type Findings, type Summary } from './findings-schema.js';
 import { exchangesFile, loadManifest, readExchanges } from './load.js';
 import type { Design } from './noise.js';
+import { needlesOf } from './echo.js';
 import { UNICODE_DATA } from './unicode.js';
 
 export { InputError } from './load.js';
@@ -48,10 +49,13 @@ export async function diffRunDir(runDir: string): Promise<Findings> {
   }
   const alignment = aligner.finish();
 
+  // What each machine factor's values put on the machine, as the run directory recorded it.
+  const shows = new Map(Object.entries(manifest.factors ?? {}).map(([name, def]) => [name, def.shows ?? {}]));
   const design: Design = {
     axes: Object.keys(manifest.axes),
     cells: new Map(manifest.cells.map((c) => [c.id, c.values])),
     runCell: new Map(compared.map((r) => [r.id, r.cell])),
+    needles: (axis, value) => shows.get(axis)?.[value]?.flatMap(needlesOf) ?? needlesOf(value),
   };
   const analysis = analyse(alignment, design, manifest.expect);
 

@@ -9,6 +9,8 @@ export interface Design {
   cells: Map<string, Record<string, string>>;
   /** runId → cellId, for the runs being compared */
   runCell: Map<string, string>;
+  /** The strings by which an axis value can show up in traffic (default: needlesOf the value). */
+  needles?: (axis: string, value: string) => string[];
 }
 
 /** A span stable inside every cell that differs between cells: a finding candidate. */

@@ -27,6 +27,11 @@ export const FactorDefinition = z.object({
   neutral: z.string().optional(),
   /** Value id → the kind's parameters (for plain values, the value itself). */
   values: z.record(z.string(), z.unknown()),
+  /**
+   * Value id → the strings a program could copy from that value into a prompt (its parameters'
+   * strings, names, hosts, file contents): the differ's echo detection (optional: added later).
+   */
+  shows: z.record(z.string(), z.array(z.string())).optional(),
 });
 export type FactorDefinition = z.infer<typeof FactorDefinition>;
 

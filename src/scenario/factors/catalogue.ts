@@ -146,14 +146,24 @@ export function builtInCatalogue(): Catalogue {
   return builtIn;
 }
 
-/** A factor's definition as manifest.json stores it: enough to rerun without the catalogue. */
+/** Every string inside a value's parameters (URLs, file contents, names), deepest first. */
+function strings(params: unknown): string[] {
+  if (typeof params === 'string') return [params];
+  if (Array.isArray(params)) return params.flatMap(strings);
+  if (params && typeof params === 'object') return Object.values(params).flatMap(strings);
+  return [];
+}
+
+/** A factor's definition as manifest.json stores it: enough to rerun without the catalogue, and to tell echoes. */
 export function definitionOf(factor: Factor): FactorDefinition {
+  const shows = (id: string, params: unknown) => [...new Set([id, ...strings(params), ...(factor.kind.shows?.(params) ?? [])])];
   return {
     kind: factor.kind.kind,
     summary: factor.summary,
     baseline: factor.baseline,
     ...(factor.neutral !== undefined ? { neutral: factor.neutral } : {}),
     values: Object.fromEntries(factor.values),
+    shows: Object.fromEntries([...factor.values].map(([id, params]) => [id, shows(id, params)])),
   };
 }
 

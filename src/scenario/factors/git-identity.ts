@@ -15,6 +15,10 @@ export const gitIdentity: FactorKind<string> = {
   needs: [],
   plainValues: true,
   params: z.string().refine((v) => parseIdentity(v) !== null, 'expected "Full Name <user@example.com>"'),
+  shows(value) {
+    const id = parseIdentity(value);
+    return id ? [id.name, id.email] : [];
+  },
   apply(value, plan) {
     const { name, email } = parseIdentity(value)!;
     plan.home['.gitconfig'] = `[user]\n\tname = ${name}\n\temail = ${email}\n`;

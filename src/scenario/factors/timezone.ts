@@ -29,6 +29,7 @@ export const timezone: FactorKind<string> = {
       ctx.addIssue({ code: 'custom', message: `"${parsed.zone}": no such zone in ${ZONEINFO} (tzdata) on this machine` });
     }
   }),
+  shows: (value) => [parseZoneValue(value)?.zone ?? value],
   apply(value, plan) {
     const { zone, tzVar } = parseZoneValue(value)!;
     // A symlink, not a copy: readlink is how Node (ICU) and most libraries learn the zone's name.

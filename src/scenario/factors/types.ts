@@ -92,6 +92,11 @@ export interface FactorKind<P = unknown> {
   params: z.ZodType<P>;
   /** Describes the run's machine with this value; throws FactorValueError for a value it cannot make real. */
   apply(params: P, plan: MachinePlan, ctx: ApplyContext): void;
+  /**
+   * The strings a program that reads this value could copy into a prompt, beyond the value's own
+   * strings (every string in its parameters): the differ calls a change made of them an echo.
+   */
+  shows?(params: P): string[];
 }
 
 /** A value that is well formed but cannot be made real here (a zone the host's tzdata lacks). */

@@ -14,6 +14,7 @@ export const user: FactorKind<string> = {
   needs: ['etc', 'home'],
   plainValues: true,
   params: z.string().regex(LOGIN, 'expected a login name (lower-case letters, digits, _ and -, at most 32)'),
+  shows: (value) => [value, `/home/${value}`],
   apply(value, plan) {
     plan.user = { name: value, gecos: value };
     plan.env.USER = value;
