@@ -33,3 +33,25 @@ export function oneOf<T extends string>(name: string, value: string | undefined,
   if (!(allowed as readonly string[]).includes(value)) throw new UsageError(`--${name} must be one of ${allowed.join(', ')}, got "${value}"`);
   return value as T;
 }
+
+/** A sortable local-free stamp for default output directories: 20261201-093000. */
+export function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+}
+
+/**
+ * Runs `job` with an AbortSignal that SIGINT or SIGTERM fires, so an interrupted run or audit kills
+ * its agents and leaves its directory resumable instead of dying half-written.
+ */
+export async function withInterrupt<T>(job: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await job(controller.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

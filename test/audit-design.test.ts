@@ -1,13 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { coveringArray, FULL_FACTORIAL_MAX_CELLS, followUpCells, foldOverCells, screenCells, type AuditFactor } from '../src/audit/design.js';
+import { noProxyExcludes } from '../src/audit/factors.js';
+import { coveringArray, FULL_FACTORIAL_MAX_CELLS, followUpCells, foldOverCells, screenCells, type AuditFactor, type AuditProfile } from '../src/audit/design.js';
 
 const factors: AuditFactor[] = [
   { name: 'tz', baseline: 'UTC', values: ['UTC', 'Asia/Shanghai', 'Europe/Moscow', 'Asia/Tokyo'] },
   { name: 'host', baseline: 'devbox', values: ['devbox', 'zhangwei-pc', 'ipetrov-pc'] },
   { name: 'dns', baseline: 'stub', values: ['stub', 'alidns'] },
 ];
-const profiles = [
+const profiles: AuditProfile[] = [
   { name: 'cn', values: { tz: 'Asia/Shanghai', host: 'zhangwei-pc', dns: 'alidns' } },
   { name: 'ru', values: { tz: 'Europe/Moscow', host: 'ipetrov-pc' } },
 ];
@@ -67,5 +68,15 @@ describe('audit design', () => {
       }),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('NO_PROXY', () => {
+  test('names, .suffixes and * exclude a host; other entries do not', () => {
+    expect(noProxyExcludes('.corp.example.com,10.0.0.0/8,localhost', 'llm-gateway.corp.example.com')).toBe(true);
+    expect(noProxyExcludes('corp.example.com', 'corp.example.com')).toBe(true);
+    expect(noProxyExcludes('*', 'api.anthropic.com')).toBe(true);
+    expect(noProxyExcludes('localhost,127.0.0.1,.alibaba-inc.com', 'api.deepseek.com')).toBe(false);
+    expect(noProxyExcludes('example.com', 'notexample.com')).toBe(false);
   });
 });

@@ -161,6 +161,33 @@ describe.skipIf(!full)('audit: limits and errors', () => {
     expect(r.exitCode).toBe(3);
   }, 120_000);
 
+  test('an interrupted audit resumes where it stopped and ends like an uninterrupted one', async () => {
+    const outDir = await mkdtemp(path.join(os.tmpdir(), 'promptdiff-audit-'));
+    const small = { factors: ['system.timezone', 'system.hostname', 'network.base-url'], profiles: ['cn-developer', 'cn-ai-lab'] };
+    const controller = new AbortController();
+    let done = 0;
+    const stopping = () => ({ ...silentProgress, runDone: () => (++done === 3 ? controller.abort() : undefined) });
+    const first = await runAudit({ scenario: scenario(), outDir, ...small, progress: stopping, signal: controller.signal });
+    expect(first.audit.status).toBe('interrupted');
+    expect(first.exitCode).toBe(3);
+    const resumed = await runAudit({ outDir, resume: true, progress: () => silentProgress });
+    expect(resumed.audit.status).toBe('complete');
+    expect(resumed.audit.runs.ok).toBe(resumed.audit.runs.total);
+    const covert = resumed.findings!.findings.filter((f) => COVERT.has(f.class)).map((f) => `${f.class} ${[...f.attribution.axes].sort().join('×')}`);
+    // The plants these factors can show: hostname iZ… and dashscope (cn-ai-lab), Shanghai × deepseek
+    // (cn-developer), and Asia/Urumqi, which the values stage tries once the time zone mattered.
+    expect(covert.sort()).toEqual([
+      'confusable network.base-url',
+      'confusable system.hostname',
+      'format-change network.base-url×system.timezone',
+      'invisible system.timezone',
+    ]);
+    // Once complete, resuming again runs nothing.
+    const again = await runAudit({ outDir, resume: true, progress: () => silentProgress });
+    expect(again.audit.runs.total).toBe(resumed.audit.runs.total);
+    expect(again.audit.stages.every((s) => s.runs === 0)).toBe(true);
+  }, 300_000);
+
   test('CLI: bad flags are one-line errors; promptdiff factors lists the catalogue', async () => {
     const bad = await runCli(['audit', 'x.yaml', '--budget', 'lots']);
     expect(bad.code).toBe(2);

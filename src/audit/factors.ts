@@ -4,6 +4,9 @@ import type { SkippedFactor } from '../scenario/manifest.js';
 import type { Catalogue, Factor } from '../scenario/factors/catalogue.js';
 import { resolveFactors } from '../scenario/factors/resolve.js';
 import { designAxes, PROXY_URL_AXIS, type Scenario } from '../scenario/schema.js';
+import { baseUrlFor } from '../scenario/factors/base-url.js';
+import { dialectOfVariable, scenarioPreset } from '../scenario/presets.js';
+import { hostnameOf } from '../scenario/routing.js';
 import type { AuditFactor, AuditProfile } from './design.js';
 
 /**
@@ -92,4 +95,35 @@ export function chooseAuditFactors(options: {
     throw new ScenarioError(`${options.where}: proxy_urls and the network.proxy-url factor vary the same thing; keep one (the ${PROXY_URL_AXIS} axis or the factor)`);
   }
   return { factors, definitions, profiles, skipped, notApplicable, skippedDefinitions };
+}
+
+/** Whether NO_PROXY (comma-separated names, `.suffix`, `*`) sends requests for `host` around the proxy. */
+export function noProxyExcludes(list: string, host: string): boolean {
+  const h = host.toLowerCase();
+  return list.split(',').some((raw) => {
+    const e = raw.trim().toLowerCase().replace(/^\*?\./, '');
+    if (e === '*') return true;
+    return e !== '' && (h === e || h.endsWith(`.${e}`));
+  });
+}
+
+/**
+ * Which cells the proxy can see at all. In the forward route a NO_PROXY that names the agent's API
+ * host makes the agent connect to it directly, around the proxy: such a cell has no requests to
+ * compare, so the audit leaves it out and says so.
+ */
+export function observability(scenario: Scenario, chosen: AuditFactors, dialect: string): (cell: Record<string, string>) => boolean {
+  const noProxy = chosen.definitions.get('network.no-proxy');
+  const baseUrl = chosen.definitions.get('network.base-url');
+  if (scenario.route !== 'forward' || !noProxy || !baseUrl) return () => true;
+  return (cell) => {
+    const list = cell['network.no-proxy'];
+    const url = cell['network.base-url'] !== undefined ? baseUrlFor(baseUrl.values.get(cell['network.base-url']) as Parameters<typeof baseUrlFor>[0], dialect) : undefined;
+    return !(list !== undefined && url !== undefined && noProxyExcludes(noProxy.values.get(list) as string, hostnameOf(url)));
+  };
+}
+
+/** The API family of the scenario's agent: its preset's, or a plain command's by its base-URL variable. */
+export function dialectOf(scenario: Scenario): string {
+  return 'preset' in scenario.agent ? (scenarioPreset(scenario.agent.preset).dialect as string) : dialectOfVariable(scenario.agent.base_url_var);
 }

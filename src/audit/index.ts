@@ -30,7 +30,7 @@ import {
   type PlannedCell,
   type StageName,
 } from './design.js';
-import { chooseAuditFactors, type AuditFactors } from './factors.js';
+import { chooseAuditFactors, dialectOf, observability, type AuditFactors } from './factors.js';
 import { AUDIT_VERSION, AuditSchema, type Audit, type AuditOptions, type StageRecord } from './schema.js';
 import { verdictOf } from './verdict.js';
 import { DEFAULT_STUB_SCRIPT } from '../proxy/stub-script-definition.js';
@@ -179,40 +179,47 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
     exitCode: 0,
   };
 
-  const cells: Cell[] = [];
+  const keyOf = (v: Cell) => JSON.stringify(factors.map((f) => v[f.name]));
+  const only = (v: Cell): Cell => Object.fromEntries(factors.map((f) => [f.name, v[f.name]!]));
   let manifest: Manifest | null = null;
   let findings: Findings | null = null;
-  let started = Boolean(previous);
-  const keyOf = (v: Cell) => JSON.stringify(factors.map((f) => v[f.name]));
-  let stored = new Set<string>();
   if (previous) {
     // Finish what the interrupted audit left (its manifest has the scenario and every planned cell).
     const result = await runScenario({ outDir, resume: true, jobs: opts.jobs, certsDir: opts.certsDir, catalogue, progress: (opts.progress ?? labelled)('screen', 0), signal: opts.signal, agentInstall: opts.agentInstall, startProxy: opts.startProxy });
     manifest = result.manifest;
-    stored = new Set(result.manifest.cells.map((c) => keyOf(c.values)));
     if (opts.signal?.aborted) audit.status = 'interrupted';
     else if (result.exitCode !== 0) audit.status = 'runs-failed';
   }
+  // What the runner is given: the directory's cells in its order, new ones appended (never reordered).
+  const designCells: Cell[] = (manifest?.cells ?? []).map((c) => only(c.values));
+  // What the stages have chosen so far: their decisions read only these cells' runs, so resuming
+  // re-derives the same stages from the same captures.
+  const cells: Cell[] = [];
+  const observable = observability(base, chosen, dialectOf(base));
 
   const runStage = async (stage: StageName, planned: PlannedCell[], note?: string): Promise<boolean> => {
     const index = audit.stages.length;
+    const have = new Set(cells.map(keyOf));
+    const blind = planned.filter((c) => !observable(c.values));
+    const wanted = planned.filter((c) => observable(c.values) && !have.has(keyOf(c.values)));
     const room = Math.floor((options.budget - cells.length * reps) / reps);
-    if (stage === 'screen' && planned.length > room) {
+    if (stage === 'screen' && wanted.length > room) {
       throw new ScenarioError(
-        `the screen needs ${planned.length} cells × ${reps} repetitions = ${planned.length * reps} runs, more than --budget ${options.budget}: raise the budget, or narrow it with --factors / --profiles`,
+        `the screen needs ${wanted.length} cells × ${reps} repetitions = ${wanted.length * reps} runs, more than --budget ${options.budget}: raise the budget, or narrow it with --factors / --profiles`,
       );
     }
-    const taken = planned.slice(0, Math.max(0, room));
+    const taken = wanted.slice(0, Math.max(0, room));
     const t0 = Date.now();
+    const stored = new Set(designCells.map(keyOf));
+    const fresh = taken.filter((c) => !stored.has(keyOf(c.values)));
     for (const c of taken) cells.push(c.values);
-    // On resume, a stage whose cells the directory already has was run (and finished) before.
-    const fresh = taken.some((c) => !stored.has(keyOf(c.values)));
-    if (audit.status === 'complete' && fresh) {
+    for (const c of fresh) designCells.push(c.values);
+    if (audit.status !== 'interrupted' && (fresh.length > 0 || !manifest)) {
       const result = await runScenario({
-        scenario: runScenarioOf(base, chosen, cells),
+        scenario: runScenarioOf(base, chosen, designCells),
         outDir,
-        resume: started,
-        extend: started,
+        resume: manifest !== null,
+        extend: manifest !== null,
         jobs: opts.jobs,
         yes: true,
         certsDir: opts.certsDir,
@@ -222,25 +229,31 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
         agentInstall: opts.agentInstall,
         startProxy: opts.startProxy,
       });
-      started = true;
       manifest = result.manifest;
+      // A failed run leaves its cell out of the comparison; the stages go on and the audit says so.
       if (opts.signal?.aborted) audit.status = 'interrupted';
       else if (result.exitCode !== 0) audit.status = 'runs-failed';
     }
-    findings = manifest ? await diffRunDir(outDir) : null;
     const idByKey = new Map((manifest?.cells ?? []).map((c) => [keyOf(c.values), c.id]));
+    findings = manifest ? await diffRunDir(outDir, { cells: new Set(cells.map((c) => idByKey.get(keyOf(c))!)) }) : null;
+    const present = planned.filter((c) => observable(c.values) && idByKey.has(keyOf(c.values)) && (taken.includes(c) || have.has(keyOf(c.values))));
+    const notes = [
+      ...(note ? [note] : []),
+      ...(wanted.length > taken.length ? [`--budget ${options.budget} left ${wanted.length - taken.length} planned cells out`] : []),
+      ...(blind.length ? [`${blind.length} planned cells left out: their NO_PROXY excludes the agent's API host, so the agent would bypass the proxy (forward route)`] : []),
+    ];
     audit.stages.push({
       name: stage,
-      cells: taken.map((c) => ({ id: idByKey.get(keyOf(c.values)) ?? '?', purposes: c.purposes })),
-      runs: taken.length * reps,
+      cells: present.map((c) => ({ id: idByKey.get(keyOf(c.values))!, purposes: c.purposes })),
+      runs: fresh.length * reps,
       startedAt: new Date(t0).toISOString(),
       durationMs: Date.now() - t0,
-      cellsLeftOut: planned.length - taken.length,
+      cellsLeftOut: wanted.length - taken.length,
       findings: findings ? summariseFindings(findings) : { total: 0, byClass: {}, factors: [], covert: [] },
-      ...(note ? { note } : taken.length < planned.length ? { note: `--budget ${options.budget} left ${planned.length - taken.length} planned cells out` } : {}),
+      ...(notes.length ? { note: notes.join('; ') } : {}),
     });
     await writeAudit(outDir, audit);
-    return audit.status === 'complete';
+    return audit.status !== 'interrupted';
   };
 
   const cellValues = () => new Map((manifest?.cells ?? []).map((c) => [c.id, c.values]));
@@ -276,7 +289,8 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
     ok = await runStage('values', planned, planned.length === 0 ? 'every value of the factors that mattered was tried already' : undefined);
   }
 
-  const final = findings as Findings | null;
+  // The verdict reads every cell the directory holds, as `promptdiff diff DIR` does.
+  const final = manifest ? await diffRunDir(outDir) : null;
   if (final) {
     await writeFindings(outDir, final);
     audit.mattered = matteredFactors(final, cellValues(), factors.map((f) => f.name));

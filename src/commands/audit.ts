@@ -2,7 +2,8 @@ import path from 'node:path';
 import { runAudit } from '../audit/index.js';
 import { describeAudit } from '../audit/summary.js';
 import { renderTerminal } from '../report/terminal.js';
-import { UsageError, intOption, parse } from '../cli-support.js';
+import { UsageError, intOption, parse, timestamp, withInterrupt } from '../cli-support.js';
+import { scenarioName } from './scenario.js';
 import { builtInCatalogue, CATALOGUE_FILE } from '../scenario/factors/catalogue.js';
 import { FACTOR_KINDS } from '../scenario/factors/index.js';
 import { useColor, writeHtml } from './findings.js';
@@ -36,10 +37,6 @@ function list(value: string | undefined): string[] | null {
   return items;
 }
 
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
-}
-
 export async function cmdAudit(args: string[]): Promise<number> {
   const { values, positionals } = parse('audit', args, {
     out: { type: 'string' },
@@ -59,13 +56,9 @@ export async function cmdAudit(args: string[]): Promise<number> {
   if (positionals.length > 1) throw new UsageError('promptdiff audit: give one scenario file');
   const scenarioPath = positionals[0] ? path.resolve(positionals[0]) : undefined;
   if (!scenarioPath && !values.resume) throw new UsageError('promptdiff audit: give a scenario file (or --resume DIR)');
-  const name = scenarioPath ? path.basename(scenarioPath).replace(/\.(ya?ml|json)$/, '') : '';
+  const name = scenarioPath ? await scenarioName(scenarioPath) : '';
   const outDir = path.resolve(values.resume ?? values.out ?? path.join('runs', `${name}-audit-${timestamp()}`));
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
+  return withInterrupt(async (signal) => {
     const result = await runAudit({
       scenarioPath,
       outDir,
@@ -76,7 +69,7 @@ export async function cmdAudit(args: string[]): Promise<number> {
       budget: values.budget === undefined ? undefined : intOption('budget', values.budget, 600, 1, 1_000_000),
       jobs: values.jobs === undefined ? undefined : intOption('jobs', values.jobs, 1, 1, 64),
       certsDir: values.certs ? path.resolve(values.certs) : undefined,
-      signal: controller.signal,
+      signal,
     });
     if (result.findings) {
       const html = await writeHtml(result.outDir, result.findings);
@@ -87,10 +80,7 @@ export async function cmdAudit(args: string[]): Promise<number> {
     if (result.audit.status === 'interrupted') process.stderr.write(`interrupted: finish with  promptdiff audit --resume ${result.outDir}\n`);
     else if (result.audit.status === 'runs-failed') process.stderr.write(`runs failed: see ${path.join(result.outDir, 'manifest.json')}, then  promptdiff audit --resume ${result.outDir}\n`);
     return result.exitCode;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }
 
 export async function cmdFactors(args: string[]): Promise<number> {

@@ -4,7 +4,7 @@ import { runScenario } from '../scenario/runner.js';
 import { formatRunSummary } from '../scenario/summary.js';
 import { renderTerminal } from '../report/terminal.js';
 import { exitCodeFor } from '../report/exit-code.js';
-import { UsageError, intOption, parse } from '../cli-support.js';
+import { UsageError, intOption, parse, timestamp, withInterrupt } from '../cli-support.js';
 import { demoScenarioPath } from '../scenario/demo.js';
 import { analyse, useColor } from './findings.js';
 
@@ -22,10 +22,6 @@ const RUN_HELP = `Usage: promptdiff run SCENARIO [options]
 Exit codes: 0 no findings, 1 findings, 2 scenario or input error, 3 runs failed.
 `;
 
-function timestamp(): string {
-  return new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
-}
-
 async function runAndReport(options: {
   scenarioPath?: string;
   outDir: string;
@@ -36,13 +32,9 @@ async function runAndReport(options: {
   diff: boolean;
   certsDir?: string;
 }): Promise<number> {
-  const controller = new AbortController();
-  const onSignal = () => controller.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const result = await runScenario({ ...options, signal: controller.signal });
-    if (controller.signal.aborted) {
+  return withInterrupt(async (signal) => {
+    const result = await runScenario({ ...options, signal });
+    if (signal.aborted) {
       process.stderr.write(`interrupted: finish with  promptdiff run --resume ${result.outDir}\n`);
       return 3;
     }
@@ -52,10 +44,7 @@ async function runAndReport(options: {
     process.stdout.write(renderTerminal(findings, { color: useColor() }));
     process.stdout.write(`\nreport: ${htmlFile}\n`);
     return exitCodeFor(findings);
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  });
 }
 
 const RUN_OPTIONS = {
@@ -69,7 +58,8 @@ const RUN_OPTIONS = {
   help: { type: 'boolean' },
 } as const;
 
-async function scenarioName(file: string): Promise<string> {
+/** The scenario's `name:`, read cheaply for a default directory name (the file is validated later). */
+export async function scenarioName(file: string): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');
   const m = /^name:\s*["']?([\w.-]+)/m.exec(text) ?? /"name"\s*:\s*"([\w.-]+)"/.exec(text);
   return m?.[1] ?? path.basename(file).replace(/\.(ya?ml|json)$/, '');

@@ -32,8 +32,14 @@ function toolVersion(): string {
  * Reads a run directory and finds the bytes that follow the environment. Only runs whose status
  * is `ok` are compared: a failed run's partial traffic would read as requests missing in its cell.
  */
-export async function diffRunDir(runDir: string): Promise<Findings> {
-  const manifest = await loadManifest(runDir);
+export async function diffRunDir(runDir: string, options: { cells?: ReadonlySet<string> } = {}): Promise<Findings> {
+  const loaded = await loadManifest(runDir);
+  // A subset of the cells (an audit deciding its next stage from the cells it had then): the
+  // directory is read as if it held only those.
+  const only = options.cells;
+  const manifest = only
+    ? { ...loaded, cells: loaded.cells.filter((c) => only.has(c.id)), runs: loaded.runs.filter((r) => only.has(r.cell)) }
+    : loaded;
   const warnings: string[] = [];
   const compared = manifest.runs.filter((r) => r.status === 'ok');
   const failed = manifest.runs.filter((r) => r.status !== 'ok');

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { distance } from '../levenshtein.js';
 
 /*
  * A stub script as data: the scenario's `stub_script` (one model turn per item), the generic tool
@@ -101,17 +102,6 @@ export const DEFAULT_STUB_SCRIPT: StubScript = [
   { tool: 'list_dir', input: { path: '.' } },
   { text: 'Done.' },
 ];
-
-/** Levenshtein distance, for "did you mean" on a misspelt generic name. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    prev = row;
-  }
-  return prev[b.length]!;
-}
 
 /**
  * What can be checked before any request arrives, for an agent whose map is known: a generic name

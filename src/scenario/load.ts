@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { ScenarioSchema, type Scenario } from './schema.js';
+import { distance } from '../levenshtein.js';
 
 /** A problem the user can fix in their scenario file: the CLI prints the message (no stack) and exits 2. */
 export class ScenarioError extends Error {
@@ -26,19 +27,6 @@ export function formatPath(p: readonly PropertyKey[]): string {
     else out += out === '' ? String(key) : `.${String(key)}`;
   }
   return out === '' ? '(top level)' : out;
-}
-
-/** Levenshtein distance, for "did you mean" on misspelt keys. */
-export function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row.push(Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1)));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
 }
 
 const KNOWN_KEYS = [

@@ -1,4 +1,5 @@
-import { distance, ScenarioError } from '../load.js';
+import { distance } from '../../levenshtein.js';
+import { ScenarioError } from '../load.js';
 import { buildFactor, definitionOf, valueParams, type Catalogue, type Factor, type FactorDefinition } from './catalogue.js';
 
 function nearest(name: string, known: string[]): string | undefined {
