@@ -38,6 +38,8 @@ const KIND: Record<string, Expected> = {
   homoglyph: { cls: 'confusable', path: /^body\.system/, added: ['U+0430'], removed: ['U+0061'] },
   zwsp: { cls: 'invisible', path: /^body\.system/, added: ['U+200B'], removed: [] },
   header: { cls: 'value-change', path: /^headers\.x-client-build$/, added: [], removed: [], values: ['2026.07.1', '2026.07.1-r'] },
+  // Only in tool results, so only in the turns after the stub script made the canary run a tool.
+  toolwrap: { cls: 'whitespace-lookalike', path: /^body\.messages\[\d+\]\.content\[0\]\.content$/, added: ['U+0020'], removed: [] },
 };
 
 interface Plant {
@@ -81,12 +83,13 @@ afterAll(async () => {
 });
 
 describe('promptdiff demo (end to end: canary → proxy → differ → report)', () => {
-  it('exits 1 (findings) after every run succeeded', () => {
-    expect(result.code, result.stderr).toBe(1);
+  it('exits 0 and says so in one line: exactly the planted channels were found, every run succeeded', () => {
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^demo: OK: found exactly the 4 planted channels \(.*whitespace-lookalike by TZ\), and nothing else but overt echoes$/m);
     expect(findings.summary.runsFailed).toEqual([]);
     expect(findings.summary.runs.compared).toBe(findings.summary.runs.total);
     expect(findings.summary.repetitions.min).toBeGreaterThanOrEqual(2);
-    expect(plants.map((p) => p.kind).sort()).toEqual(['header', 'homoglyph', 'zwsp']);
+    expect(plants.map((p) => p.kind).sort()).toEqual(['header', 'homoglyph', 'toolwrap', 'zwsp']);
   });
 
   it('finds every planted channel once, with its class, exactly its axis, its value group and its code points', () => {
@@ -171,5 +174,19 @@ describe('promptdiff demo (end to end: canary → proxy → differ → report)',
     const missing = await runCli(['report', path.join(out, 'runs')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/findings\.json/);
+  });
+});
+
+describe('the demo self-check', () => {
+  it('fails, naming why, when a planted channel is missing or something else is found', async () => {
+    const { checkDemo } = await import('../src/scenario/demo.js');
+    const planted = plants.map((p) => ({ plant: `${p.kind}`, cls: KIND[p.kind]!.cls, axis: p.axis }));
+    expect(checkDemo(findings, planted).ok).toBe(true);
+    const without = { ...findings, findings: findings.findings.filter((f) => f.class !== 'invisible') };
+    const missed = checkDemo(without, planted);
+    expect(missed.ok).toBe(false);
+    expect(missed.line).toMatch(/^demo: FAILED: missed zwsp \(invisible by ANTHROPIC_BASE_URL\)$/);
+    const extra = checkDemo(findings, planted.filter((p) => p.cls !== 'confusable'));
+    expect(extra.line).toMatch(/unexpected confusable by TZ at body\.system/);
   });
 });

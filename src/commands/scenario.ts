@@ -5,7 +5,10 @@ import { formatRunSummary } from '../scenario/summary.js';
 import { renderTerminal } from '../report/terminal.js';
 import { exitCodeFor } from '../report/exit-code.js';
 import { UsageError, intOption, parse, timestamp, withInterrupt } from '../cli-support.js';
-import { demoScenarioPath } from '../scenario/demo.js';
+import { checkDemo, demoPlants, demoScenarioPath } from '../scenario/demo.js';
+import { validateScenario } from '../scenario/load.js';
+import type { Scenario } from '../scenario/schema.js';
+import type { Findings } from '../diff/index.js';
 import { analyse, useColor } from './findings.js';
 
 const RUN_HELP = `Usage: promptdiff run SCENARIO [options]
@@ -31,6 +34,8 @@ async function runAndReport(options: {
   shard?: string;
   diff: boolean;
   certsDir?: string;
+  /** Judges the findings instead of the usual exit code (the demo's self-check). */
+  verdict?: (findings: Findings, scenario: Scenario) => { ok: boolean; line: string };
 }): Promise<number> {
   return withInterrupt(async (signal) => {
     const result = await runScenario({ ...options, signal });
@@ -43,6 +48,11 @@ async function runAndReport(options: {
     const { findings, htmlFile } = await analyse(result.outDir);
     process.stdout.write(renderTerminal(findings, { color: useColor() }));
     process.stdout.write(`\nreport: ${htmlFile}\n`);
+    if (options.verdict) {
+      const v = options.verdict(findings, validateScenario(result.manifest.scenario, path.join(result.outDir, 'manifest.json')));
+      process.stdout.write(`${v.line}\n`);
+      return v.ok ? 0 : 1;
+    }
     return exitCodeFor(findings);
   });
 }
@@ -95,7 +105,9 @@ const DEMO_SCENARIO = demoScenarioPath();
 export async function cmdDemo(args: string[]): Promise<number> {
   const { values } = parse('demo', args, { out: { type: 'string' }, jobs: { type: 'string' }, certs: { type: 'string' }, help: { type: 'boolean' } }, false);
   if (values.help) {
-    process.stdout.write(`Usage: promptdiff demo [--out DIR] [--jobs N]\n  runs ${DEMO_SCENARIO} offline (the canary agent with planted covert channels), then diffs and reports\n`);
+    process.stdout.write(
+      `Usage: promptdiff demo [--out DIR] [--jobs N]\n  runs ${DEMO_SCENARIO} offline (the canary agent with planted covert channels), then diffs and reports;\n  exit 0 when exactly the planted channels were found, 1 when not, 3 when runs failed\n`,
+    );
     return 0;
   }
   process.stdout.write(`promptdiff demo: ${path.relative(process.cwd(), DEMO_SCENARIO) || DEMO_SCENARIO}\n`);
@@ -105,5 +117,6 @@ export async function cmdDemo(args: string[]): Promise<number> {
     jobs: values.jobs === undefined ? undefined : intOption('jobs', values.jobs, 2, 1, 64),
     diff: true,
     certsDir: values.certs ? path.resolve(values.certs) : undefined,
+    verdict: (findings, scenario) => checkDemo(findings, demoPlants(scenario)),
   });
 }
