@@ -723,3 +723,28 @@ describe('diffRunDir: a machine factor’s own content sent back is an echo, wha
     expect(findings.findings.map((f) => f.class)).toEqual(['confusable']);
   });
 });
+
+describe('diffRunDir: ids are noise as a whole', () => {
+  it('a uuid whose first character happens to agree within each cell is masked, not a finding', async () => {
+    const hex = () => randomUUID().slice(1);
+    const dir = await makeRunDir({
+      axes: { TZ: ['UTC', 'Asia/Shanghai', 'Europe/Berlin'] },
+      reps: 2,
+      // By chance (here on purpose) both runs of a cell share the uuid's first character.
+      // A character the diff splits off: a fixed run of the id lies between it and the random rest.
+      exchanges: (cell) => [{ system: ['Be brief.'], headers: [['x-client-request-id', `${{ UTC: 'a', 'Asia/Shanghai': 'b', 'Europe/Berlin': 'c' }[cell.values.TZ!]}-0000-${hex()}`]] }],
+    });
+    const findings = await diffRunDir(dir);
+    expect(findings.findings.map((f) => f.summary)).toEqual([]);
+  });
+
+  it('a hostname beside a noisy port is still an echo of the base URL: words are not ids', async () => {
+    const dir = await makeRunDir({
+      axes: { ANTHROPIC_BASE_URL: ['https://api.anthropic.com', 'https://llm-gateway.example.cn'] },
+      reps: 2,
+      exchanges: (cell) => [{ system: ['Be brief.'], headers: [['host', `${new URL(cell.values.ANTHROPIC_BASE_URL!).hostname}:${30000 + Math.floor(Math.random() * 30000)}`]] }],
+    });
+    const findings = await diffRunDir(dir);
+    expect(findings.findings.map((f) => `${f.class} ${f.location.path}`)).toEqual(['echo headers.host']);
+  });
+});

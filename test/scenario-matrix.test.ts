@@ -67,7 +67,7 @@ describe('matrix expansion', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 1, max: 4 }), { maxLength: 4 }), fc.integer({ min: 1, max: 3 }), (sizes, reps) => {
         const axes = Object.fromEntries(sizes.map((n, i) => [`A${i}`, Array.from({ length: n }, (_, j) => `v${j}`)]));
-        const m = expandMatrix(scenario({ axes, repetitions: reps }));
+        const m = expandMatrix(scenario({ axes, repetitions: reps }), { yes: true });
         const product = sizes.reduce((a, b) => a * b, 1);
         expect(m.cells).toHaveLength(product);
         expect(new Set(m.cells.map((c) => JSON.stringify(c.values))).size).toBe(product);

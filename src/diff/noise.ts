@@ -121,33 +121,42 @@ function maskTouchingNoise(marked: Marked[]): void {
   }
 }
 
-const DIGITS = /^[0-9]*$/;
-/** What may lie between two digit changes of one number or timestamp (2026-07-01T12:00:08.150Z). */
-const NUMBER_GLUE = /^[0-9.:T-]{0,8}$/;
+/**
+ * Two shapes of machine-made ids whose pieces a diff splits apart: numbers and timestamps (digits,
+ * joined by the punctuation of a date or a time: 2026-07-01T12:00:08.150Z) and hexadecimal ids
+ * (uuids, hashes: hex digits joined by hyphens). Words are neither: a hostname beside a noisy
+ * port stays a change of its own.
+ */
+const ID_SHAPES = [
+  { piece: /^[0-9]*$/, glue: /^[0-9.:T-]{0,8}$/ },
+  { piece: /^[0-9a-fA-F-]*$/, glue: /^[0-9a-fA-F-]{0,8}$/ },
+];
 
 /**
- * A number whose low digits vary within a cell is noise as a whole. Runs of one cell run together
- * (in parallel, one after the other), so the high digits of a timestamp or a process id taken
- * from the machine often agree within each cell and differ across cells: stable per cell only
- * because of when the cell ran. A digit-only change joined by number glue to a digit-only noise
- * region is masked with it; anything that is not a digit (a homoglyph, an invisible character)
- * still stands, wherever it sits.
+ * An id or number whose characters vary within a cell is noise as a whole. Runs of one cell run
+ * together (in parallel, one after the other), so the high digits of a timestamp or a process id
+ * often agree within each cell and differ across cells, stable per cell only because of when the
+ * cell ran; and a uuid's diff splits into single characters, some of which agree within each
+ * cell by chance. A change shaped like an id, joined by that shape's glue to noise of the same
+ * shape, is masked with it; anything else (a homoglyph, an invisible character, punctuation, a
+ * word) still stands, wherever it sits.
  */
 function absorbNumericNoise(marked: Marked[], values: string[], refIndex: number): void {
   const ref = values[refIndex]!;
-  const numeric = (m: Marked) => values.every((v, vi) => DIGITS.test(v.slice(m.slices[vi]![0], m.slices[vi]![1])));
-  const isNumeric = marked.map(numeric);
-  const joined = (a: number, b: number) => NUMBER_GLUE.test(ref.slice(marked[a]!.end, marked[b]!.start));
-  for (let changed = true; changed; ) {
-    changed = false;
-    for (let i = 0; i < marked.length; i++) {
-      if (marked[i]!.byCell === null || !isNumeric[i]) continue;
-      const noisyNeighbour =
-        (i > 0 && marked[i - 1]!.byCell === null && isNumeric[i - 1] && joined(i - 1, i)) ||
-        (i + 1 < marked.length && marked[i + 1]!.byCell === null && isNumeric[i + 1] && joined(i, i + 1));
-      if (noisyNeighbour) {
-        marked[i]!.byCell = null;
-        changed = true;
+  for (const shape of ID_SHAPES) {
+    const fits = marked.map((m) => values.every((v, vi) => shape.piece.test(v.slice(m.slices[vi]![0], m.slices[vi]![1]))));
+    const joined = (a: number, b: number) => shape.glue.test(ref.slice(marked[a]!.end, marked[b]!.start));
+    for (let changed = true; changed; ) {
+      changed = false;
+      for (let i = 0; i < marked.length; i++) {
+        if (marked[i]!.byCell === null || !fits[i]) continue;
+        const noisyNeighbour =
+          (i > 0 && marked[i - 1]!.byCell === null && fits[i - 1] && joined(i - 1, i)) ||
+          (i + 1 < marked.length && marked[i + 1]!.byCell === null && fits[i + 1] && joined(i, i + 1));
+        if (noisyNeighbour) {
+          marked[i]!.byCell = null;
+          changed = true;
+        }
       }
     }
   }

@@ -1,4 +1,4 @@
-import { CODE_POINT_CLASSES, type Change, type Finding, type FindingClass, type Findings, type Group } from '../diff/findings-schema.js';
+import { CODE_POINT_CLASSES, FINDING_CLASSES, type Change, type Finding, type FindingClass, type Findings, type Group } from '../diff/findings-schema.js';
 import { howMany } from '../diff/where.js';
 import { ellipsis } from './escape.js';
 
@@ -76,6 +76,7 @@ th{background:#f4f4f4}
 .cls-punctuation-swap,.cls-format-change{background:#f9a825;color:#1b1b1b}
 .cls-value-change{background:#80deea}.cls-echo{background:#ce93d8}.cls-expected{background:#e0e0e0;color:#555}
 .cls-request-presence,.cls-field-presence{background:#90caf9}
+.verdict{table-layout:fixed;width:100%}.verdict th:first-child{width:14em}.verdict td{word-break:break-word}.vrow{margin:.15em 0 .45em}
 .axis{display:inline-block;padding:0 .45em;border-radius:.3em;font-size:.85em;font-weight:600;background:#263238;color:#fff;vertical-align:middle}
 .lede{font-size:1.1em;margin:.3em 0}
 .where ul{margin:.2em 0 .4em;padding-left:1.4em}
@@ -97,8 +98,9 @@ pre.full mark{background:#ffeb3b;outline:1px solid #d50000}
 `;
 
 
+/** Code points for covert changes; an echo is a value written out, shown as the words it changed. */
 function byCodePoint(f: Finding): boolean {
-  return f.span !== null && CODE_POINT_CLASSES.has(f.changeClass ?? f.class);
+  return f.span !== null && f.class !== 'echo' && f.class !== 'expected' && CODE_POINT_CLASSES.has(f.changeClass ?? f.class);
 }
 
 function esc(text: string): string {
@@ -211,17 +213,12 @@ function changeSummary(f: Finding): string {
     .join('<br>');
 }
 
-/** The changing values of the attributing axes, per non-baseline group: "llm.example.cn → B". */
-function triggers(f: Finding): string {
-  return f.attribution.groups
-    .filter((g) => !g.baseline)
-    .map((g) => condition(g, f.attribution.axes))
-    .join('<br>');
-}
 
 /**
- * One screen: each machine property (or combination) that changes the bytes, with what it changes
- * and the values that do it; then whatever was not compared.
+ * One screen: a row per machine property (or combination) that changes the bytes. Covert changes
+ * are spelled out (class, what, where, which values); what it changes in the open (echoes,
+ * value changes, presence) is counted, each count linking to its findings below. Then whatever
+ * was not compared.
  */
 function verdict(f: Findings, lines: string[]): string {
   const rows = f.findings.filter((x) => x.class !== 'expected');
@@ -230,24 +227,40 @@ function verdict(f: Findings, lines: string[]): string {
     const key = x.attribution.axes.join(' × ') || '(undetermined)';
     (byFactors.get(key) ?? byFactors.set(key, []).get(key)!).push(x);
   }
-  const body = [...byFactors]
-    .map(([key, list]) =>
-      list
-        .map(
-          (x, i) =>
-            `<tr>${i === 0 ? `<th rowspan="${list.length}"><span class="axis">${esc(key)}</span>${list[0]!.attribution.interaction ? '<br><span class="meta">interaction</span>' : ''}</th>` : ''}` +
-            `<td>${clsBadge(x.class)}</td><td class="chg">${changeSummary(x)}</td><td><code>${esc(x.location.path)}</code></td>` +
-            `<td class="meta">${esc(triggers(x))}</td><td><a href="#${esc(x.id)}">F${f.findings.indexOf(x) + 1}</a></td></tr>`,
-        )
-        .join(''),
-    )
+  const ref = (x: Finding) => `<a href="#${esc(x.id)}">F${f.findings.indexOf(x) + 1}</a>`;
+  // Covert first: the properties that hide something lead the table.
+  const rank = (c: FindingClass) => FINDING_CLASSES.indexOf(c);
+  const order = [...byFactors].sort(([, a], [, b]) => rank(a[0]!.class) - rank(b[0]!.class));
+  const body = order
+    .map(([key, list]) => {
+      const covert = list.filter((x) => CODE_POINT_CLASSES.has(x.class));
+      const overt = list.filter((x) => !CODE_POINT_CLASSES.has(x.class));
+      const covertHtml = covert
+        .map((x) => `<div class="vrow">${clsBadge(x.class)} ${changeSummary(x)} <span class="meta">in <code>${esc(x.location.path)}</code> when ${esc(triggersText(x))}</span> ${ref(x)}</div>`)
+        .join('');
+      const counts = new Map<string, Finding[]>();
+      for (const x of overt) (counts.get(x.class) ?? counts.set(x.class, []).get(x.class)!).push(x);
+      const overtHtml = [...counts].map(([cls, xs]) => `${xs.length} ${esc(cls)} (${xs.map(ref).join(' ')})`).join(', ');
+      return (
+        `<tr><th><span class="axis">${esc(key)}</span>${list[0]!.attribution.interaction ? '<br><span class="meta">interaction</span>' : ''}</th>` +
+        `<td>${covertHtml || '<span class="meta">nothing covert</span>'}</td><td class="meta">${overtHtml || '—'}</td></tr>`
+      );
+    })
     .join('');
   const skipped = (f.summary.factorsSkipped ?? []).map((x) => `${x.factor} was not compared: ${x.reason}`);
   const failed = f.summary.runsFailed.length ? [`${f.summary.runsFailed.length} runs failed: their cells are not compared`] : [];
   const table = rows.length
-    ? `<table class="verdict"><thead><tr><th>machine property</th><th>class</th><th>what changes</th><th>where</th><th>values that do it</th><th></th></tr></thead><tbody>${body}</tbody></table>`
+    ? `<table class="verdict"><thead><tr><th>machine property</th><th>covert changes</th><th>what it changes in the open</th></tr></thead><tbody>${body}</tbody></table>`
     : '<p class="lede">No machine property changed the bytes this agent sent, in any cell compared.</p>';
   return `<section id="verdict"><h2>Verdict: what the agent's requests depend on</h2>${lines.map((l) => `<p class="meta">${esc(l)}</p>`).join('')}${table}${list('Not compared', [...skipped, ...failed])}</section>`;
+}
+
+/** The values of the attributing axes that give each non-baseline variant, as plain text. */
+function triggersText(x: Finding): string {
+  return x.attribution.groups
+    .filter((g) => !g.baseline)
+    .map((g) => condition(g, x.attribution.axes))
+    .join('; or ');
 }
 
 /** One row per finding: what changed, what drives it, where. The first thing a researcher reads. */
