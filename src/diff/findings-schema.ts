@@ -170,9 +170,11 @@ export type Finding = z.infer<typeof Finding>;
 export const RunFailure = z.object({
   id: z.string(),
   cell: z.string(),
+  /** The run's status, or why its capture could not be compared: capture-missing, -empty, -short, -long, -mismatch. */
   status: z.string(),
   message: z.string().optional(),
 });
+export type RunFailure = z.infer<typeof RunFailure>;
 
 export const Summary = z.object({
   counts: z.object({
@@ -199,6 +201,11 @@ export const Summary = z.object({
     notes: z.array(z.string()),
   }),
   runsFailed: z.array(RunFailure),
+  /**
+   * Why the comparison is empty or partial beyond failed runs (optional: added after v1 shipped):
+   * a manifest without runs, cells without any run. Non-empty means exit 3, never "no findings".
+   */
+  notCompared: z.array(z.string()).optional(),
   /**
    * Machine factors of the design that could not be applied on the machine that ran it (optional:
    * added after v1 shipped). Their values were never compared, so no finding about them means nothing.

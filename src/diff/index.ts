@@ -3,8 +3,9 @@ import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Aligner } from './align.js';
 import { analyse } from './analyze.js';
-import { FINDINGS_VERSION, FindingsSchema, type Findings, type Summary } from './findings-schema.js';
-import { exchangesFile, loadManifest, readExchanges } from './load.js';
+import { FINDINGS_VERSION, FindingsSchema, type Findings, type RunFailure, type Summary } from './findings-schema.js';
+import { exchangesFile, insideRunDir, loadManifest, readExchanges } from './load.js';
+import type { Manifest, RunEntry } from '../scenario/manifest.js';
 import type { Design } from './noise.js';
 import { needlesOf } from './echo.js';
 import { UNICODE_DATA } from './unicode.js';
@@ -41,17 +42,24 @@ export async function diffRunDir(runDir: string, options: { cells?: ReadonlySet<
     ? { ...loaded, cells: loaded.cells.filter((c) => only.has(c.id)), runs: loaded.runs.filter((r) => only.has(r.cell)) }
     : loaded;
   const warnings: string[] = [];
-  const compared = manifest.runs.filter((r) => r.status === 'ok');
-  const failed = manifest.runs.filter((r) => r.status !== 'ok');
+  const failed: RunFailure[] = manifest.runs.filter((r) => r.status !== 'ok').map(failure);
+  const compared: RunEntry[] = [];
   const aligner = new Aligner();
   let exchanges = 0;
-  for (const run of compared) {
+  for (const run of manifest.runs.filter((r) => r.status === 'ok')) {
     const file = exchangesFile(runDir, run.id);
-    const { records, warnings: w, missing } = await readExchanges(file);
-    warnings.push(...w);
-    if (missing && run.exchanges > 0) warnings.push(`${file}: missing, but the manifest counts ${run.exchanges} exchanges`);
-    exchanges += records.length;
-    aligner.add(run.id, records);
+    const found = await insideRunDir(runDir, file);
+    const read = found ? await readExchanges(file) : { records: [], warnings: [], missing: true };
+    const problem = captureProblem(run, read.records, read.missing);
+    if (problem) {
+      // A run whose capture does not hold what the runner counted was not compared: said so, exit 3.
+      failed.push({ id: run.id, cell: run.cell, status: problem.status, message: `${file}: ${problem.message}` });
+      continue;
+    }
+    warnings.push(...read.warnings);
+    exchanges += read.records.length;
+    compared.push(run);
+    aligner.add(run.id, read.records);
   }
   const alignment = aligner.finish();
 
@@ -101,12 +109,8 @@ export async function diffRunDir(runDir: string, options: { cells?: ReadonlySet<
     fieldsCompared: analysis.fieldsCompared,
     noise: { maskedSpans: analysis.maskedSpans, maskedPresence: analysis.maskedPresence, notes },
     factorsSkipped: manifest.isolation?.machine?.skipped ?? [],
-    runsFailed: failed.map((r) => ({
-      id: r.id,
-      cell: r.cell,
-      status: r.status,
-      ...(r.message !== undefined ? { message: r.message } : {}),
-    })),
+    runsFailed: failed,
+    notCompared: notCompared(manifest, compared),
     warnings,
     unicode: { ...UNICODE_DATA },
   };
@@ -119,6 +123,37 @@ export async function diffRunDir(runDir: string, options: { cells?: ReadonlySet<
     findings: analysis.findings,
     texts: analysis.texts,
   };
+}
+
+function failure(r: RunEntry): RunFailure {
+  return { id: r.id, cell: r.cell, status: r.status, ...(r.message !== undefined ? { message: r.message } : {}) };
+}
+
+/**
+ * Why an ok run's capture cannot be compared: it is gone, empty, shorter or longer than the count
+ * the runner wrote down, or holds another run's records. Each would otherwise read as that run
+ * having sent fewer (or other) requests, or vanish from the comparison without a word.
+ */
+export function captureProblem(run: RunEntry, records: ReadonlyArray<{ run: string | null }>, missing: boolean): { status: string; message: string } | null {
+  const counted = `the manifest counts ${run.exchanges} exchange${run.exchanges === 1 ? '' : 's'}`;
+  if (missing) return { status: 'capture-missing', message: `missing, but ${counted}` };
+  if (records.length === 0) return { status: 'capture-empty', message: `holds no exchange, but ${counted}` };
+  if (records.length < run.exchanges) return { status: 'capture-short', message: `holds ${records.length} exchanges, but ${counted}` };
+  if (records.length > run.exchanges) return { status: 'capture-long', message: `holds ${records.length} exchanges, but ${counted} (changed after the run?)` };
+  const foreign = records.find((r) => r.run !== run.id);
+  if (foreign) return { status: 'capture-mismatch', message: `holds records of run ${JSON.stringify(foreign.run)}, not ${run.id}` };
+  return null;
+}
+
+/** What leaves the comparison empty or partial beyond failed runs: a manifest without runs, cells nobody ran. */
+function notCompared(manifest: Manifest, compared: RunEntry[]): string[] {
+  const out: string[] = [];
+  if (manifest.runs.length === 0) out.push('the manifest lists no runs: nothing was compared');
+  else if (compared.length === 0) out.push('no run could be compared (see the failed runs)');
+  const ran = new Set(manifest.runs.map((r) => r.cell));
+  const never = manifest.cells.filter((c) => !ran.has(c.id)).map((c) => c.id);
+  if (never.length) out.push(`cells ${never.join(', ')} have no run in the manifest`);
+  return out;
 }
 
 /** Writes RUN_DIR/findings.json atomically (a report never reads half a file). */

@@ -1,5 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
+import { firstIssue, parseInputJson, readInputText } from '../input-file.js';
+import { isWithin } from '../safe-path.js';
 import { ExchangeRecord } from '../capture/schema.js';
 import { ManifestSchema, type Manifest } from '../scenario/manifest.js';
 
@@ -8,30 +10,38 @@ export class InputError extends Error {
   override name = 'InputError';
 }
 
+const inputError = (message: string) => new InputError(message);
+
 export async function loadManifest(runDir: string): Promise<Manifest> {
   const file = join(runDir, 'manifest.json');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new InputError(`${file}: cannot read (${(err as Error).message}); is ${runDir} a promptdiff run directory?`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new InputError(`${file}: not valid JSON (${(err as Error).message})`);
-  }
-  const parsed = ManifestSchema.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new InputError(`${file}: not a promptdiff manifest: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`);
-  }
+  const text = await readInputText(file, 'manifest', inputError);
+  if (text === null) throw new InputError(`${file}: cannot read (no such file); is ${runDir} a promptdiff run directory?`);
+  const parsed = ManifestSchema.safeParse(parseInputJson(text, file, inputError));
+  if (!parsed.success) throw new InputError(`${file}: not a promptdiff manifest: ${firstIssue(parsed.error)}`);
   return parsed.data;
 }
 
+/** RUN_DIR/runs/<id>/exchanges.jsonl; the id was checked to be one plain path segment when the manifest was read. */
 export function exchangesFile(runDir: string, runId: string): string {
   return join(runDir, 'runs', runId, 'exchanges.jsonl');
+}
+
+/**
+ * Where a file of the run directory really is, or null when it does not exist. A symbolic link
+ * (or a linked runs/ directory) leading out of the run directory is refused: the directory may come
+ * from someone else, and what it points at is not part of it.
+ */
+export async function insideRunDir(runDir: string, file: string): Promise<string | null> {
+  let real: string;
+  try {
+    real = await realpath(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new InputError(`${file}: cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const root = await realpath(runDir);
+  if (!isWithin(root, real)) throw new InputError(`${file}: leads outside the run directory ${runDir} (to ${real}); refusing to read it`);
+  return real;
 }
 
 export interface ReadResult {

@@ -35,6 +35,7 @@ export function renderHtml(findings: Findings, options: HtmlOptions = {}): strin
 ${list('Notes', s.noise.notes)}
 ${list('Failed runs', s.runsFailed.map((r) => `${r.id} (${r.cell}): ${r.status}${r.message ? ` — ${r.message}` : ''}`))}
 ${list('Factors not compared', (s.factorsSkipped ?? []).map((f) => `${f.factor}: skipped — ${f.reason}`))}
+${list('Not compared', s.notCompared ?? [])}
 ${list('Warnings', s.warnings)}
 </header>
 <main>
@@ -249,6 +250,7 @@ function verdict(f: Findings, lines: string[]): string {
     .join('');
   const skipped = (f.summary.factorsSkipped ?? []).map((x) => `${x.factor} was not compared: ${x.reason}`);
   const failed = f.summary.runsFailed.length ? [`${f.summary.runsFailed.length} runs failed: their cells are not compared`] : [];
+  failed.push(...(f.summary.notCompared ?? []));
   const table = rows.length
     ? `<table class="verdict"><thead><tr><th>machine property</th><th>covert changes</th><th>what it changes in the open</th></tr></thead><tbody>${body}</tbody></table>`
     : '<p class="lede">No machine property changed the bytes this agent sent, in any cell compared.</p>';

@@ -141,6 +141,7 @@ export function renderTerminal(findings: Findings, options: TerminalOptions = {}
   for (const f of s.factorsSkipped ?? []) {
     lines.push(p.wrap('\x1b[31m', `not compared: factor ${f.factor} was skipped (${f.reason})`));
   }
+  for (const n of s.notCompared ?? []) lines.push(p.wrap('\x1b[31m', `not compared: ${n}`));
   for (const w of s.warnings) lines.push(p.wrap(DIM, `warning: ${w}`));
   return `${lines.join('\n')}\n`;
 }
