@@ -1,5 +1,6 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { firstIssue, parseInputJson, readInputText } from '../input-file.js';
 import { ManifestSchema, type Manifest, type RunEntry } from './manifest.js';
 
 export const MANIFEST_FILE = 'manifest.json';
@@ -11,20 +12,28 @@ export const MANIFEST_FILE = 'manifest.json';
 export class ManifestStore {
   private queue: Promise<void> = Promise.resolve();
 
+  /**
+   * @param redact what is written instead of the manifest held in memory (the runner keeps secret
+   *   values in memory only: src/scenario/secrets.ts)
+   */
   constructor(
     readonly dir: string,
     readonly manifest: Manifest,
+    private readonly redact: (m: Manifest) => Manifest = (m) => m,
   ) {}
 
+  /**
+   * The manifest of `dir`, or null when there is none. A run directory may come from anyone (a
+   * shard is often a CI artifact): the error names the first bad field, e.g. `runs[0].id: not a safe id`.
+   */
   static async read(dir: string): Promise<Manifest | null> {
-    let text: string;
-    try {
-      text = await readFile(path.join(dir, MANIFEST_FILE), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
-    return ManifestSchema.parse(JSON.parse(text));
+    const file = path.join(dir, MANIFEST_FILE);
+    const fail = (message: string) => new Error(message);
+    const text = await readInputText(file, 'manifest', fail);
+    if (text === null) return null;
+    const parsed = ManifestSchema.safeParse(parseInputJson(text, file, fail));
+    if (!parsed.success) throw new Error(firstIssue(parsed.error));
+    return parsed.data;
   }
 
   updateRun(entry: RunEntry): Promise<void> {
@@ -36,7 +45,7 @@ export class ManifestStore {
 
   save(): Promise<void> {
     // Snapshot now: the queued write must not see later, half-applied changes.
-    const text = `${JSON.stringify(this.manifest, null, 2)}\n`;
+    const text = `${JSON.stringify(this.redact(this.manifest), null, 2)}\n`;
     const file = path.join(this.dir, MANIFEST_FILE);
     const next = this.queue.then(async () => {
       await mkdir(this.dir, { recursive: true });

@@ -10,9 +10,16 @@ import { z } from 'zod';
  */
 export const MANIFEST_VERSION = 1;
 
+/**
+ * Run and cell ids name directories (RUN_DIR/runs/<id>/) and a run directory may come from
+ * anywhere (a CI artifact, a shard): an id is one plain path segment, never `..` or a path.
+ */
+export const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+export const SafeId = z.string().regex(SAFE_ID, 'not a safe id (letters, digits, "." "_" "-", no path separators)');
+
 export const CellSchema = z.object({
   /** Stable id derived from the cell's position in the expanded matrix: c001, c002, ... */
-  id: z.string(),
+  id: SafeId,
   /** Axis name → value for this cell (env var axes, plus the pseudo-axis `proxy_url` when used). */
   values: z.record(z.string(), z.string()),
 });
@@ -58,7 +65,7 @@ export type RunStatus = z.infer<typeof RunStatus>;
 
 export const RunEntry = z.object({
   /** <cellId>-r<rep>, e.g. c003-r2 */
-  id: z.string(),
+  id: SafeId,
   cell: z.string(),
   rep: z.number().int().positive(),
   /** The complete environment the agent process was started with (secrets redacted). */
@@ -74,6 +81,14 @@ export const RunEntry = z.object({
   message: z.string().optional(),
 });
 export type RunEntry = z.infer<typeof RunEntry>;
+
+/** Whether secret values were written down, and where the scenario held them (optional: added after v1 shipped). */
+export const SecretsRecord = z.object({
+  policy: z.enum(['redacted', 'kept']),
+  /** Scenario fields that held a secret (`env.set.ANTHROPIC_API_KEY`, `axes.GH_TOKEN[1]`, `proxy_urls[0]`). */
+  fields: z.array(z.string()),
+});
+export type SecretsRecord = z.infer<typeof SecretsRecord>;
 
 export const ManifestSchema = z.object({
   v: z.literal(MANIFEST_VERSION),
@@ -118,5 +133,20 @@ export const ManifestSchema = z.object({
       machine: MachineIsolation.optional(),
     })
     .optional(),
+  /** Secret values: tagged `[redacted:…]` unless the run was made with --keep-secrets. */
+  secrets: SecretsRecord.optional(),
+}).superRefine((m, ctx) => {
+  // Every reader indexes runs and cells by id: a duplicate or a dangling reference is a damaged file.
+  const cells = new Set<string>();
+  for (const [i, c] of m.cells.entries()) {
+    if (cells.has(c.id)) ctx.addIssue({ code: 'custom', path: ['cells', i, 'id'], message: `"${c.id}" appears twice` });
+    cells.add(c.id);
+  }
+  const runs = new Set<string>();
+  for (const [i, r] of m.runs.entries()) {
+    if (runs.has(r.id)) ctx.addIssue({ code: 'custom', path: ['runs', i, 'id'], message: `"${r.id}" appears twice` });
+    runs.add(r.id);
+    if (!cells.has(r.cell)) ctx.addIssue({ code: 'custom', path: ['runs', i, 'cell'], message: `"${r.cell}" is not a cell of this manifest` });
+  }
 });
 export type Manifest = z.infer<typeof ManifestSchema>;

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { appendFile, copyFile, link, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, link, lstat, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
+import { parseInputJson, readInputText } from '../input-file.js';
+import { isWithin } from '../safe-path.js';
 import { ScenarioError } from './load.js';
-import { ManifestSchema, type Manifest, type RunEntry } from './manifest.js';
+import { ManifestSchema, SafeId, type Manifest, type RunEntry } from './manifest.js';
 import { MANIFEST_FILE, ManifestStore } from './manifest-store.js';
 import { shardOf, type Shard } from './matrix.js';
 
@@ -29,7 +31,7 @@ export const ShardFileSchema = z.object({
   index: z.number().int().positive(),
   count: z.number().int().positive(),
   /** Ids of the runs this shard owns, in matrix order. */
-  runs: z.array(z.string()),
+  runs: z.array(SafeId),
 });
 export type ShardFile = z.infer<typeof ShardFileSchema>;
 
@@ -39,22 +41,28 @@ export function shardLabel(shard: Shard): string {
 
 export async function readShardFile(dir: string): Promise<ShardFile | null> {
   const file = path.join(dir, SHARD_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw new ScenarioError(`${file}: cannot read (${(err as Error).message})`);
+  const fail = (message: string) => new ScenarioError(message);
+  const text = await readInputText(file, 'shard', fail);
+  if (text === null) return null;
+  const parsed = ShardFileSchema.safeParse(parseInputJson(text, file, fail));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new ScenarioError(`${file}: not a promptdiff shard file (${issue?.path.join('.') || '(root)'}: ${issue?.message}); was it edited by hand?`);
   }
-  const parsed = ShardFileSchema.safeParse((() => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      return undefined;
-    }
-  })());
-  if (!parsed.success) throw new ScenarioError(`${file}: not a promptdiff shard file; was it edited by hand?`);
   return parsed.data;
+}
+
+/**
+ * A shard directory is untrusted input: what merge links into OUT must be the shard's own regular
+ * files. A run directory or file that is a symbolic link, or resolves outside the shard, is refused
+ * (linked into OUT it would publish whatever it points at).
+ */
+async function checkOwnTree(root: string, dir: string): Promise<void> {
+  const info = await lstat(dir);
+  if (info.isSymbolicLink()) throw new ScenarioError(`${dir}: is a symbolic link; a shard holds only its own files and directories`);
+  const realRoot = await realpath(root);
+  const real = await realpath(dir);
+  if (!isWithin(realRoot, real)) throw new ScenarioError(`${dir}: resolves outside ${root} (to ${real}); refusing to merge it`);
 }
 
 export async function writeShardFile(dir: string, shard: Shard, runs: string[]): Promise<void> {
@@ -186,7 +194,9 @@ async function linkTree(from: string, to: string, copy: boolean, files: { linked
     const dst = path.join(to, entry.name);
     if (entry.isDirectory()) {
       await linkTree(src, dst, copy, files);
-    } else if (entry.isFile()) {
+    } else if (!entry.isFile()) {
+      throw new ScenarioError(`${src}: not a regular file (${entry.isSymbolicLink() ? 'a symbolic link' : 'a special file'}); a shard holds only its own files`);
+    } else {
       if (!copy) {
         try {
           await link(src, dst);
@@ -378,16 +388,23 @@ export async function mergeShards(opts: MergeOptions): Promise<MergeResult> {
   try {
     for (const { entry, from } of chosen) {
       const src = path.join(from.dir, 'runs', entry.id);
-      const present = await readdir(src).then(
+      const present = await lstat(src).then(
         () => true,
         () => false,
       );
+      if (present) await checkOwnTree(from.dir, src);
       if (present) await linkTree(src, path.join(outDir, 'runs', entry.id), Boolean(opts.copy), files);
       else if (entry.exchanges > 0) warnings.push(`${src}: missing, but the manifest counts ${entry.exchanges} exchanges`);
     }
     // Exchanges that reached a shard's proxy outside any run: kept together, like an unsharded run does.
     for (const s of sources) {
-      const stray = await readFile(path.join(s.dir, UNATTRIBUTED)).catch(() => null);
+      const strayFile = path.join(s.dir, UNATTRIBUTED);
+      const strayHere = await lstat(strayFile).then(
+        () => true,
+        () => false,
+      );
+      if (strayHere) await checkOwnTree(s.dir, strayFile);
+      const stray = strayHere ? await readFile(strayFile) : null;
       if (stray && stray.length > 0) {
         await mkdir(path.join(outDir, 'unattributed'), { recursive: true });
         await appendFile(path.join(outDir, UNATTRIBUTED), stray);
