@@ -1,4 +1,4 @@
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
 import { exitCodeFor } from '../report/exit-code.js';
@@ -12,6 +12,7 @@ import { resolvePaths, serializeScenario } from '../scenario/resolve.js';
 import { runScenario, type RunScenarioOptions } from '../scenario/runner.js';
 import type { Scenario } from '../scenario/schema.js';
 import { toolVersion } from '../version.js';
+import { firstIssue, parseInputJson, readInputText } from '../input-file.js';
 import {
   cellKeys,
   COVERT_CLASSES,
@@ -74,11 +75,11 @@ function labelled(stage: StageName, index: number): Progress {
 
 async function readAudit(outDir: string): Promise<Audit> {
   const file = path.join(outDir, AUDIT_FILE);
-  const text = await readFile(file, 'utf8').catch(() => {
-    throw new ScenarioError(`${file}: not found: is ${outDir} an audit directory?`);
-  });
-  const parsed = AuditSchema.safeParse(JSON.parse(text));
-  if (!parsed.success) throw new ScenarioError(`${file}: not a promptdiff audit: ${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}`);
+  const fail = (message: string) => new ScenarioError(message);
+  const text = await readInputText(file, 'audit', fail);
+  if (text === null) throw new ScenarioError(`${file}: not found: is ${outDir} an audit directory?`);
+  const parsed = AuditSchema.safeParse(parseInputJson(text, file, fail));
+  if (!parsed.success) throw new ScenarioError(`${file}: not a promptdiff audit: ${firstIssue(parsed.error)}`);
   return parsed.data;
 }
 

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readInputText } from '../input-file.js';
 import path from 'node:path';
 import { AuditSchema, type Audit } from './schema.js';
 
@@ -31,7 +31,8 @@ export function describeAudit(audit: Audit): string[] {
 
 /** The lines of RUN_DIR/audit.json, or null when the directory is not an audit's. */
 export async function auditLines(runDir: string): Promise<string[] | null> {
-  const text = await readFile(path.join(runDir, AUDIT_FILE), 'utf8').catch(() => null);
+  // Only a decoration of the report: an unreadable or oversized audit.json is left out, not an error.
+  const text = await readInputText(path.join(runDir, AUDIT_FILE), 'audit', (m) => new Error(m)).catch(() => null);
   if (text === null) return null;
   let json: unknown;
   try {

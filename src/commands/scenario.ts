@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { runScenario } from '../scenario/runner.js';
 import { formatRunSummary } from '../scenario/summary.js';
@@ -70,7 +70,18 @@ const RUN_OPTIONS = {
 
 /** The scenario's `name:`, read cheaply for a default directory name (the file is validated later). */
 export async function scenarioName(file: string): Promise<string> {
-  const text = await readFile(file, 'utf8').catch(() => '');
+  // The first 64 KB hold the name; the whole file (size-limited) is read and checked later.
+  const text = await open(file, 'r')
+    .then(async (h) => {
+      try {
+        const buf = Buffer.alloc(64 * 1024);
+        const { bytesRead } = await h.read(buf, 0, buf.length, 0);
+        return buf.toString('utf8', 0, bytesRead);
+      } finally {
+        await h.close();
+      }
+    })
+    .catch(() => '');
   const m = /^name:\s*["']?([\w.-]+)/m.exec(text) ?? /"name"\s*:\s*"([\w.-]+)"/.exec(text);
   return m?.[1] ?? path.basename(file).replace(/\.(ya?ml|json)$/, '');
 }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readInputText } from '../input-file.js';
 import { join } from 'node:path';
 import { FindingsSchema, type Findings } from '../diff/findings-schema.js';
 
@@ -10,12 +10,8 @@ export function renderJson(findings: Findings): string {
 /** Reads RUN_DIR/findings.json (or a findings file given directly), checking it against the schema. */
 export async function readFindings(pathOrRunDir: string): Promise<Findings> {
   const file = pathOrRunDir.endsWith('.json') ? pathOrRunDir : join(pathOrRunDir, 'findings.json');
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw inputError(`${file}: cannot read (${(err as Error).message}); run \`promptdiff diff\` on the run directory first`);
-  }
+  const text = await readInputText(file, 'findings', inputError);
+  if (text === null) throw inputError(`${file}: cannot read (no such file); run \`promptdiff diff\` on the run directory first`);
   let json: unknown;
   try {
     json = JSON.parse(text);

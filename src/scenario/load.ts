@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readInputText } from '../input-file.js';
 import path from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
@@ -80,35 +80,41 @@ export function validateScenario(data: unknown, where: string): Scenario {
   return result.data;
 }
 
+/**
+ * Scenarios are small. Aliases are refused past a handful: a "billion laughs" file of nested aliases
+ * expands exponentially, and the YAML library's own limit throws something that is not a parse error.
+ */
+const YAML_OPTIONS = { prettyErrors: true, maxAliasCount: 100, uniqueKeys: true } as const;
+
 function parseText(text: string, file: string): unknown {
   if (file.endsWith('.json')) {
     try {
       return JSON.parse(text);
     } catch (err) {
-      throw new ScenarioError(`${file}: not valid JSON: ${(err as Error).message}`);
+      throw new ScenarioError(`${file}: not valid JSON: ${(err as Error).message.split('\n')[0]}`);
     }
   }
   try {
-    return parseYaml(text, { prettyErrors: true });
+    return parseYaml(text, YAML_OPTIONS);
   } catch (err) {
     if (err instanceof YAMLParseError) {
       const at = err.linePos?.[0];
       const where = at ? `${file}:${at.line}:${at.col}` : file;
       throw new ScenarioError(`${where}: not valid YAML: ${err.message.split('\n')[0]}`);
     }
-    throw err;
+    if (err instanceof ReferenceError && /alias/i.test(err.message)) {
+      throw new ScenarioError(`${file}: not a usable scenario: too many YAML aliases (limit ${YAML_OPTIONS.maxAliasCount}); write the values out`);
+    }
+    if (err instanceof RangeError) throw new ScenarioError(`${file}: not a usable scenario: nested too deeply`);
+    throw new ScenarioError(`${file}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
 }
 
 /** Reads a YAML or JSON scenario file and validates it. */
 export async function loadScenario(file: string): Promise<LoadedScenario> {
   const abs = path.resolve(file);
-  let text: string;
-  try {
-    text = await readFile(abs, 'utf8');
-  } catch (err) {
-    throw new ScenarioError(`${file}: cannot read scenario file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  }
+  const text = await readInputText(file, 'scenario', (message) => new ScenarioError(message.replace(/: cannot read \(/, ': cannot read scenario file (')));
+  if (text === null) throw new ScenarioError(`${file}: cannot read scenario file (ENOENT)`);
   const data = parseText(text, file);
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
     throw new ScenarioError(`${file}: expected a mapping at the top level (name:, agent:, axes:, ...)`);
