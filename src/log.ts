@@ -19,6 +19,24 @@ function humanDestination(): DestinationStream {
   };
 }
 
+/** Value filters of the runs in progress (src/capture/secret-values.ts): every log line goes through them. */
+const valueFilters = new Set<{ text(s: string): string }>();
+
+/**
+ * Redacts a run's secret values in every log line until the returned function is called. The
+ * name-based paths below catch a key under its usual field; this catches it anywhere in a message.
+ */
+export function redactLogValues(filter: { text(s: string): string }): () => void {
+  valueFilters.add(filter);
+  return () => valueFilters.delete(filter);
+}
+
+function filterLine(line: string): string {
+  let out = line;
+  for (const f of valueFilters) out = f.text(out);
+  return out;
+}
+
 /**
  * One logger for the whole process: JSON lines on stderr (stdout is for what the user asked for),
  * short human lines when stderr is a terminal. PROMPTDIFF_LOG_LEVEL sets the level.
@@ -32,6 +50,7 @@ export const log: Logger = pino(
       paths: ['headers.authorization', 'headers["x-api-key"]', 'headers.cookie', 'key', 'privateKey'],
       censor: '[redacted]',
     },
+    hooks: { streamWrite: (line: string) => (valueFilters.size ? filterLine(line) : line) },
   },
   process.stderr.isTTY ? humanDestination() : pino.destination(2),
 );

@@ -122,7 +122,7 @@ describe('runner with an agent preset', () => {
       expect(agent.env.CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC).toBe('1');
       expect(agent.env.DISABLE_TELEMETRY).toBe('1');
       expect(agent.env.ANTHROPIC_API_KEY).toBe('sk-ant-dummy');
-      expect(run.env.ANTHROPIC_API_KEY).toBe('[redacted]');
+      expect(run.env.ANTHROPIC_API_KEY).toMatch(/^\[redacted:[0-9a-f]{8}\]$/);
       expect(run.env.DISABLE_AUTOUPDATER).toBe('1');
       // ...below the scenario's own env.set, and routed to the run's listener.
       expect(agent.env.CLAUDE_CODE_MAX_RETRIES).toBe('2');

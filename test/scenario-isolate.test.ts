@@ -66,16 +66,18 @@ describe('isolated environment', () => {
   });
 
   test('secrets are redacted in the stored environment', () => {
-    expect(redactEnv({ ANTHROPIC_API_KEY: 'x', GH_TOKEN: 'y', TZ: 'UTC' })).toEqual({
-      ANTHROPIC_API_KEY: '[redacted]',
-      GH_TOKEN: '[redacted]',
-      TZ: 'UTC',
-    });
+    const env = redactEnv({ ANTHROPIC_API_KEY: 'x', GH_TOKEN: 'y', GITHUB_PAT_X: 'z', GIT_AUTHOR_NAME: 'Dev', MAX_TOKENS: '100', PWD: '/w', TZ: 'UTC' });
+    expect(env.ANTHROPIC_API_KEY).toMatch(/^\[redacted:[0-9a-f]{8}\]$/);
+    expect(env.GH_TOKEN).toMatch(/^\[redacted:[0-9a-f]{8}\]$/);
+    expect(env.GITHUB_PAT_X).toMatch(/^\[redacted:[0-9a-f]{8}\]$/);
+    // Different values, different tags: the differ can still tell them apart.
+    expect(env.ANTHROPIC_API_KEY).not.toBe(env.GH_TOKEN);
+    expect({ GIT_AUTHOR_NAME: env.GIT_AUTHOR_NAME, MAX_TOKENS: env.MAX_TOKENS, PWD: env.PWD, TZ: env.TZ }).toEqual({ GIT_AUTHOR_NAME: 'Dev', MAX_TOKENS: '100', PWD: '/w', TZ: 'UTC' });
   });
 
   test('launch: wrapped in unshare with namespaces, direct otherwise', () => {
     const ns = { available: true, detail: '', unshare: '/usr/bin/unshare', mount: '/usr/bin/mount', sh: '/bin/sh' };
-    const mounts = { mountLines: ["'/usr/bin/mount' --bind '/x/hosts' /etc/hosts"], homeLines: [], unshareFlags: ['-u'], hide: '/x' };
+    const mounts = { mountLines: ["'/usr/bin/mount' --bind '/x/hosts' /etc/hosts"], homeLines: [], unshareFlags: ['-u'], hide: ['/x'] };
     const wrapped = launchCommand(['node', 'a.mjs'], sandbox, ns, mounts);
     expect(wrapped.file).toBe('/usr/bin/unshare');
     expect(wrapped.args.slice(0, 6)).toEqual(['-r', '-m', '-u', '--', '/bin/sh', '-c']);

@@ -13,6 +13,8 @@ import { runScenario, type RunScenarioOptions } from '../scenario/runner.js';
 import type { Scenario } from '../scenario/schema.js';
 import { toolVersion } from '../version.js';
 import { firstIssue, parseInputJson, readInputText } from '../input-file.js';
+import { tagsIn } from '../capture/secret-values.js';
+import { redactScenarioRecord, scenarioSecrets, type ScenarioSecrets } from '../scenario/secrets.js';
 import {
   cellKeys,
   COVERT_CLASSES,
@@ -53,6 +55,8 @@ export interface RunAuditOptions {
   budget?: number;
   jobs?: number;
   certsDir?: string;
+  /** Write secret values as they are (see RunScenarioOptions.keepSecrets). */
+  keepSecrets?: boolean;
   catalogue?: Catalogue;
   /** Progress for one stage (default: a bar or lines on stderr, labelled with the stage). */
   progress?: (stage: StageName, index: number) => Progress;
@@ -83,10 +87,16 @@ async function readAudit(outDir: string): Promise<Audit> {
   return parsed.data;
 }
 
-async function writeAudit(outDir: string, audit: Audit): Promise<void> {
+async function writeAudit(outDir: string, audit: Audit, secrets: ScenarioSecrets): Promise<void> {
   const file = path.join(outDir, AUDIT_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(AuditSchema.parse(audit), null, 2)}\n`);
+  // The scenario as given is kept for --resume: its secret values become tags, as in manifest.json.
+  const written: Audit = {
+    ...audit,
+    scenario: redactScenarioRecord(audit.scenario, secrets.secrets),
+    secrets: { policy: secrets.keep ? 'kept' : 'redacted', fields: secrets.fields },
+  };
+  await writeFile(tmp, `${JSON.stringify(AuditSchema.parse(written), null, 2)}\n`);
   await rename(tmp, file);
 }
 
@@ -132,7 +142,24 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
   const previous = opts.resume ? await readAudit(outDir) : null;
   let base: Scenario;
   let scenarioFile: string | null = null;
-  if (previous) {
+  const keep = previous?.secrets ? previous.secrets.policy === 'kept' : Boolean(opts.keepSecrets);
+  if (previous && opts.scenarioPath) {
+    // Resuming with the scenario file: it must be the audit's scenario, and it brings the secret
+    // values audit.json has only as tags.
+    const loaded = await loadScenario(opts.scenarioPath);
+    base = resolvePaths(loaded.scenario, loaded.baseDir);
+    scenarioFile = previous.scenarioFile ?? loaded.file;
+    const restored = scenarioSecrets(base, keep).secrets.restore(previous.scenario);
+    if (JSON.stringify(restored) !== JSON.stringify(serializeScenario(base))) {
+      throw new ScenarioError(`${opts.scenarioPath}: not the scenario of the audit in ${outDir}; resume with the scenario it started with, or use a new --out`);
+    }
+  } else if (previous) {
+    const left = tagsIn(previous.scenario);
+    if (left.length) {
+      throw new ScenarioError(
+        `${path.join(outDir, AUDIT_FILE)}: the scenario's secret values were not written down (${previous.secrets?.fields.join(', ') || left.join(', ')}): resume with the scenario file,  promptdiff audit SCENARIO --resume ${outDir}`,
+      );
+    }
     base = validateScenario(previous.scenario, path.join(outDir, AUDIT_FILE));
     scenarioFile = previous.scenarioFile;
   } else if (opts.scenario) {
@@ -144,6 +171,7 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
   } else {
     throw new ScenarioError('promptdiff audit: give a scenario file (or --resume an audit directory)');
   }
+  const secrets = scenarioSecrets(base, keep);
   if (typeof base.design === 'object') throw new ScenarioError(`${scenarioFile ?? 'scenario'}: design: the audit chooses its own cells; leave design out`);
   const options: AuditOptions = previous?.options ?? {
     factors: opts.factors ?? null,
@@ -186,7 +214,7 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
   let findings: Findings | null = null;
   if (previous) {
     // Finish what the interrupted audit left (its manifest has the scenario and every planned cell).
-    const result = await runScenario({ outDir, resume: true, jobs: opts.jobs, certsDir: opts.certsDir, catalogue, progress: (opts.progress ?? labelled)('screen', 0), signal: opts.signal, agentInstall: opts.agentInstall, startProxy: opts.startProxy });
+    const result = await runScenario({ outDir, resume: true, jobs: opts.jobs, certsDir: opts.certsDir, keepSecrets: keep, secretSource: base, catalogue, progress: (opts.progress ?? labelled)('screen', 0), signal: opts.signal, agentInstall: opts.agentInstall, startProxy: opts.startProxy });
     manifest = result.manifest;
     if (opts.signal?.aborted) audit.status = 'interrupted';
     else if (result.exitCode !== 0) audit.status = 'runs-failed';
@@ -224,6 +252,7 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
         jobs: opts.jobs,
         yes: true,
         certsDir: opts.certsDir,
+        keepSecrets: keep,
         catalogue,
         progress: (opts.progress ?? labelled)(stage, index),
         signal: opts.signal,
@@ -253,7 +282,7 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
       findings: findings ? summariseFindings(findings) : { total: 0, byClass: {}, factors: [], covert: [] },
       ...(notes.length ? { note: notes.join('; ') } : {}),
     });
-    await writeAudit(outDir, audit);
+    await writeAudit(outDir, audit, secrets);
     return audit.status !== 'interrupted';
   };
 
@@ -303,7 +332,7 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
   const skippedCount = chosen.skipped.length;
   audit.exitCode = audit.status !== 'complete' ? 3 : final ? exitCodeFor(final) : 3;
   if (skippedCount > 0 && audit.exitCode === 0) audit.exitCode = 3;
-  await writeAudit(outDir, audit);
+  await writeAudit(outDir, audit, secrets);
   return { audit, findings: final, outDir, exitCode: audit.exitCode };
 }
 

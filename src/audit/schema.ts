@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SkippedFactor } from '../scenario/manifest.js';
+import { SecretsRecord, SkippedFactor } from '../scenario/manifest.js';
 import { STAGES } from './design.js';
 
 /**
@@ -91,5 +91,7 @@ export const AuditSchema = z.object({
   verdict: z.array(VerdictRow),
   status: z.enum(['complete', 'runs-failed', 'interrupted']),
   exitCode: z.number().int(),
+  /** Whether the scenario's secret values were written down (optional: added after v1 shipped). */
+  secrets: SecretsRecord.optional(),
 });
 export type Audit = z.infer<typeof AuditSchema>;

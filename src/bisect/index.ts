@@ -14,6 +14,7 @@ import {
 import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
 import { ScenarioError } from '../scenario/load.js';
 import { ManifestStore } from '../scenario/manifest-store.js';
+import { scenarioSecrets } from '../scenario/secrets.js';
 import { silentProgress, type Progress } from '../scenario/progress.js';
 import { resolvePaths, serializeScenario } from '../scenario/resolve.js';
 import { runScenario } from '../scenario/runner.js';
@@ -342,7 +343,9 @@ async function runProbe(p: ProbeInput): Promise<ProbeResult> {
   } catch (err) {
     throw new ScenarioError(`${runDir}/manifest.json: not a readable run manifest (${(err as Error).message.split('\n')[0]}); remove ${runDir} or use another --out`);
   }
-  if (existing && JSON.stringify(serializeScenario(scenario)) !== JSON.stringify(existing.scenario)) {
+  // The stored scenario has the secret values as tags: compared with this one's put back.
+  const stored = existing ? scenarioSecrets(scenario, existing.secrets?.policy === 'kept').secrets.restore(existing.scenario) : null;
+  if (existing && JSON.stringify(serializeScenario(scenario)) !== JSON.stringify(stored)) {
     throw new ScenarioError(`${runDir} holds a run of a different scenario (or preset): use another --out, or remove that directory`);
   }
   const complete = existing !== null && existing.runs.length > 0 && existing.runs.every((r) => r.status === 'ok');

@@ -25,6 +25,7 @@ findings.json, report.html (opening with the verdict) and audit.json.
   --jobs N           runs in parallel (default: the scenario's jobs)
   --resume DIR       finish an interrupted audit
   --certs DIR        CA directory
+  --keep-secrets     write secret values as they are (default: tags; --resume then needs SCENARIO)
 
 Exit codes: 0 nothing depends on the machine, 1 findings, 2 scenario or input error,
 3 runs failed or a factor could not be applied here (not compared).
@@ -47,6 +48,7 @@ export async function cmdAudit(args: string[]): Promise<number> {
     jobs: { type: 'string' },
     resume: { type: 'string' },
     certs: { type: 'string' },
+    'keep-secrets': { type: 'boolean' },
     help: { type: 'boolean' },
   });
   if (values.help) {
@@ -69,6 +71,7 @@ export async function cmdAudit(args: string[]): Promise<number> {
       budget: values.budget === undefined ? undefined : intOption('budget', values.budget, 600, 1, 1_000_000),
       jobs: values.jobs === undefined ? undefined : intOption('jobs', values.jobs, 1, 1, 64),
       certsDir: values.certs ? path.resolve(values.certs) : undefined,
+      keepSecrets: values['keep-secrets'],
       signal,
     });
     if (result.findings) {

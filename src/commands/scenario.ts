@@ -20,7 +20,9 @@ const RUN_HELP = `Usage: promptdiff run SCENARIO [options]
   --resume DIR     finish an interrupted run: completed runs are kept, the rest are (re)done
   --shard K/N      run only a deterministic slice of the matrix (join slices with a merge)
   --no-diff        only run; do not diff afterwards
-  --certs DIR      CA directory
+  --certs DIR      CA directory (default: see  promptdiff ca path)
+  --keep-secrets   write secret values as they are (default: each becomes a tag [redacted:…]
+                   in manifest.json, captures and the agent's output; resume then needs SCENARIO)
 
 Exit codes: 0 no findings, 1 findings, 2 scenario or input error, 3 runs failed.
 `;
@@ -34,6 +36,7 @@ async function runAndReport(options: {
   shard?: string;
   diff: boolean;
   certsDir?: string;
+  keepSecrets?: boolean;
   /** Judges the findings instead of the usual exit code (the demo's self-check). */
   verdict?: (findings: Findings, scenario: Scenario) => { ok: boolean; line: string };
 }): Promise<number> {
@@ -43,7 +46,7 @@ async function runAndReport(options: {
       process.stderr.write(`interrupted: finish with  promptdiff run --resume ${result.outDir}\n`);
       return 3;
     }
-    process.stderr.write(`${formatRunSummary(result, { diffFollows: options.diff && !options.shard })}\n`);
+    process.stderr.write(`${result.secrets.text(formatRunSummary(result, { diffFollows: options.diff && !options.shard }))}\n`);
     if (!options.diff || options.shard || result.exitCode !== 0) return result.exitCode;
     const { findings, htmlFile } = await analyse(result.outDir);
     process.stdout.write(renderTerminal(findings, { color: useColor() }));
@@ -65,6 +68,7 @@ const RUN_OPTIONS = {
   shard: { type: 'string' },
   'no-diff': { type: 'boolean' },
   certs: { type: 'string' },
+  'keep-secrets': { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
 
@@ -108,6 +112,7 @@ export async function cmdRun(args: string[]): Promise<number> {
     shard: values.shard,
     diff: !values['no-diff'],
     certsDir: values.certs ? path.resolve(values.certs) : undefined,
+    keepSecrets: values['keep-secrets'],
   });
 }
 

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { SecretValues } from '../capture/secret-values.js';
 
 /**
  * Every run sees the same paths, a fresh HOME and a scrubbed environment, so the only differences
@@ -187,8 +188,8 @@ export interface MachineMounts {
   /** Mounts that need the sandbox in place (HOME at /home/NAME). */
   homeLines: string[];
   unshareFlags: string[];
-  /** A directory of the host to cover with an empty tmpfs once everything is mounted (the runs' scratch). */
-  hide?: string;
+  /** Directories of the host to cover with an empty tmpfs once everything is mounted (the runs' scratch). */
+  hide?: string[];
 }
 
 /** A single-quoted shell word. */
@@ -196,13 +197,14 @@ export const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The wrapper: mounts, then becomes the agent, so no extra process stays between the runner and the agent. */
 export function wrapperScript(mount: string, sandbox: Sandbox, machine: MachineMounts): string {
+  const hide = machine.hide ?? [];
   const lines = [
     'set -e',
     ...machine.mountLines,
     `${shellQuote(mount)} --bind ${shellQuote(sandbox.dir)} ${shellQuote(SANDBOX_ROOT)}`,
     ...machine.homeLines,
     // The runner's scratch holds every run's sandbox and machine files: nothing an agent should find.
-    ...(machine.hide ? [`${shellQuote(mount)} -t tmpfs -o mode=0700 tmpfs ${shellQuote(machine.hide)}`] : []),
+    ...hide.map((dir) => `${shellQuote(mount)} -t tmpfs -o mode=0700 tmpfs ${shellQuote(dir)}`),
     `cd ${shellQuote(sandbox.work)}`,
     'exec "$@"',
   ];
@@ -224,9 +226,10 @@ export function launchCommand(command: string[], sandbox: Sandbox, support: Name
   };
 }
 
-const SECRET_NAME = /KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH|COOKIE/i;
-
-/** The environment as stored in manifest.json: values of secret-looking names replaced. */
-export function redactEnv(env: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, SECRET_NAME.test(k) ? '[redacted]' : v]));
+/**
+ * The environment as stored in manifest.json: values of secret-looking names tagged, and every
+ * secret value known so far replaced wherever else it appears (src/capture/secret-values.ts).
+ */
+export function redactEnv(env: Record<string, string>, secrets: SecretValues = new SecretValues([])): Record<string, string> {
+  return secrets.env(env);
 }

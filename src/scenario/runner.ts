@@ -2,6 +2,8 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startProxy, type RunningProxy } from '../proxy/server.js';
+import { tagsIn, type SecretValues } from '../capture/secret-values.js';
+import { redactLogValues } from '../log.js';
 import { countLines, verifyAttribution } from './attribution.js';
 import { prepareClock } from './clock.js';
 import { execute, tail } from './execute.js';
@@ -30,6 +32,8 @@ import { isInside, prepareAgent, type PreparedAgent } from './presets.js';
 import { agentIdentity, resolvePaths, serializeScenario } from './resolve.js';
 import { DEFAULT_BASE_URL, hostnameOf, hostsFile, routeEnv } from './routing.js';
 import { PROXY_URL_AXIS, type Scenario } from './schema.js';
+import { redactRunFiles } from './redact-run.js';
+import { redactManifest, scenarioSecrets, type ScenarioSecrets } from './secrets.js';
 import { scriptProblem, stubScriptOptions } from './stub-script.js';
 import { toolVersion } from '../version.js';
 import type { AgentEnvContext, InstallOptions } from '../agents/index.js';
@@ -62,6 +66,17 @@ export interface RunScenarioOptions {
   signal?: AbortSignal;
   /** CA location passed to the proxy. */
   certsDir?: string;
+  /**
+   * Write secret values as they are (`--keep-secrets`): manifest, captures and the agent's output.
+   * Default: each is replaced by a tag wherever it appears (src/scenario/secrets.ts). A resumed
+   * directory keeps the policy it was made with.
+   */
+  keepSecrets?: boolean;
+  /**
+   * Resuming from the manifest alone: a scenario holding the same secret values, which puts back the
+   * ones the manifest has as tags (the audit passes the scenario it was given).
+   */
+  secretSource?: Scenario;
   /** Test seam: something that behaves like the real proxy. */
   startProxy?: typeof startProxy;
   /** Where and how agent presets are installed (cache root, npm); defaults to the user's agent cache. */
@@ -78,6 +93,8 @@ export interface RunScenarioResult {
   /** Ids of the runs done by this invocation (resume skips completed ones). */
   ran: string[];
   warnings: string[];
+  /** Redacts secret values in what the caller prints (the manifest above holds them in clear). */
+  secrets: SecretValues;
 }
 
 const UNATTRIBUTED_DIR = 'unattributed';
@@ -107,32 +124,50 @@ async function readExisting(outDir: string): Promise<Manifest | null> {
   }
 }
 
-async function pickScenario(
-  opts: RunScenarioOptions,
-  existing: Manifest | null,
-  outDir: string,
-): Promise<{ scenario: Scenario; file: string | null }> {
-  let scenario: Scenario;
+interface Picked {
+  scenario: Scenario;
+  file: string | null;
+  secrets: ScenarioSecrets;
+  /** The directory's manifest with the scenario's secret values put back (memory only). */
+  existing: Manifest | null;
+}
+
+async function pickScenario(opts: RunScenarioOptions, stored: Manifest | null, outDir: string): Promise<Picked> {
+  // A resumed directory keeps its policy: half its files tagged and half clear would help nobody.
+  const keep = stored?.secrets ? stored.secrets.policy === 'kept' : Boolean(opts.keepSecrets);
+  let given: Scenario | null = null;
   let file: string | null = null;
   if (opts.scenario) {
-    scenario = resolvePaths(opts.scenario, path.resolve(opts.baseDir ?? process.cwd()));
+    given = resolvePaths(opts.scenario, path.resolve(opts.baseDir ?? process.cwd()));
   } else if (opts.scenarioPath) {
     const loaded = await loadScenario(opts.scenarioPath);
-    scenario = resolvePaths(loaded.scenario, loaded.baseDir);
+    given = resolvePaths(loaded.scenario, loaded.baseDir);
     file = loaded.file;
-  } else if (existing) {
-    return { scenario: validateScenario(existing.scenario, path.join(outDir, 'manifest.json')), file: existing.scenarioFile };
-  } else {
-    throw new ScenarioError('no scenario given: pass a scenario file (or --resume a run directory)');
   }
+  if (!given) {
+    if (!stored) throw new ScenarioError('no scenario given: pass a scenario file (or --resume a run directory)');
+    const where = path.join(outDir, 'manifest.json');
+    const restored = opts.secretSource ? scenarioSecrets(opts.secretSource, keep).secrets.restore(stored) : stored;
+    const left = tagsIn(restored.scenario);
+    if (left.length) {
+      const fields = stored.secrets?.fields.length ? stored.secrets.fields.join(', ') : left.join(', ');
+      throw new ScenarioError(
+        `${where}: the scenario's secret values were not written down (${fields}): resume with the scenario file,  promptdiff run SCENARIO --resume ${outDir}`,
+      );
+    }
+    const scenario = validateScenario(restored.scenario, where);
+    return { scenario, file: stored.scenarioFile, secrets: scenarioSecrets(scenario, keep), existing: restored };
+  }
+  const secrets = scenarioSecrets(given, keep);
+  const existing = stored ? secrets.secrets.restore(stored) : null;
   if (existing && opts.extend) {
-    checkExtension(existing, scenario, outDir);
-  } else if (existing && JSON.stringify(serializeScenario(scenario)) !== JSON.stringify(existing.scenario)) {
+    checkExtension(existing, given, outDir);
+  } else if (existing && JSON.stringify(serializeScenario(given)) !== JSON.stringify(existing.scenario)) {
     throw new ScenarioError(
       `${outDir}: the scenario changed since this run started; resume without a scenario file (the manifest has it) or use a new output directory`,
     );
   }
-  return { scenario, file: file ?? existing?.scenarioFile ?? null };
+  return { scenario: given, file: file ?? existing?.scenarioFile ?? null, secrets, existing };
 }
 
 /** An extended scenario may differ from the stored one only by cells added after the stored ones. */
@@ -198,6 +233,9 @@ interface RunContext {
   hosts: string;
   progress: Progress;
   signal?: AbortSignal;
+  secrets: SecretValues;
+  /** Host directories every run's namespace covers with an empty tmpfs. */
+  hide: string[];
 }
 
 /** Beside the run's sandbox, never inside what the agent sees. */
@@ -233,7 +271,7 @@ async function prepareMounts(ctx: RunContext, plan: MachinePlan, sandbox: Sandbo
     mountLines: prepared.mountLines,
     homeLines: plan.user ? homeMountLines(ctx.ns.mount, realHome, sandbox.home) : [],
     unshareFlags: prepared.unshareFlags,
-    hide: path.dirname(ctx.scratch),
+    hide: ctx.hide,
   };
 }
 
@@ -300,7 +338,7 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
       sandbox,
       namespaces: ctx.ns.available,
     });
-    entry.env = redactEnv(env);
+    entry.env = redactEnv(env, ctx.secrets);
     ctx.progress.runStarted(planned.id);
     const stderrPath = path.join(runDir, 'stderr.txt');
     const result = await execute({
@@ -314,6 +352,8 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
     await proxy.removeRunListener(planned.id);
     listening = false;
     const attribution = await verifyAttribution(runDir, planned.id, proxy.exchangeCount(planned.id));
+    // After the count is checked: what the agent copied a secret into is rewritten with its tag.
+    await redactRunFiles(runDir, ctx.secrets);
     const unscripted = scenario.stub_script ? await scriptProblem(runDir, scenario.stub_script) : null;
     Object.assign(entry, {
       startedAt: result.startedAt.toISOString(),
@@ -357,6 +397,8 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
     entry.status = 'error';
     entry.message = `runner error: ${(err as Error).message}`;
   } finally {
+    // The message carries the agent's stderr tail: printed and stored, so never with a secret in it.
+    if (entry.message !== undefined) entry.message = ctx.secrets.text(entry.message);
     if (listening) await proxy.removeRunListener(planned.id).catch(() => undefined);
     await rm(sandboxDir, { recursive: true, force: true }).catch(() => undefined);
     await rm(`${sandboxDir}${MACHINE_SUFFIX}`, { recursive: true, force: true }).catch(() => undefined);
@@ -394,16 +436,17 @@ async function closeProxy(proxy: RunningProxy): Promise<void> {
  */
 export async function runScenario(opts: RunScenarioOptions): Promise<RunScenarioResult> {
   const outDir = path.resolve(opts.outDir);
-  const existing = await readExisting(outDir);
-  if (existing && !opts.resume) {
+  const stored = await readExisting(outDir);
+  if (stored && !opts.resume) {
     throw new ScenarioError(`${outDir} already holds a run (manifest.json): pass --resume to finish it, or choose another output directory`);
   }
-  if (!existing) {
+  if (!stored) {
     const entries = await readdir(outDir).catch(() => []);
     if (entries.length > 0) throw new ScenarioError(`${outDir} exists and is not empty: choose another output directory`);
   }
   if (opts.extend && (!opts.resume || opts.shard)) throw new ScenarioError('extend needs resume and cannot be sharded');
-  const { scenario, file } = await pickScenario(opts, existing, outDir);
+  const { scenario, file, secrets: scenarioSecretSet, existing } = await pickScenario(opts, stored, outDir);
+  const secrets = scenarioSecretSet.secrets;
   const shard = await pickShard(opts.shard, existing ? outDir : null);
   agentIdentity(scenario); // an unknown preset or a missing task fails here, before any install
   expandMatrix(scenario, { yes: opts.yes }); // too large a matrix fails here too
@@ -467,7 +510,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
         expect: scenario.expect,
         isolation,
       };
-  const store = new ManifestStore(outDir, manifest);
+  const store = new ManifestStore(outDir, manifest, (m) => redactManifest(m, scenarioSecretSet));
   const slice = selectShard(manifest.runs, shard ? shardLabel(shard) : undefined);
   // shard.json first: a shard directory must never look like a whole run (resume would run it all).
   if (shard && !existing) await writeShardFile(outDir, shard, slice.map((r) => r.id));
@@ -494,6 +537,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     stubText: scenario.stub_text,
     ...(scenario.stub_script ? { stubScript: stubScriptOptions(scenario.stub_script, agent.preset?.name ?? null) } : {}),
     certsDir: opts.certsDir,
+    keepSecrets: scenarioSecretSet.keep,
   });
   const ctx: RunContext = {
     scenario,
@@ -509,8 +553,11 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     hosts,
     progress,
     signal: opts.signal,
+    secrets,
+    hide: [scratchParent],
   };
   const results: RunEntry[] = [];
+  const unlog = redactLogValues(secrets);
   try {
     const skipped = manifest.runs.length - todo.length;
     progress.start(
@@ -529,10 +576,12 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     await closeProxy(proxy);
     await rm(scratch, { recursive: true, force: true });
     progress.end();
+    unlog();
   }
 
   const stray = await countLines(path.join(outDir, UNATTRIBUTED_DIR, 'exchanges.jsonl'));
   if (stray > 0) {
+    await redactRunFiles(path.join(outDir, UNATTRIBUTED_DIR), secrets, ['exchanges.jsonl']);
     const w = `${stray} exchange(s) reached the proxy outside any run listener: see ${UNATTRIBUTED_DIR}/exchanges.jsonl`;
     warnings.push(w);
     progress.warn(w);
@@ -541,5 +590,5 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     await rm(path.join(outDir, UNATTRIBUTED_DIR), { recursive: true, force: true });
   }
   const allOk = results.length === todo.length && results.every((r) => r.status === 'ok');
-  return { manifest, exitCode: allOk ? 0 : 3, outDir, ran: results.map((r) => r.id), warnings: [...warnings, ...shardNotes] };
+  return { manifest, exitCode: allOk ? 0 : 3, outDir, ran: results.map((r) => r.id), warnings: [...warnings, ...shardNotes], secrets };
 }

@@ -1,0 +1,178 @@
+import { createHash, createHmac } from 'node:crypto';
+
+/**
+ * Redaction by value. A secret is found by its name once (a variable called *_API_KEY, a proxy
+ * URL's password); from then on its value is replaced wherever it appears: in manifests, captures,
+ * the agent's output, findings and log lines. Each value becomes a tag `[redacted:1a2b3c4d]`, an
+ * HMAC of the value, so two different secrets stay two different values for the differ (two cells
+ * whose API keys differ are still two cells) while neither is written down.
+ *
+ * The HMAC key is derived from every secret value the scenario itself holds (env.set, axes, proxy
+ * URLs): no key file to keep or lose, the same tags on every shard and every resume of one
+ * scenario, and a tag cannot be checked against a guess without guessing all those secrets at
+ * once. A scenario whose only secret is a short password gives that password no more protection
+ * than its own strength (docs/reliability.md).
+ */
+
+export const REDACTED = '[redacted]';
+const TAG_PREFIX = '[redacted:';
+const TAG = /^\[redacted:[0-9a-f]{8}\]$/;
+/** Tags and plain markers already in a text: a replacement never reaches inside them. */
+const PROTECTED = String.raw`\[redacted(?::[0-9a-f]{8})?\]`;
+
+/**
+ * Values shorter than this are redacted where they are stored as values (a variable, an axis value,
+ * a URL's password) but not searched for inside other text, where they would hit ordinary words.
+ */
+export const MIN_SEARCHED_LENGTH = 8;
+
+// Substrings that mark a credential; AUTH(?!OR) keeps GIT_AUTHOR_NAME, TOKEN(?!S) keeps MAX_TOKENS.
+const SECRET_PART = /KEY|TOKEN(?!S)|SECRET|PASSW|CREDENTIAL|COOKIE|AUTH(?!OR)/i;
+// Whole words between underscores: GITHUB_PAT_X, DB_PASS, SMTP_PW.
+const SECRET_WORD = /(?:^|_)(?:PAT|PASS|PWD|PW|JWT)(?:_|$)/i;
+/** The working directory, not a password. */
+const NOT_SECRET = new Set(['PWD', 'OLDPWD']);
+
+/** Whether a variable's name says its value is a credential. */
+export function isSecretName(name: string): boolean {
+  if (NOT_SECRET.has(name.toUpperCase())) return false;
+  return SECRET_PART.test(name) || SECRET_WORD.test(name);
+}
+
+export function isTag(value: string): boolean {
+  return value === REDACTED || TAG.test(value);
+}
+
+/**
+ * `scheme://user:password@` anywhere in a text. Quotes, backslashes and angle brackets end the
+ * match so a JSON line or HTML is never cut across two strings.
+ */
+const USERINFO = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:"'\\<>]*):([^\s/?#@"'\\<>]+)@/gi;
+
+/** The passwords of every URL with user info in `text`. */
+export function urlPasswords(text: string): string[] {
+  return [...text.matchAll(USERINFO)].map((m) => m[3]!).filter((p) => !isTag(p));
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+}
+
+/** The forms a value takes on disk: as is, inside a JSON string, and either read back as latin1. */
+function forms(value: string): string[] {
+  const json = JSON.stringify(value).slice(1, -1);
+  const latin1 = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
+  return [...new Set([value, json, latin1(value), latin1(json)])];
+}
+
+export class SecretValues {
+  private readonly key: Buffer;
+  /** Tag → value, for putting a scenario's own values back on resume. */
+  private readonly byTag = new Map<string, string>();
+  /** Searched form → tag. */
+  private readonly searched = new Map<string, string>();
+  private pattern: RegExp | null = null;
+
+  /**
+   * @param keyValues the secret values the scenario holds (the HMAC key is derived from them)
+   * @param enabled false for --keep-secrets: every method then returns its input
+   */
+  constructor(
+    keyValues: readonly string[],
+    readonly enabled = true,
+  ) {
+    const material = [...new Set(keyValues)].sort().join('\0');
+    this.key = createHash('sha256').update(`promptdiff secret tags v1\0${material}`).digest();
+    for (const v of keyValues) this.add(v);
+  }
+
+  static disabled(): SecretValues {
+    return new SecretValues([], false);
+  }
+
+  /** The tag standing for `value` (a tag stays itself). */
+  tag(value: string): string {
+    if (!this.enabled || isTag(value)) return value;
+    const tag = `${TAG_PREFIX}${createHmac('sha256', this.key).update(value).digest('hex').slice(0, 8)}]`;
+    this.byTag.set(tag, value);
+    return tag;
+  }
+
+  /** Registers a secret value: from now on it is replaced wherever it appears. Returns its tag. */
+  add(value: string): string {
+    const tag = this.tag(value);
+    if (this.enabled && value.length >= MIN_SEARCHED_LENGTH && !isTag(value)) {
+      for (const form of forms(value)) {
+        if (!this.searched.has(form)) {
+          this.searched.set(form, tag);
+          this.pattern = null;
+        }
+      }
+    }
+    return tag;
+  }
+
+  /** Whether any value was registered for searching (else text() only redacts URL user info). */
+  get searching(): boolean {
+    return this.searched.size > 0;
+  }
+
+  /** `text` with every registered value and every URL password replaced by its tag. */
+  text(text: string): string {
+    if (!this.enabled || text.length === 0) return text;
+    let out = text.includes('://')
+      ? text.replace(USERINFO, (whole, scheme: string, user: string, password: string) =>
+          isTag(password) ? whole : `${scheme}${user}:${this.add(password)}@`,
+        )
+      : text;
+    if (this.searched.size === 0) return out;
+    this.pattern ??= new RegExp(
+      `(${PROTECTED})|${[...this.searched.keys()]
+        .sort((a, b) => b.length - a.length)
+        .map(escapeRegExp)
+        .join('|')}`,
+      'g',
+    );
+    out = out.replace(this.pattern, (match, kept: string | undefined) => kept ?? this.searched.get(match) ?? match);
+    return out;
+  }
+
+  /** Every string in a JSON-like value through text(); object keys are names and stay. */
+  deep<T>(value: T): T {
+    if (!this.enabled) return value;
+    return mapStrings(value, (s) => this.text(s)) as T;
+  }
+
+  /** The environment as written down: secret-named values tagged, the rest searched. */
+  env(env: Record<string, string>): Record<string, string> {
+    if (!this.enabled) return { ...env };
+    const named = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, isSecretName(k) ? this.add(v) : v]));
+    return Object.fromEntries(Object.entries(named).map(([k, v]) => [k, this.text(v)]));
+  }
+
+  /** Puts back the values behind the tags this instance made (a resumed manifest, in memory only). */
+  restore<T>(value: T): T {
+    if (this.byTag.size === 0) return value;
+    const tags = new RegExp([...this.byTag.keys()].map(escapeRegExp).join('|'), 'g');
+    return mapStrings(value, (s) => (s.includes(TAG_PREFIX) ? s.replace(tags, (t) => this.byTag.get(t) ?? t) : s)) as T;
+  }
+}
+
+/** Tags left in a value: what restore() could not put back. */
+export function tagsIn(value: unknown): string[] {
+  const found = new Set<string>();
+  mapStrings(value, (s) => {
+    for (const m of s.matchAll(/\[redacted:[0-9a-f]{8}\]/g)) found.add(m[0]);
+    return s;
+  });
+  return [...found];
+}
+
+function mapStrings(value: unknown, f: (s: string) => string): unknown {
+  if (typeof value === 'string') return f(value);
+  if (Array.isArray(value)) return value.map((v) => mapStrings(v, f));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, mapStrings(v, f)]));
+  }
+  return value;
+}
