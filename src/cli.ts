@@ -59,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 /** Errors a user can cause and fix: one line, exit 2, no stack trace. */
-const USER_ERRORS = new Set(['UsageError', 'CaptureFileError', 'ScenarioError', 'InputError', 'CatalogueError']);
+const USER_ERRORS = new Set(['UsageError', 'CaptureFileError', 'ScenarioError', 'InputError', 'CatalogueError', 'CaDirError']);
 
 function isUserError(err: unknown): err is Error {
   return err instanceof Error && USER_ERRORS.has(err.name);

@@ -77,20 +77,22 @@ describe('isolated environment', () => {
 
   test('launch: wrapped in unshare with namespaces, direct otherwise', () => {
     const ns = { available: true, detail: '', unshare: '/usr/bin/unshare', mount: '/usr/bin/mount', sh: '/bin/sh' };
-    const mounts = { mountLines: ["'/usr/bin/mount' --bind '/x/hosts' /etc/hosts"], homeLines: [], unshareFlags: ['-u'], hide: ['/x'] };
+    const mounts = { mountLines: ["'/usr/bin/mount' --bind '/x/hosts' /etc/hosts"], homeLines: [], unshareFlags: ['-u'], hide: ['/x', '/ca/keys'] };
     const wrapped = launchCommand(['node', 'a.mjs'], sandbox, ns, mounts);
     expect(wrapped.file).toBe('/usr/bin/unshare');
     expect(wrapped.args.slice(0, 6)).toEqual(['-r', '-m', '-u', '--', '/bin/sh', '-c']);
     expect(wrapped.args.slice(-3)).toEqual(['promptdiff-sandbox', 'node', 'a.mjs']);
     const script = wrapped.args[6]!.split('\n');
-    // The /etc view first, then the sandbox, then the scratch hidden, then the agent.
+    // The /etc view first, then the sandbox, then the scratch and the CA keys hidden, then the agent
+    // in a nested namespace (where those mounts are locked).
     expect(script).toEqual([
       'set -e',
       "'/usr/bin/mount' --bind '/x/hosts' /etc/hosts",
       `'/usr/bin/mount' --bind '${sandbox.dir}' '${SANDBOX_ROOT}'`,
       "'/usr/bin/mount' -t tmpfs -o mode=0700 tmpfs '/x'",
+      "'/usr/bin/mount' -t tmpfs -o mode=0700 tmpfs '/ca/keys'",
       `cd '${SANDBOX_ROOT}/work'`,
-      'exec "$@"',
+      `exec '/usr/bin/unshare' -r -m -- "$@"`,
     ]);
     expect(launchCommand(['node', 'a.mjs'], { ...sandbox, work: '/real/work' }, { available: false, detail: 'no' }, mounts)).toEqual({
       file: 'node',

@@ -1,10 +1,15 @@
 import { generateKeyPairSync, randomBytes, sign as nodeSign, createPrivateKey } from 'node:crypto';
-import { mkdir, readFile, writeFile, chmod, stat, rename } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { readFile, writeFile, chmod, stat, rename } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import tls from 'node:tls';
 import forge from 'node-forge';
+import { mkdirPrivate, secureCaDir } from './permissions.js';
+
+export { CaDirError } from './permissions.js';
 
 const { pki, asn1 } = forge;
 
@@ -32,11 +37,49 @@ export function caPaths(certsDir: string) {
   };
 }
 
-export function defaultCertsDir(): string {
-  if (process.env.PROMPTDIFF_CERTS_DIR) return path.resolve(process.env.PROMPTDIFF_CERTS_DIR);
+/** Where the CA directory came from, for `ca path` and the proxy banner. */
+export type CertsDirSource = '--certs' | 'PROMPTDIFF_CERTS_DIR' | 'package' | 'user';
+
+/** The per-user default, like mitmproxy's ~/.mitmproxy: $XDG_DATA_HOME/promptdiff/certs. */
+export function userCertsDir(): string {
+  const xdg = process.env.XDG_DATA_HOME;
+  const data = xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.local', 'share');
+  return path.join(data, 'promptdiff', 'certs');
+}
+
+/** certs/ at the top of the package (a checkout, or an install from before the per-user default). */
+export function packageCertsDir(): string {
   // src/ca/index.ts and dist/ca/index.js both sit two levels below the package root.
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  return path.resolve(here, '..', '..', 'certs');
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'certs');
+}
+
+/**
+ * Which CA directory to use when none is given: $PROMPTDIFF_CERTS_DIR; else the package's certs/
+ * if it already holds a CA of this user's (a checkout that made one before keeps it, so clients
+ * told to trust it keep working); else the per-user directory. A fresh install never writes keys
+ * into the package folder, which other users share and an upgrade replaces.
+ */
+export function resolveCertsDir(given?: string, packaged: string = packageCertsDir()): { dir: string; source: CertsDirSource } {
+  if (given) return { dir: path.resolve(given), source: '--certs' };
+  if (process.env.PROMPTDIFF_CERTS_DIR) return { dir: path.resolve(process.env.PROMPTDIFF_CERTS_DIR), source: 'PROMPTDIFF_CERTS_DIR' };
+  try {
+    const info = statSync(caPaths(packaged).certPath);
+    if (info.uid === process.getuid?.() || process.getuid === undefined) return { dir: packaged, source: 'package' };
+  } catch {
+    // No CA there: the per-user directory.
+  }
+  return { dir: userCertsDir(), source: 'user' };
+}
+
+export function defaultCertsDir(): string {
+  return resolveCertsDir().dir;
+}
+
+/** "…/certs (per-user default)": where the CA is and why, in one phrase. */
+export function describeCertsDir(given?: string): string {
+  const { dir, source } = resolveCertsDir(given);
+  const why = { '--certs': 'from --certs', PROMPTDIFF_CERTS_DIR: 'from $PROMPTDIFF_CERTS_DIR', package: "the package's certs/, which already held a CA", user: 'the per-user default' }[source];
+  return `${dir} (${why})`;
 }
 
 export interface CertificateAuthority {
@@ -92,9 +135,11 @@ async function writePrivate(file: string, content: string): Promise<void> {
 
 async function createCA(certsDir: string): Promise<void> {
   const p = caPaths(certsDir);
-  await mkdir(path.dirname(p.certPath), { recursive: true });
-  await mkdir(path.dirname(p.keyPath), { recursive: true, mode: 0o700 });
-  await chmod(path.dirname(p.keyPath), 0o700);
+  // Every directory 0700 whatever the umask: under umask 000 certs/ came out 0777 and another
+  // local user could swap ca.pem.
+  await mkdirPrivate(certsDir);
+  await mkdirPrivate(path.dirname(p.certPath));
+  await mkdirPrivate(path.dirname(p.keyPath));
 
   const keyPem = newRsaKeyPem();
   const privateKey = pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
@@ -124,16 +169,14 @@ async function createCA(certsDir: string): Promise<void> {
 export async function ensureCA(certsDir: string = defaultCertsDir()): Promise<CertificateAuthority> {
   const p = caPaths(path.resolve(certsDir));
   let created = false;
+  // Refuse a directory others could have written to before a byte of it is trusted; tighten read bits.
+  await secureCaDir(p);
   if (!(await exists(p.certPath))) {
     await createCA(p.certsDir);
     created = true;
   }
   if (!(await exists(p.leafKeyPath))) await writePrivate(p.leafKeyPath, newRsaKeyPem());
-  const keyMode = (await stat(p.keyPath)).mode & 0o777;
-  if (keyMode & 0o077) {
-    // Someone loosened it (a copy, an unpack): tighten rather than refuse, the key is ours.
-    await chmod(p.keyPath, 0o600);
-  }
+  await secureCaDir(p);
   const [certPem, keyPem, leafKeyPem] = await Promise.all([
     readFile(p.certPath, 'utf8'),
     readFile(p.keyPath, 'utf8'),

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { ensureCA, defaultCertsDir } from '../ca/index.js';
+import { ensureCA, defaultCertsDir, describeCertsDir } from '../ca/index.js';
 import { readExchanges } from '../capture/store.js';
 import { toHar } from '../capture/har.js';
 import { startProxy, type UpstreamMode } from '../proxy/server.js';
@@ -21,7 +21,7 @@ const PROXY_HELP = `Usage: promptdiff proxy --out DIR [options]
   --stub-text TEXT      the assistant text of stub replies
   --keep-secrets        store API keys, auth headers and cookies as sent (default: redacted)
   --allow-remote        accept clients from non-loopback addresses
-  --certs DIR           CA directory (default ${defaultCertsDir()}, or $PROMPTDIFF_CERTS_DIR)
+  --certs DIR           CA directory (default $PROMPTDIFF_CERTS_DIR, else ${defaultCertsDir()})
 
 Runs until SIGINT/SIGTERM. Both routes work on the same port:
   forward  HTTPS_PROXY=http://127.0.0.1:P + trust the CA (any hostname, no DNS needed in stub mode)
@@ -33,13 +33,17 @@ export async function cmdCa(args: string[]): Promise<number> {
   const { values, positionals } = parse('ca', args, { certs: { type: 'string' }, help: { type: 'boolean' } });
   const sub = positionals[0];
   if (values.help || !sub) {
-    process.stdout.write('Usage: promptdiff ca init|path [--certs DIR]\n');
+    process.stdout.write(
+      'Usage: promptdiff ca init|path [--certs DIR]\n  init creates the CA if missing; path prints its certificate (stdout) and its directory (stderr)\n' +
+        '  directory: --certs DIR, else $PROMPTDIFF_CERTS_DIR, else the package\'s certs/ if it already holds your CA, else $XDG_DATA_HOME/promptdiff/certs (~/.local/share/promptdiff/certs)\n',
+    );
     return values.help ? 0 : 2;
   }
   const certsDir = values.certs ? path.resolve(values.certs) : defaultCertsDir();
   if (sub === 'init') {
     const ca = await ensureCA(certsDir);
     process.stdout.write(`${ca.created ? 'created' : 'already present'}: ${ca.certPath}\n`);
+    process.stdout.write(`CA directory: ${describeCertsDir(values.certs)}\n`);
     process.stdout.write(`Trust it in a client with NODE_EXTRA_CA_CERTS=${ca.certPath} (Node), SSL_CERT_FILE (OpenSSL, Rust, Go), REQUESTS_CA_BUNDLE (Python).\n`);
     return 0;
   }
@@ -47,6 +51,8 @@ export async function cmdCa(args: string[]): Promise<number> {
     // Creating on first use keeps "ca path" usable in scripts: the path it prints always exists.
     const ca = await ensureCA(certsDir);
     process.stdout.write(`${ca.certPath}\n`);
+    // stdout stays the one path scripts read; where it came from goes beside it.
+    process.stderr.write(`CA directory: ${describeCertsDir(values.certs)}\n`);
     return 0;
   }
   throw new UsageError(`promptdiff ca: unknown subcommand "${sub}" (init or path)`);
@@ -114,7 +120,8 @@ export async function cmdProxy(args: string[]): Promise<number> {
     stubText: values['stub-text'],
   });
   process.stdout.write(
-    `promptdiff proxy on ${proxy.url} (upstream: ${upstream}${passthroughOnly ? `, only to ${passthroughOnly.join(', ')}` : ''}), recording to ${path.resolve(values.out, 'exchanges.jsonl')}\n\n` +
+    `promptdiff proxy on ${proxy.url} (upstream: ${upstream}${passthroughOnly ? `, only to ${passthroughOnly.join(', ')}` : ''}), recording to ${path.resolve(values.out, 'exchanges.jsonl')}\n` +
+      `CA: ${proxy.caCertPath} in ${describeCertsDir(values.certs)}\n\n` +
       `Forward route — export these in the agent's shell:\n${formatExports(clientEnv(proxy.url, proxy.caCertPath), 'bash')}\n\n` +
       `Reverse route — point the agent's base URL here instead, e.g.:\nexport ANTHROPIC_BASE_URL=${proxy.url}\n\nCtrl-C to stop.\n`,
   );

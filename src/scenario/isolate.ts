@@ -188,25 +188,34 @@ export interface MachineMounts {
   /** Mounts that need the sandbox in place (HOME at /home/NAME). */
   homeLines: string[];
   unshareFlags: string[];
-  /** Directories of the host to cover with an empty tmpfs once everything is mounted (the runs' scratch). */
+  /**
+   * Directories of the host to cover with an empty tmpfs once everything is mounted: the runs'
+   * scratch (every run's sandbox and machine files) and the CA's keys.
+   */
   hide?: string[];
 }
 
 /** A single-quoted shell word. */
 export const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-/** The wrapper: mounts, then becomes the agent, so no extra process stays between the runner and the agent. */
-export function wrapperScript(mount: string, sandbox: Sandbox, machine: MachineMounts): string {
+/**
+ * The wrapper: mounts, then becomes the agent, so no extra process stays between the runner and the agent.
+ *
+ * With something hidden, the agent starts in a user and mount namespace nested in the wrapper's
+ * (`unshare` given): mounts inherited from a more privileged namespace are locked, so the agent,
+ * root in its namespace, cannot unmount the tmpfs and read the CA key beneath it.
+ */
+export function wrapperScript(mount: string, sandbox: Sandbox, machine: MachineMounts, unshare?: string): string {
   const hide = machine.hide ?? [];
   const lines = [
     'set -e',
     ...machine.mountLines,
     `${shellQuote(mount)} --bind ${shellQuote(sandbox.dir)} ${shellQuote(SANDBOX_ROOT)}`,
     ...machine.homeLines,
-    // The runner's scratch holds every run's sandbox and machine files: nothing an agent should find.
+    // Nothing an agent should find: other runs' sandboxes, the key every client of the proxy trusts.
     ...hide.map((dir) => `${shellQuote(mount)} -t tmpfs -o mode=0700 tmpfs ${shellQuote(dir)}`),
     `cd ${shellQuote(sandbox.work)}`,
-    'exec "$@"',
+    hide.length && unshare ? `exec ${shellQuote(unshare)} -r -m -- "$@"` : 'exec "$@"',
   ];
   return lines.join('\n');
 }
@@ -220,7 +229,7 @@ export function launchCommand(command: string[], sandbox: Sandbox, support: Name
   }
   return {
     file: support.unshare,
-    args: ['-r', '-m', ...machine.unshareFlags, '--', support.sh, '-c', wrapperScript(support.mount, sandbox, machine), 'promptdiff-sandbox', ...command],
+    args: ['-r', '-m', ...machine.unshareFlags, '--', support.sh, '-c', wrapperScript(support.mount, sandbox, machine, support.unshare), 'promptdiff-sandbox', ...command],
     // The wrapper changes into the sandbox's work directory itself once the mounts are in place.
     cwd: sandbox.dir,
   };

@@ -1,7 +1,9 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startProxy, type RunningProxy } from '../proxy/server.js';
+import { caPaths, resolveCertsDir } from '../ca/index.js';
 import { tagsIn, type SecretValues } from '../capture/secret-values.js';
 import { redactLogValues } from '../log.js';
 import { countLines, verifyAttribution } from './attribution.js';
@@ -64,7 +66,7 @@ export interface RunScenarioOptions {
   progress?: Progress;
   /** Aborting kills the running agents and stops; the manifest stays resumable. */
   signal?: AbortSignal;
-  /** CA location passed to the proxy. */
+  /** CA location passed to the proxy (default: ca/index.ts resolveCertsDir). */
   certsDir?: string;
   /**
    * Write secret values as they are (`--keep-secrets`): manifest, captures and the agent's output.
@@ -529,6 +531,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
   await mkdir(scratchParent, { recursive: true, mode: 0o700 });
   const scratch = await mkdtemp(path.join(scratchParent, 'r-'));
   const hosts = hostsFile([...routedHostnames(scenario, agent.baseUrlVar), ...machine.routedHostnames(scenario.route)]);
+  const certsDir = resolveCertsDir(opts.certsDir).dir;
   const proxy = await (opts.startProxy ?? startProxy)({
     outDir: path.join(outDir, UNATTRIBUTED_DIR),
     upstream: scenario.upstream,
@@ -536,9 +539,14 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     passthroughOnly: scenario.passthrough_only,
     stubText: scenario.stub_text,
     ...(scenario.stub_script ? { stubScript: stubScriptOptions(scenario.stub_script, agent.preset?.name ?? null) } : {}),
-    certsDir: opts.certsDir,
+    certsDir,
     keepSecrets: scenarioSecretSet.keep,
+  }).catch(async (err: unknown) => {
+    // A CA the proxy refuses (CaDirError) or a port it cannot bind: no scratch left behind.
+    await rm(scratch, { recursive: true, force: true });
+    throw err;
   });
+  const caKeys = path.dirname(caPaths(certsDir).keyPath);
   const ctx: RunContext = {
     scenario,
     agent,
@@ -554,7 +562,9 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     progress,
     signal: opts.signal,
     secrets,
-    hide: [scratchParent],
+    // The runs' scratch, and the CA's private keys: every client of the proxy trusts that CA
+    // (a stand-in proxy may have made none).
+    hide: [scratchParent, ...(existsSync(caKeys) ? [caKeys] : [])],
   };
   const results: RunEntry[] = [];
   const unlog = redactLogValues(secrets);
