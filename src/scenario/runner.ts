@@ -34,6 +34,7 @@ import { isInside, prepareAgent, type PreparedAgent } from './presets.js';
 import { agentIdentity, resolvePaths, serializeScenario } from './resolve.js';
 import { DEFAULT_BASE_URL, hostnameOf, hostsFile, routeEnv } from './routing.js';
 import { PROXY_URL_AXIS, type Scenario } from './schema.js';
+import { runtimeVariableWarnings } from './env-names.js';
 import { redactRunFiles } from './redact-run.js';
 import { redactManifest, scenarioSecrets, type ScenarioSecrets } from './secrets.js';
 import { scriptProblem, stubScriptOptions } from './stub-script.js';
@@ -470,10 +471,11 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
   const warnings: string[] = [];
   if (!ns.available) {
     warnings.push(
-      `isolation without namespaces (${ns.detail}): each run gets its own HOME and working-directory path (expect path noise), and proxy/base URL hostnames are replaced by 127.0.0.1`,
+      `isolation without namespaces (${ns.detail}): each run gets its own HOME and working-directory path (expect path noise), proxy/base URL hostnames are replaced by 127.0.0.1, and the agent runs as you, so it could read the CA's private key`,
     );
   }
   if (scenario.clock !== 'real' && !clock.pinned) warnings.push(clock.detail);
+  warnings.push(...runtimeVariableWarnings({ 'env.set': Object.keys(scenario.env.set), axes: Object.keys(scenario.axes), 'env.allow': scenario.env.allow }));
   const where = file ?? (existing ? path.join(outDir, 'manifest.json') : 'scenario');
   const machine = await setupMachine({ scenario, existing, ns, dialect: agent.dialect, where, catalogue: opts.catalogue });
   for (const s of machine.skipped) warnings.push(`factor ${s.factor} skipped: ${s.reason}`);
