@@ -120,12 +120,21 @@ export class SecretValues {
   /** `text` with every registered value and every URL password replaced by its tag. */
   text(text: string): string {
     if (!this.enabled || text.length === 0) return text;
-    let out = text.includes('://')
+    // Cheap tests first: most text holds no URL with user info and none of the values.
+    let out = text.includes('://') && text.includes('@')
       ? text.replace(USERINFO, (whole, scheme: string, user: string, password: string) =>
           isTag(password) ? whole : `${scheme}${user}:${this.add(password)}@`,
         )
       : text;
     if (this.searched.size === 0) return out;
+    let present = false;
+    for (const form of this.searched.keys()) {
+      if (out.includes(form)) {
+        present = true;
+        break;
+      }
+    }
+    if (!present) return out;
     this.pattern ??= new RegExp(
       `(${PROTECTED})|${[...this.searched.keys()]
         .sort((a, b) => b.length - a.length)
