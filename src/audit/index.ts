@@ -91,11 +91,11 @@ async function writeAudit(outDir: string, audit: Audit, secrets: ScenarioSecrets
   const file = path.join(outDir, AUDIT_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
   // The scenario as given is kept for --resume: its secret values become tags, as in manifest.json.
-  const written: Audit = {
+  const written: Audit = secrets.secrets.deep({
     ...audit,
     scenario: redactScenarioRecord(audit.scenario, secrets.secrets),
     secrets: { policy: secrets.keep ? 'kept' : 'redacted', fields: secrets.fields },
-  };
+  });
   await writeFile(tmp, `${JSON.stringify(AuditSchema.parse(written), null, 2)}\n`);
   await rename(tmp, file);
 }

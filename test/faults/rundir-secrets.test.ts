@@ -11,6 +11,7 @@ import type { Manifest } from '../../src/scenario/manifest.js';
 import { validateScenario } from '../../src/scenario/load.js';
 import { silentProgress } from '../../src/scenario/progress.js';
 import { runScenario } from '../../src/scenario/runner.js';
+import { runAudit } from '../../src/audit/index.js';
 import { runCli } from '../helpers/cli.js';
 import { spawnSync } from 'node:child_process';
 
@@ -185,6 +186,25 @@ describe('secrets by value (issue 10 #5)', () => {
     expect(stored.runs[0]!.env.HTTPS_PROXY).toMatch(/^http:\/\/alice:\[redacted:[0-9a-f]{8}\]@corp-proxy\.example\.com:\d+$/);
     expect(findings.summary.cells.map((c) => c.values.proxy_url)).toEqual(urls);
     expect(stored.secrets?.fields).toEqual(['proxy_urls[0]', 'proxy_urls[1]']);
+  });
+
+  it('audit.json keeps the scenario with tags; audit --resume then needs the scenario file', async () => {
+    const out = path.join(dir, 'audit');
+    const file = path.join(dir, 'audit.json');
+    await writeFile(file, JSON.stringify({ name: 'audit-secrets', agent: { command: ['node', canary, '--task', 'say hi'] }, repetitions: 2, timeout: '30s', env: { set: { ANTHROPIC_API_KEY: S.envSet } } }));
+    const first = await runAudit({ scenarioPath: file, outDir: out, factors: ['system.machine-id'], profiles: [], certsDir, progress: () => silentProgress });
+    expect(first.audit.status, JSON.stringify(first.audit.stages)).toBe('complete');
+    expect(leaks(out, [S.envSet])).toEqual([]);
+    const stored = JSON.parse(await readFile(path.join(out, 'audit.json'), 'utf8')) as { scenario: { env: { set: Record<string, string> } }; secrets: unknown };
+    expect(stored.scenario.env.set.ANTHROPIC_API_KEY).toMatch(TAG);
+    expect(stored.secrets).toEqual({ policy: 'redacted', fields: ['env.set.ANTHROPIC_API_KEY'] });
+    await expect(runAudit({ outDir: out, resume: true, certsDir, progress: () => silentProgress })).rejects.toThrow(
+      /audit\.json: the scenario's secret values were not written down \(env\.set\.ANTHROPIC_API_KEY\): resume with the scenario file/,
+    );
+    const again = await runAudit({ scenarioPath: file, outDir: out, resume: true, certsDir, progress: () => silentProgress });
+    expect(again.exitCode).toBe(first.exitCode);
+    expect(again.audit.stages.reduce((n, st) => n + st.runs, 0)).toBe(0); // a finished audit resumes to nothing
+    expect(leaks(out, [S.envSet])).toEqual([]);
   });
 
   it('log lines go through the value filter', () => {
