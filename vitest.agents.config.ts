@@ -3,6 +3,12 @@ import { defineConfig } from 'vitest/config';
 /** `npm run test:agents`: real agent releases from npm (Codex, Gemini CLI, Qwen Code) — large downloads, not in CI. */
 export default defineConfig({
   test: {
+    // Nothing outlives the suite in /tmp (test/setup/*-tmp.ts), and the proxy's expected warnings
+    // (refused connections, TLS handshakes a test breaks on purpose) stay out of its output:
+    // PROMPTDIFF_LOG_LEVEL=warn npm test shows them.
+    globalSetup: ['test/setup/global-tmp.ts'],
+    setupFiles: ['test/setup/file-tmp.ts'],
+    env: { PROMPTDIFF_LOG_LEVEL: process.env.PROMPTDIFF_LOG_LEVEL ?? 'silent' },
     include: ['test/agents-e2e/**/*.test.ts'],
     testTimeout: 600_000,
     hookTimeout: 900_000,

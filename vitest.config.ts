@@ -2,6 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // Nothing outlives the suite in /tmp (test/setup/*-tmp.ts), and the proxy's expected warnings
+    // (refused connections, TLS handshakes a test breaks on purpose) stay out of its output:
+    // PROMPTDIFF_LOG_LEVEL=warn npm test shows them.
+    globalSetup: ['test/setup/global-tmp.ts'],
+    setupFiles: ['test/setup/file-tmp.ts'],
+    env: { PROMPTDIFF_LOG_LEVEL: process.env.PROMPTDIFF_LOG_LEVEL ?? 'silent' },
     include: ['test/**/*.test.ts'],
     // Real Codex / Gemini CLI / Qwen Code releases: npm run test:agents
     exclude: ['test/agents-e2e/**', 'node_modules/**'],

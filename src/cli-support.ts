@@ -1,4 +1,5 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { distance } from './levenshtein.js';
 
 /** A mistake the user can fix: printed as one line, exit code 2, never a stack trace. */
 export class UsageError extends Error {
@@ -12,12 +13,46 @@ export { toolVersion, PACKAGE_ROOT } from './version.js';
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
-/** node:util parseArgs with errors turned into UsageErrors that name the command. */
+/** node:util parseArgs with its errors rewritten as one-line UsageErrors that name the command and suggest the flag meant. */
 export function parse<const O extends Options>(command: string, args: string[], options: O, allowPositionals = true) {
   try {
     return parseArgs({ args, options, allowPositionals, strict: true as const });
   } catch (err) {
-    throw new UsageError(`promptdiff ${command}: ${(err as Error).message.replace(/^TypeError \[[A-Z_]+\]: /, '')}`);
+    throw new UsageError(`promptdiff ${command}: ${describeParseError(err as NodeJS.ErrnoException, options)}; see promptdiff ${command} --help`);
+  }
+}
+
+/** The flag (with dashes) closest to a misspelt one, within a third of its length in edits. */
+export function nearestFlag(flag: string, options: Options): string | undefined {
+  const name = flag.replace(/^-+/, '').replace(/=.*$/, '');
+  let best: { known: string; d: number } | undefined;
+  for (const [known, spec] of Object.entries(options)) {
+    const d = Math.min(distance(name, known), spec.short && name.length === 1 ? distance(name, spec.short) : Infinity);
+    if (d <= Math.max(1, Math.floor(known.length / 3)) && (!best || d < best.d)) best = { known, d };
+  }
+  return best && `--${best.known}`;
+}
+
+/**
+ * node:util's messages are written for programmers ("To specify a positional argument starting
+ * with a '-', place it …", with an unbalanced quote); a user needs the flag and what to do.
+ */
+function describeParseError(err: NodeJS.ErrnoException, options: Options): string {
+  const quoted = /'([^']+)'/.exec(err.message)?.[1];
+  switch (err.code) {
+    case 'ERR_PARSE_ARGS_UNKNOWN_OPTION': {
+      const flag = quoted ?? '?';
+      const near = nearestFlag(flag, options);
+      return `unknown option ${flag}${near ? ` (did you mean ${near}?)` : ''}`;
+    }
+    case 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE': {
+      const flag = quoted?.replace(/ <value>$/, '') ?? '?';
+      return /does not take an argument/.test(err.message) ? `${flag} takes no value` : `${flag} needs a value`;
+    }
+    case 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL':
+      return `unexpected argument ${JSON.stringify(quoted ?? '?')}: this command takes options only`;
+    default:
+      return err.message.replace(/^TypeError \[[A-Z_]+\]: /, '');
   }
 }
 

@@ -65,13 +65,18 @@ function isUserError(err: unknown): err is Error {
   return err instanceof Error && USER_ERRORS.has(err.name);
 }
 
+/** "promptdiff: …", once: many messages already name their command ("promptdiff report: …"). */
+function userLine(message: string): string {
+  return /^promptdiff[ :]/.test(message) ? `${message}\n` : `promptdiff: ${message}\n`;
+}
+
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
     if (isUserError(err)) {
-      process.stderr.write(`promptdiff: ${err.message}\n`);
+      process.stderr.write(userLine(err.message));
       process.exitCode = 2;
       return;
     }

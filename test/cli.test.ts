@@ -19,8 +19,25 @@ describe('promptdiff CLI', () => {
     for (const args of [['bogus'], ['proxy', '--out', '/tmp/x', '--port', 'http'], ['proxy', '--out', '/tmp/x', '--upstream', 'magic'], ['proxy', '--out', '/tmp/x', '--passthrough-only', 'api.anthropic.com'], ['proxy', '--out', '/tmp/x', '--upstream', 'passthrough', '--passthrough-only', 'https://api.anthropic.com/v1'], ['har', '/nonexistent-dir'], ['env']]) {
       const r = await runCli(args);
       expect(r.code, args.join(' ')).toBe(2);
-      expect(r.stderr).toMatch(/^promptdiff: /);
+      expect(r.stderr).toMatch(/^promptdiff( [a-z]+)?: /);
+      expect(r.stderr).not.toMatch(/^promptdiff: promptdiff/);
       expect(r.stderr).not.toMatch(/\n\s+at /);
+    }
+  });
+
+  it('a misspelt flag gets one line with a did-you-mean, like a misspelt scenario key', async () => {
+    const cases: Array<[string[], string]> = [
+      [['report', '--fromat', 'json', 'runs/x'], 'promptdiff report: unknown option --fromat (did you mean --format?); see promptdiff report --help\n'],
+      [['diff', '--jsno', 'runs/x'], 'promptdiff diff: unknown option --jsno (did you mean --json?); see promptdiff diff --help\n'],
+      [['proxy', '--prot', '8080'], 'promptdiff proxy: unknown option --prot (did you mean --port?); see promptdiff proxy --help\n'],
+      [['report', '--bogus-flag', 'runs/x'], 'promptdiff report: unknown option --bogus-flag; see promptdiff report --help\n'],
+      [['run', '--out'], 'promptdiff run: --out needs a value; see promptdiff run --help\n'],
+      [['demo', 'extra'], 'promptdiff demo: unexpected argument "extra": this command takes options only; see promptdiff demo --help\n'],
+    ];
+    for (const [args, line] of cases) {
+      const r = await runCli(args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toBe(line);
     }
   });
 

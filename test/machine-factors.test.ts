@@ -68,7 +68,8 @@ async function probe(factors: Record<string, string[]>, extra: Record<string, un
       repetitions: 1,
       clock: '2026-07-01T12:00:00Z',
       timeout: '60s',
-      env: { set: { PROBE_NPM: npm } },
+      // The runner's scratch parent follows os.tmpdir() (each test file has its own TMPDIR).
+      env: { set: { PROBE_NPM: npm, PROBE_SCRATCH: path.join(os.tmpdir(), 'promptdiff-runs') } },
       ...extra,
     },
     'test scenario',

@@ -109,6 +109,25 @@ timeout: 2 minutes
     );
   });
 
+  test('a misspelt nested key gets the same did-you-mean as a top-level one, from its own object', () => {
+    const message = (data: Record<string, unknown>) => {
+      try {
+        validateScenario({ name: 'n', axes: { TZ: ['UTC', 'Asia/Tokyo'] }, ...data }, 'f.yaml');
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return '';
+    };
+    // agent is a union ({command} or {preset}): zod gives up on both branches with one generic message.
+    expect(message({ agent: { comand: ['node', 'a.js'] } })).toContain('  agent: unknown field "comand" (did you mean "command"?)');
+    expect(message({ agent: { preset: 'claude-code', verison: '2.1.91' } })).toContain('  agent: unknown field "verison" (did you mean "version"?)');
+    expect(message({ agent: { command: ['x'] }, env: { alow: ['X'] } })).toContain('  env: unknown field "alow" (did you mean "allow"?)');
+    expect(message({ agent: { command: ['x'] }, expect: [{ pth: 'body', axis: 'TZ' }] })).toContain('  expect[0]: unknown field "pth" (did you mean "path"?)');
+    // Matched against the object's own keys: "nmae" inside env is not "name" (a top-level key).
+    expect(message({ agent: { command: ['x'] }, env: { nmae: 'x' } })).toMatch(/ {2}env: unknown field "nmae"$/m);
+    expect(message({ agent: { command: ['x'] }, env: { nmae: 'x' } })).not.toContain('did you mean');
+  });
+
   test('syntax errors give a line and column', async () => {
     const file = await write('syntax.yaml', 'name: x\naxes: [unclosed\n');
     const err = await loadError(file);

@@ -29,42 +29,83 @@ export function formatPath(p: readonly PropertyKey[]): string {
   return out === '' ? '(top level)' : out;
 }
 
-const KNOWN_KEYS = [
-  ...Object.keys(ScenarioSchema.shape),
-  'command',
-  'preset',
-  'version',
-  'args',
-  'base_url_var',
-  'allow',
-  'set',
-  'cells',
-  'path',
-  'axis',
-  'tool',
-  'input',
-  'text',
-];
+/** zod's definition of a schema node, as far as the key lookup below needs it. */
+interface Def {
+  type: string;
+  shape?: Record<string, z.ZodType>;
+  options?: z.ZodType[];
+  innerType?: z.ZodType;
+  element?: z.ZodType;
+  valueType?: z.ZodType;
+  in?: z.ZodType;
+}
+
+function defOf(schema: z.ZodType): Def {
+  return (schema as unknown as { _zod: { def: Def } })._zod.def;
+}
+
+/**
+ * The keys an object may have at `at` in the scenario schema (a union offers every branch's keys),
+ * so a misspelt key is matched against its own object's keys, not the whole file's.
+ */
+function keysAt(schema: z.ZodType, at: readonly PropertyKey[]): Set<string> {
+  const def = defOf(schema);
+  const out = new Set<string>();
+  switch (def.type) {
+    case 'object': {
+      if (at.length === 0) return new Set(Object.keys(def.shape ?? {}));
+      const next = def.shape?.[String(at[0])];
+      return next ? keysAt(next, at.slice(1)) : out;
+    }
+    case 'union':
+      for (const option of def.options ?? []) for (const k of keysAt(option, at)) out.add(k);
+      return out;
+    case 'array':
+      return at.length && def.element ? keysAt(def.element, at.slice(1)) : out;
+    case 'record':
+      return at.length && def.valueType ? keysAt(def.valueType, at.slice(1)) : out;
+    case 'pipe':
+      return def.in ? keysAt(def.in, at) : out;
+    default:
+      return def.innerType ? keysAt(def.innerType, at) : out;
+  }
+}
 
 /** The known key closest to a misspelt one, within two edits. */
-function nearest(key: string): string | undefined {
+function nearest(key: string, known: Iterable<string>): string | undefined {
   let best: { known: string; d: number } | undefined;
-  for (const known of KNOWN_KEYS) {
-    const d = distance(key, known);
-    if (d <= 2 && (!best || d < best.d)) best = { known, d };
+  for (const k of known) {
+    const d = distance(key, k);
+    if (d <= 2 && (!best || d < best.d)) best = { known: k, d };
   }
   return best?.known;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'unrecognized_keys') {
-    return issue.keys
-      .map((key) => {
-        const near = nearest(key);
-        return `unknown field "${key}"${near ? ` (did you mean "${near}"?)` : ''}`;
-      })
-      .join('; ');
+function unknownKeys(keys: readonly string[], at: readonly PropertyKey[]): string {
+  const known = keysAt(ScenarioSchema, at);
+  return keys
+    .map((key) => {
+      const near = nearest(key, known);
+      return `unknown field "${key}"${near ? ` (did you mean "${near}"?)` : ''}`;
+    })
+    .join('; ');
+}
+
+/**
+ * zod reports a union (agent: {command} or {preset}) that no branch accepts with one generic
+ * message; when a branch failed on a misspelt key, that key is what the user needs to hear about.
+ */
+function describeUnion(issue: z.core.$ZodIssueInvalidUnion): string | null {
+  const keys = new Set<string>();
+  for (const branch of issue.errors) {
+    for (const sub of branch) if (sub.code === 'unrecognized_keys' && sub.path.length === 0) for (const k of sub.keys) keys.add(k);
   }
+  return keys.size ? unknownKeys([...keys], issue.path) : null;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return unknownKeys(issue.keys, issue.path);
+  if (issue.code === 'invalid_union') return describeUnion(issue) ?? issue.message;
   return issue.message;
 }
 
