@@ -22,13 +22,13 @@ export function parse<const O extends Options>(command: string, args: string[], 
   }
 }
 
-/** The flag (with dashes) closest to a misspelt one, within a third of its length in edits. */
+/** The flag (with dashes) closest to a misspelt one: within two edits (a swapped pair is two), one for names of three letters or fewer. */
 export function nearestFlag(flag: string, options: Options): string | undefined {
   const name = flag.replace(/^-+/, '').replace(/=.*$/, '');
   let best: { known: string; d: number } | undefined;
   for (const [known, spec] of Object.entries(options)) {
     const d = Math.min(distance(name, known), spec.short && name.length === 1 ? distance(name, spec.short) : Infinity);
-    if (d <= Math.max(1, Math.floor(known.length / 3)) && (!best || d < best.d)) best = { known, d };
+    if (d <= (known.length <= 3 ? 1 : 2) && (!best || d < best.d)) best = { known, d };
   }
   return best && `--${best.known}`;
 }
