@@ -4,7 +4,7 @@ import path from 'node:path';
 import { stat } from 'node:fs/promises';
 import { runCli, startCli } from './helpers/cli.js';
 import { forwardRequest, reverseRequest, tmp } from './helpers/clients.js';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 
 describe('promptdiff CLI', () => {
   it('prints help and exits 0; exits 2 without a command', async () => {
@@ -81,5 +81,15 @@ describe('promptdiff CLI', () => {
     expect(parsed.log.entries.map((e: { request: { url: string } }) => e.request.url)).toEqual(['https://api.anthropic.com/v1/messages', `http://127.0.0.1:${port}/v1/messages`]);
     expect(har.stdout).not.toContain('sekrit');
     expect(parsed.log.entries[0].response.content.mimeType).toMatch(/^text\/event-stream/);
+  });
+
+  it('says once, not twice, that the clock could not be pinned', async () => {
+    const dir = await tmp('cli-clock');
+    const scenario = path.join(dir, 'one.yaml');
+    const canary = path.resolve('agents/canary/index.mjs');
+    await writeFile(scenario, `name: one\nagent: {command: [node, ${JSON.stringify(canary)}, --task, hi]}\naxes: {TZ: [UTC]}\nrepetitions: 1\nclock: 2026-07-01T12:00:00Z\n`);
+    const r = await runCli(['run', scenario, '--out', path.join(dir, 'run'), '--certs', path.join(dir, 'certs')], { PROMPTDIFF_LIBFAKETIME: path.join(dir, 'no-such-libfaketime.so') });
+    expect(r.code, r.stderr).toBe(0);
+    expect((r.stdout + r.stderr).match(/libfaketime not found: the clock is NOT pinned/g)).toHaveLength(1);
   });
 });

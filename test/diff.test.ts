@@ -155,6 +155,10 @@ describe('diffRunDir: classes', () => {
     expect(findings).toHaveLength(1);
     expect(findings[0]!.class).toBe('echo');
     expect(findings[0]!.location.path).toBe('headers.host');
+    // The value the change brings in, not the baseline's own host.
+    const variant = findings[0]!.attribution.groups.find((g) => !g.baseline)!;
+    expect(findings[0]!.echo).toEqual({ axis: 'ANTHROPIC_BASE_URL', value: new URL(variant.values.ANTHROPIC_BASE_URL![0]!).host });
+    expect(variant.values.ANTHROPIC_BASE_URL).toEqual([BASES[1]]);
   });
 
   it('classes a Cyrillic homoglyph as confusable', async () => {

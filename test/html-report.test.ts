@@ -169,6 +169,18 @@ describe('HTML report in headless Chromium', () => {
     await expect.poll(() => env.locator('pre.full').innerText()).toMatch(/Session: [0-9a-f-]{36}/);
   });
 
+  it('labels, in the full captured text, an inserted invisible character and the empty spot opposite it', async () => {
+    const inv = findings.findings.find((f) => f.class === 'invisible')!;
+    // Evaluated in the page (this file is compiled without the DOM library).
+    const labels = (await page.evaluate(`(() => {
+      const el = document.getElementById(${JSON.stringify(inv.id)});
+      const after = (sel) => [...el.querySelectorAll(sel)].map((x) => getComputedStyle(x, '::after').content);
+      return { hidden: after('pre.full .cp-hidden'), here: after('pre.full mark.here') };
+    })()`)) as { hidden: string[]; here: string[] };
+    expect(labels.hidden).toEqual(['"U+200B"']);
+    expect(labels.here).toEqual(['"nothing here"']);
+  });
+
   it('makes no network request and leaves a screenshot', async () => {
     expect(offPage).toEqual([]);
     await mkdir(path.dirname(SCREENSHOT), { recursive: true });

@@ -6,7 +6,8 @@ import { diffRunDir, writeFindings, InputError, type Findings } from '../src/dif
 import { EXIT, exitCodeFor, exitCodeForError } from '../src/report/exit-code.js';
 import { renderHtml } from '../src/report/html.js';
 import { readFindings, renderJson } from '../src/report/json.js';
-import { renderTerminal } from '../src/report/terminal.js';
+import { renderFindingLine, renderTerminal } from '../src/report/terminal.js';
+import { wrapLine } from '../src/report/fit.js';
 import { makeRunDir, removeRunDirs } from './fixtures/diff/make-run.js';
 
 afterAll(removeRunDirs);
@@ -56,6 +57,50 @@ describe('terminal report', () => {
 
   it('uses ANSI colour when asked', () => {
     expect(renderTerminal(fixture.findings, { color: true })).toMatch(ANSI);
+  });
+
+  it('wraps to a terminal width without losing a character; one line per finding without a width', () => {
+    const plain = renderTerminal(fixture.findings);
+    expect(Math.max(...plain.split('\n').map((l) => l.length))).toBeGreaterThan(100);
+    const squeeze = (t: string) => t.replace(/\x1b\[[0-9;]*m/g, '').replace(/\s+/g, '');
+    for (const color of [false, true]) {
+      const wide = renderTerminal(fixture.findings, { color });
+      const narrow = renderTerminal(fixture.findings, { color, width: 60 });
+      const visible = (l: string) => Array.from(l.replace(/\x1b\[[0-9;]*m/g, '')).length;
+      for (const line of narrow.split('\n')) expect(visible(line), line).toBeLessThanOrEqual(60);
+      // Continuation lines are indented, so every finding still starts at the margin...
+      expect(narrow.split('\n').filter((l) => /^\S/.test(l)).length).toBe(wide.trimEnd().split('\n').length);
+      // ...and nothing is cut: the same text, only the breaks differ.
+      expect(squeeze(narrow)).toBe(squeeze(wide));
+      // A highlight open at a break is closed before it and reopened after the indent.
+      if (color) for (const line of narrow.split('\n')) expect(line).not.toMatch(/^\x1b\[7m\s/);
+    }
+  });
+
+  it('wraps at spaces outside quotes, breaks a long quoted span at the margin, never inside an escape', () => {
+    expect(wrapLine('aaaa bbbb cccc dddd eeee ffff gggg', 20, 2)).toBe('aaaa bbbb cccc dddd\n  eeee ffff gggg');
+    const quoted = `x "${'ab '.repeat(10)}" y`;
+    const wrapped = wrapLine(quoted, 20, 2).split('\n');
+    expect(wrapped[0]).toBe('x "ab ab ab ab ab ab');
+    // Broken inside the quotes, so no space was dropped: the rows, unindented, are the line.
+    expect(wrapped.map((r, i) => (i ? r.slice(2) : r)).join('')).toBe(quoted);
+    const escapes = wrapLine(`zz ${'\\u{200B}'.repeat(6)}`, 20, 2);
+    for (const row of escapes.split('\n')) expect(row.trim()).toMatch(/^(zz )?(\\u\{200B\})+$/);
+  });
+
+  it('an echo names the value the change brings in, and is shown as values, not code point by code point', async () => {
+    const dir = await makeRunDir({
+      axes: { ANTHROPIC_BASE_URL: ['https://api.anthropic.com', 'https://llm-gateway.example.cn'] },
+      reps: 2,
+      exchanges: (cell) => [{ headers: [['host', new URL(cell.values.ANTHROPIC_BASE_URL!).host], ['content-type', 'application/json']] }],
+    });
+    const f = (await diffRunDir(dir)).findings[0]!;
+    expect(f.class).toBe('echo');
+    const line = renderFindingLine(f);
+    expect(line).toContain('[echoes ANTHROPIC_BASE_URL value llm-gateway.example.cn]');
+    expect(line).toContain('"api.anthropic.com" → "llm-gateway.example.cn"');
+    // Whatever the bytes alone were, an echo's letters are not listed one by one.
+    for (const changeClass of ['confusable', 'format-change'] as const) expect(renderFindingLine({ ...f, changeClass })).not.toMatch(/U\+[0-9A-F]{4}/);
   });
 });
 
@@ -108,6 +153,27 @@ describe('HTML report', () => {
     // User text is escaped, never markup.
     expect(html).not.toContain('<b>&</b>');
     expect(html).toContain('&#60;b&#62;&#38;&#60;/b&#62;');
+  });
+
+  it('says "2 repetitions per cell", not "2–2"', () => {
+    const html = renderHtml(fixture.findings);
+    expect(html).toContain(' · 2 repetitions per cell · ');
+    expect(html).not.toMatch(/\d–\d repetitions/);
+    const uneven = { ...fixture.findings, summary: { ...fixture.findings.summary, repetitions: { min: 1, max: 2 } } };
+    expect(renderHtml(uneven)).toContain(' · 1–2 repetitions per cell · ');
+  });
+
+  it('labels an inserted invisible character and the empty spot opposite it in the full captured text', () => {
+    const html = renderHtml(fixture.findings);
+    const inv = fixture.findings.findings.find((x) => x.class === 'invisible')!;
+    const section = html.slice(html.indexOf(`id="${inv.id}"`), html.indexOf('</section>', html.indexOf(`id="${inv.id}"`)));
+    const full = section.match(/<details><summary>Full captured [^]*?<\/details>/g)!;
+    expect(full).toHaveLength(2);
+    // Baseline first: nothing there, said so; then the variant: the U+200B itself, kept, and labelled.
+    expect(full[0]).toMatch(/<mark class="here" title="the other variant has code points here that this one lacks"><\/mark>/);
+    expect(full[1]).toContain('<mark><span class="cp-hidden" data-cp="U+200B" title="U+200B ZERO WIDTH SPACE">\u200B</span></mark>');
+    expect(html).toMatch(/pre\.full mark\.here::after\{content:'nothing here'/);
+    expect(html).toMatch(/pre\.full \.cp-hidden::after\{content:attr\(data-cp\)/);
   });
 
   it('has a cells × findings matrix and the full prompt behind a click', () => {

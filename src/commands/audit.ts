@@ -6,7 +6,7 @@ import { UsageError, intOption, parse, timestamp, withInterrupt } from '../cli-s
 import { scenarioName } from './scenario.js';
 import { builtInCatalogue, CATALOGUE_FILE } from '../scenario/factors/catalogue.js';
 import { FACTOR_KINDS } from '../scenario/factors/index.js';
-import { useColor, writeHtml } from './findings.js';
+import { terminalOptions, writeHtml } from './findings.js';
 
 const AUDIT_HELP = `Usage: promptdiff audit SCENARIO [options]
        promptdiff audit --resume DIR
@@ -76,7 +76,7 @@ export async function cmdAudit(args: string[]): Promise<number> {
     });
     if (result.findings) {
       const html = await writeHtml(result.outDir, result.findings);
-      process.stdout.write(renderTerminal(result.findings, { color: useColor() }));
+      process.stdout.write(renderTerminal(result.findings, terminalOptions()));
       for (const line of describeAudit(result.audit)) process.stdout.write(`${line}\n`);
       process.stdout.write(`\nreport: ${html}\naudit:  ${path.join(result.outDir, 'audit.json')}\n`);
     }

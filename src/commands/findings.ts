@@ -27,6 +27,16 @@ export function useColor(): boolean {
   return Boolean(process.stdout.isTTY) && !process.env.NO_COLOR;
 }
 
+/** A terminal's width, to wrap long finding lines; none for a pipe or a file, which get one line per finding. */
+export function terminalWidth(): number | undefined {
+  return process.stdout.isTTY ? process.stdout.columns : undefined;
+}
+
+/** How findings are printed on stdout: colour and wrapping only for a terminal. */
+export function terminalOptions(): { color: boolean; width: number | undefined } {
+  return { color: useColor(), width: terminalWidth() };
+}
+
 export async function cmdDiff(args: string[]): Promise<number> {
   const { values, positionals } = parse('diff', args, { json: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean' } });
   if (values.help || positionals.length !== 1) {
@@ -38,7 +48,7 @@ export async function cmdDiff(args: string[]): Promise<number> {
   const { findings, findingsFile, htmlFile } = await analyse(runDir);
   if (values.json) process.stdout.write(renderJson(findings));
   else if (!values.quiet) {
-    process.stdout.write(renderTerminal(findings, { color: useColor() }));
+    process.stdout.write(renderTerminal(findings, terminalOptions()));
     process.stdout.write(`\nfindings: ${findingsFile}\nreport:   ${htmlFile}\n`);
   }
   return exitCodeFor(findings);
@@ -53,7 +63,7 @@ export async function cmdReport(args: string[]): Promise<number> {
   }
   const format = oneOf('format', values.format, ['terminal', 'json', 'html'] as const, 'terminal');
   const findings = await readFindings(path.resolve(positionals[0]!));
-  const text = renderReport(findings, format, { color: !values.out && useColor() });
+  const text = renderReport(findings, format, values.out ? {} : terminalOptions());
   if (values.out) {
     await writeFile(values.out, text);
     process.stderr.write(`wrote ${path.resolve(values.out)}\n`);

@@ -9,7 +9,7 @@ import { checkDemo, demoPlants, demoScenarioPath } from '../scenario/demo.js';
 import { validateScenario } from '../scenario/load.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { Findings } from '../diff/index.js';
-import { analyse, useColor } from './findings.js';
+import { analyse, terminalOptions } from './findings.js';
 
 const RUN_HELP = `Usage: promptdiff run SCENARIO [options]
        promptdiff run --resume RUN_DIR
@@ -49,7 +49,7 @@ async function runAndReport(options: {
     process.stderr.write(`${result.secrets.text(formatRunSummary(result, { diffFollows: options.diff && !options.shard }))}\n`);
     if (!options.diff || options.shard || result.exitCode !== 0) return result.exitCode;
     const { findings, htmlFile } = await analyse(result.outDir);
-    process.stdout.write(renderTerminal(findings, { color: useColor() }));
+    process.stdout.write(renderTerminal(findings, terminalOptions()));
     process.stdout.write(`\nreport: ${htmlFile}\n`);
     if (options.verdict) {
       const v = options.verdict(findings, validateScenario(result.manifest.scenario, path.join(result.outDir, 'manifest.json')));

@@ -54,7 +54,9 @@ const COPIED_MIN_CODE_POINT = 3;
 export function findEcho(axes: string[], groups: EchoGroup[], needles: Needles = (_, v) => needlesOf(v), copiedOnly = false): { axis: string; value: string } | null {
   for (const axis of axes) {
     if (!copiedOnly) {
-      for (const g of groups) {
+      // The variants first: the baseline writes its own value too, but the report should name the
+      // value that brings the change ("echoes llm-gateway.example.cn", not "api.anthropic.com").
+      for (const g of [...groups.slice(1), ...groups.slice(0, 1)]) {
         const value = onlyValue(g, axis);
         if (value === null) continue;
         for (const needle of needles(axis, value)) {

@@ -95,6 +95,8 @@ details{margin:.2em 0}
 summary{cursor:pointer;color:#0645ad}
 pre.full{white-space:pre-wrap;word-break:break-all;max-height:40em;overflow:auto;background:#f6f8fa;padding:.5em;border:1px solid #ddd}
 pre.full mark{background:#ffeb3b;outline:1px solid #d50000}
+pre.full mark.here::after{content:'nothing here';font:600 .72em system-ui,sans-serif;color:#fff;background:#616161;border-radius:2px;padding:0 .3em;margin:0 1px}
+pre.full .cp-hidden::after{content:attr(data-cp);font:600 .72em system-ui,sans-serif;color:#fff;background:#b00020;border-radius:2px;padding:0 .2em;margin:0 1px}
 .meta{color:#555}
 `;
 
@@ -130,9 +132,14 @@ function headline(f: Findings): string {
   const places = s.counts.occurrences > s.counts.total ? ` in ${s.counts.occurrences} places` : '';
   return (
     `${s.counts.total} finding${s.counts.total === 1 ? '' : 's'}${by ? ` (${by})` : ''}${places} · ${s.cells.length} cells · ` +
-    `${s.runs.compared}/${s.runs.total} runs compared · ${s.repetitions.min}–${s.repetitions.max} repetitions per cell · ` +
+    `${s.runs.compared}/${s.runs.total} runs compared · ${repetitions(s.repetitions)} per cell · ` +
     `${s.alignedRequests} requests · ${s.fieldsCompared} fields`
   );
+}
+
+/** "2 repetitions", or "1–2 repetitions" when cells differ (failed runs). */
+function repetitions(r: { min: number; max: number }): string {
+  return `${r.min === r.max ? r.min : `${r.min}–${r.max}`} repetition${r.max === 1 ? '' : 's'}`;
 }
 
 function list(title: string, items: string[]): string {
@@ -309,8 +316,7 @@ function matrix(f: Findings): string {
 /** A code point that differs between groups: visible, named, and marked even when it has no glyph. */
 function changedCp(ch: string, name: string): string {
   const cp = ch.codePointAt(0)!;
-  const hidden = /^[\p{C}\p{Z}\p{Default_Ignorable_Code_Point}]$/u.test(ch) && ch !== ' ';
-  const marker = hidden ? `<span class="cp-marker">${hex(cp)}</span>` : '';
+  const marker = isHidden(ch) ? `<span class="cp-marker">${hex(cp)}</span>` : '';
   return `<span class="cp-changed" title="${esc(`${hex(cp)} ${name}`.trim())}">${esc(ch)}${marker}</span>`;
 }
 
@@ -385,13 +391,35 @@ function changeTable(f: Finding): string {
   return byCodePoint(f) ? table : `<details><summary>Code points of the edit (${rows.length} change${rows.length === 1 ? '' : 's'})</summary>${table}</details>`;
 }
 
+/** True for a code point with no glyph of its own (an invisible, a control, an unusual space). */
+function isHidden(ch: string): boolean {
+  return /^[\p{C}\p{Z}\p{Default_Ignorable_Code_Point}]$/u.test(ch) && ch !== ' ';
+}
+
+/**
+ * The span inside the full text. An empty span (the other variant inserts here) and a span of
+ * invisible code points would both be a bare sliver of highlight: each gets a label of its own,
+ * drawn by CSS (::after), so copying the text still copies exactly what was captured.
+ */
+function markedSpan(text: string, names: Map<string, string>): string {
+  if (text === '') return '<mark class="here" title="the other variant has code points here that this one lacks"></mark>';
+  let inner = '';
+  for (const ch of text) {
+    inner += isHidden(ch)
+      ? `<span class="cp-hidden" data-cp="${hex(ch.codePointAt(0)!)}" title="${esc(`${hex(ch.codePointAt(0)!)} ${names.get(ch) ?? ''}`.trim())}">${esc(ch)}</span>`
+      : esc(ch);
+  }
+  return `<mark>${inner}</mark>`;
+}
+
 function fullTexts(all: Findings, f: Finding): string {
+  const names = namesOf(f.attribution.groups.flatMap((g) => g.changes));
   return f.attribution.groups
     .filter((g) => g.textRef && all.texts[g.textRef] !== undefined)
     .map((g) => {
       const text = all.texts[g.textRef!]!;
       const end = g.offset + g.text.length;
-      const marked = `${esc(text.slice(0, g.offset))}<mark>${esc(text.slice(g.offset, end))}</mark>${esc(text.slice(end))}`;
+      const marked = `${esc(text.slice(0, g.offset))}${markedSpan(text.slice(g.offset, end), names)}${esc(text.slice(end))}`;
       return `<details><summary>Full captured ${esc(f.location.path)} — ${esc(condition(g, f.attribution.axes))} (${text.length} chars)</summary><pre class="full">${marked}</pre></details>`;
     })
     .join('\n');

@@ -1,12 +1,15 @@
 import type { Finding, FindingClass, Findings, Group } from '../diff/findings-schema.js';
 import { describeWhere } from '../diff/where.js';
 import { ellipsis, escapeCodePoints } from './escape.js';
+import { fitToWidth } from './fit.js';
 
 export interface TerminalOptions {
   /** ANSI colour; callers turn it on for a TTY. */
   color?: boolean;
   /** Code points of context shown either side of a span. */
   context?: number;
+  /** Wrap lines to this many columns (a terminal's width); undefined keeps one line per finding, for pipes and files. */
+  width?: number;
 }
 
 const CLASS_COLOR: Record<FindingClass, string> = {
@@ -81,7 +84,8 @@ const NAME_CODE_POINTS: ReadonlySet<FindingClass> = new Set([
 ]);
 
 function codePointNote(f: Finding): string {
-  if (!NAME_CODE_POINTS.has(f.changeClass ?? f.class)) return '';
+  // An echo is a value written out: its letters' names (a hostname spelt code point by code point) are noise.
+  if (f.class === 'echo' || !NAME_CODE_POINTS.has(f.changeClass ?? f.class)) return '';
   const names = new Set<string>();
   for (const g of f.attribution.groups) {
     for (const c of g.changes) for (const cp of [...c.removed, ...c.added]) names.add(`${cp.cp} ${cp.name}`);
@@ -143,5 +147,5 @@ export function renderTerminal(findings: Findings, options: TerminalOptions = {}
   }
   for (const n of s.notCompared ?? []) lines.push(p.wrap('\x1b[31m', `not compared: ${n}`));
   for (const w of s.warnings) lines.push(p.wrap(DIM, `warning: ${w}`));
-  return `${lines.join('\n')}\n`;
+  return `${fitToWidth(lines.join('\n'), options.width)}\n`;
 }

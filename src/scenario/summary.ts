@@ -4,7 +4,8 @@ import type { RunScenarioResult } from './runner.js';
 
 /**
  * What `promptdiff run` prints when it is done: counts per status, every run that is not ok with
- * its reason (including the agent's stderr tail), and what to do next.
+ * its reason (including the agent's stderr tail), and what to do next. Not the run's warnings
+ * (an unpinned clock, a skipped factor): the progress printed those when the run started.
  */
 export function formatRunSummary(result: RunScenarioResult, options: { diffFollows?: boolean } = {}): string {
   const { manifest, outDir } = result;
@@ -24,7 +25,6 @@ export function formatRunSummary(result: RunScenarioResult, options: { diffFollo
     lines.push(indent(`output: ${path.join(outDir, 'runs', run.id)}/{stdout,stderr}.txt`));
   }
   if (bad.length > shown.length) lines.push('', `… and ${bad.length - shown.length} more runs that did not complete (see manifest.json)`);
-  for (const w of result.warnings) lines.push('', `warning: ${w}`);
   if (result.exitCode !== 0) {
     const pending = counts.get('pending') ?? 0;
     lines.push(
