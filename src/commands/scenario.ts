@@ -126,7 +126,9 @@ export async function cmdDemo(args: string[]): Promise<number> {
     );
     return 0;
   }
-  process.stdout.write(`promptdiff demo: ${path.relative(process.cwd(), DEMO_SCENARIO) || DEMO_SCENARIO}\n`);
+  // Relative from a checkout ("scenarios/demo.yaml"); a path climbing out of the directory (a global install) reads better whole.
+  const shown = path.relative(process.cwd(), DEMO_SCENARIO);
+  process.stdout.write(`promptdiff demo: ${shown && !shown.startsWith('..') ? shown : DEMO_SCENARIO}\n`);
   return runAndReport({
     scenarioPath: DEMO_SCENARIO,
     outDir: path.resolve(values.out ?? path.join('runs', `demo-${timestamp()}`)),
