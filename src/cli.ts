@@ -15,6 +15,7 @@ Commands:
   bisect SCENARIO --from A     first release of the scenario's agent preset whose findings change
   diff RUN_DIR                 find environment-dependent bytes; writes RUN_DIR/findings.json
   report RUN_DIR               show findings (--format terminal|json|html)
+  scan DIR|FILE                screen one run's captures for hidden or look-alike characters (no matrix)
   proxy --out DIR [--port P]   intercepting proxy: record every exchange to DIR/exchanges.jsonl
   env --port P                 print the variables that point a client at the proxy
   har DIR                      export DIR/exchanges.jsonl as HAR 1.2 on stdout
@@ -41,6 +42,7 @@ const COMMANDS: Record<string, () => Promise<Handler>> = {
   bisect: async () => (await import('./commands/bisect.js')).cmdBisect,
   diff: async () => (await import('./commands/findings.js')).cmdDiff,
   report: async () => (await import('./commands/findings.js')).cmdReport,
+  scan: async () => (await import('./commands/scan.js')).cmdScan,
 };
 
 export async function main(argv: string[]): Promise<number> {

@@ -19,9 +19,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fitToWidth } from '../src/report/fit.js';
+import { writeScanCapture } from './fixtures/scan/capture.js';
 import { ROOT, runCli } from './helpers/cli.js';
 
-const DOCS = ['README.md', 'docs/user-guide.md'];
+const DOCS = ['README.md', 'docs/user-guide.md', 'docs/scan.md'];
 const COLUMNS = 100;
 const UPDATE = process.env.PROMPTDIFF_UPDATE_DOCS === '1';
 
@@ -80,7 +81,6 @@ function volatile(text: string): string {
 
 async function runCommand(command: string): Promise<string> {
   const args = command.split(' ').slice(1);
-  // A demo or a scan of it needs the demo's run directory; everything else runs in the project.
   const r = await runCli(args, { HOME: home, PROMPTDIFF_CERTS_DIR: '' }, 180_000, project);
   if (r.code !== 0 && r.code !== 1) throw new Error(`${command} exited ${r.code}:\n${r.stderr}`);
   return r.stdout;
@@ -102,15 +102,15 @@ beforeAll(async () => {
   await mkdir(home, { recursive: true });
   await mkdir(project, { recursive: true });
   samples = (await Promise.all(DOCS.map(samplesOf))).flat();
-  // The demo first: the scan samples read the run directory it leaves in runs/.
-  const commands = [...new Set(samples.map((s) => s.command))].sort((a, b) => Number(b === 'promptdiff demo') - Number(a === 'promptdiff demo'));
-  for (const c of commands) outputs.set(c, await runCommand(c));
+  // docs/scan.md scans a proxy capture with planted characters, as `promptdiff proxy --out captures` leaves it.
+  await writeScanCapture(path.join(project, 'captures'));
+  for (const c of new Set(samples.map((s) => s.command))) outputs.set(c, await runCommand(c));
 }, 300_000);
 
 describe('docs samples are what the tool prints', () => {
   it('every doc with samples has them marked, and the markers name commands that ran', () => {
     const files = new Set(samples.map((s) => s.file));
-    expect([...files].sort()).toEqual(['README.md', 'docs/user-guide.md']);
+    expect([...files].sort()).toEqual(['README.md', 'docs/scan.md', 'docs/user-guide.md']);
     for (const s of samples) expect(outputs.get(s.command), s.command).toBeDefined();
   });
 
