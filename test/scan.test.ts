@@ -77,7 +77,7 @@ describe('promptdiff scan: planted characters', () => {
     expect(kinds('привeт мир')).toEqual(['mixed-script e']);
     expect(kinds('Press сору to copy the file.')).toEqual(['confusable сору']);
     expect(kinds('Скопируй сору файла')).toEqual([]);
-    expect(kinds("Don't guess. Today’s date")).toEqual(['confusable ’']);
+    expect(kinds("Don't guess. Today’s date")).toEqual(['mixed-punctuation ’']);
     expect(kinds('Todayʹs date')).toEqual(['modifier-punctuation ʹ']);
     expect(kinds('می‌خواهم')).toEqual([]);
     expect(kinds('a\uFE0F b ❤️')).toEqual(['invisible \uFE0F']);

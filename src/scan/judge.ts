@@ -20,7 +20,7 @@ import {
  */
 
 /** Most suspicious first. */
-export const SCAN_KINDS = ['bidi-control', 'invisible', 'confusable', 'modifier-punctuation', 'mixed-script', 'unusual-space'] as const;
+export const SCAN_KINDS = ['bidi-control', 'invisible', 'confusable', 'modifier-punctuation', 'mixed-punctuation', 'mixed-script', 'unusual-space'] as const;
 export type ScanKind = (typeof SCAN_KINDS)[number];
 
 export const KIND_MEANING: Record<ScanKind, string> = {
@@ -28,6 +28,7 @@ export const KIND_MEANING: Record<ScanKind, string> = {
   invisible: 'an invisible character: zero-width, format, tag or variation selector',
   confusable: 'looks like ASCII inside an ASCII word (TR39 confusables.txt), or a whole word that does',
   'modifier-punctuation': 'a modifier letter standing in for punctuation (U+02BC, U+02B9 for an apostrophe)',
+  'mixed-punctuation': 'typographic punctuation (’ ‐ – −) inside an ASCII word of a field that writes the ASCII mark elsewhere',
   'mixed-script': 'a letter of a second script inside a word (beyond TR39 "highly restrictive")',
   'unusual-space': 'a space other than U+0020, tab or newline (no-break, thin, ideographic, …)',
 };
@@ -206,8 +207,11 @@ function judgeMarks(text: string, cps: Cp[], hits: Hit[], legit: Legitimate): vo
     }
     // Letters and digits are judged with their word.
     if (/[A-Za-z0-9]/.test(looks) || !PUNCT_OR_SYMBOL.test(c.ch) || !isAsciiAlnum(prev) || !isAsciiAlnum(next)) continue;
-    if (TYPOGRAPHIC.has(c.cp) && !usesAsciiInWords(text, looks)) {
-      bump(legit.typographic, hex(c.cp));
+    if (TYPOGRAPHIC.has(c.cp)) {
+      // Curly quotes and dashes are ordinary typography; beside the ASCII mark in the same field
+      // ("Don't … Today’s") one of them is the odd one out. Below modifier letters, which English never uses.
+      if (usesAsciiInWords(text, looks)) hits.push({ kind: 'mixed-punctuation', looksLike: looks, ...at });
+      else bump(legit.typographic, hex(c.cp));
       continue;
     }
     hits.push({ kind: 'confusable', looksLike: looks, ...at });

@@ -13,6 +13,7 @@ const KIND_COLOR: Record<ScanGroup['kind'], string> = {
   invisible: '\x1b[1;31m',
   confusable: '\x1b[1;31m',
   'modifier-punctuation': '\x1b[31m',
+  'mixed-punctuation': '\x1b[33m',
   'mixed-script': '\x1b[33m',
   'unusual-space': '\x1b[36m',
 };
