@@ -10,8 +10,8 @@
  *
  * This test runs each command (in a scratch project directory, HOME in a scratch directory too),
  * keeps the lines the marker selects, wraps them as a 100-column terminal would, and compares
- * with the block. Paths of the scratch directories read as /home/you; counts that change from run
- * to run (noise spans masked) are compared as N. To regenerate the blocks after a change to the
+ * with the block. Paths of the scratch directories read as /home/you (see display()); counts that
+ * change from run to run (noise spans masked) are compared as N. To regenerate the blocks after a change to the
  * output: PROMPTDIFF_UPDATE_DOCS=1 npx vitest run test/docs.test.ts
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -69,9 +69,21 @@ let project: string;
 /** stdout of each command, as run once. */
 const outputs = new Map<string, string>();
 
-/** Scratch paths as the docs show them; the checkout as a clone in the home directory. */
+/**
+ * Scratch paths as the docs show them; the checkout as a clone in the home directory; the CA
+ * directory as a new user's (the per-user default: a checkout whose certs/ already holds a CA keeps
+ * using that one, which is this test's only way to see a different path).
+ */
 function display(text: string): string {
-  return text.split(project).join('/home/you/project').split(home).join('/home/you').split(ROOT).join('/home/you/promptdiff');
+  return text
+    .split(path.join(ROOT, 'certs'))
+    .join(path.join(home, '.local', 'share', 'promptdiff', 'certs'))
+    .split(project)
+    .join('/home/you/project')
+    .split(home)
+    .join('/home/you')
+    .split(ROOT)
+    .join('/home/you/promptdiff');
 }
 
 /** What differs from run to run without meaning anything. */
@@ -81,7 +93,7 @@ function volatile(text: string): string {
 
 async function runCommand(command: string): Promise<string> {
   const args = command.split(' ').slice(1);
-  const r = await runCli(args, { HOME: home, PROMPTDIFF_CERTS_DIR: '' }, 180_000, project);
+  const r = await runCli(args, { HOME: home, PROMPTDIFF_CERTS_DIR: '', XDG_DATA_HOME: '' }, 180_000, project);
   if (r.code !== 0 && r.code !== 1) throw new Error(`${command} exited ${r.code}:\n${r.stderr}`);
   return r.stdout;
 }

@@ -134,7 +134,7 @@ export function scanCaptures(captures: Captures, allow: AllowList = parseAllow([
     groups,
     ordinary: { letters: Object.fromEntries(ordinary.letters), typographic: Object.fromEntries(ordinary.typographic) },
     allow: { entries: allow.entries, suppressed },
-    warnings: captures.tornTails.map((f) => `${f}: the last line was cut off (a killed proxy?): every complete exchange before it was scanned`),
+    warnings: captures.warnings,
     notes: [SCREENING_NOTE],
   });
 }

@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { CaptureFileError, EXCHANGES_FILE, parseExchanges } from '../capture/store.js';
+import { EXCHANGES_FILE } from '../capture/store.js';
 import type { ExchangeRecord } from '../capture/schema.js';
+import { insideRunDir, readExchanges } from '../diff/load.js';
 
 /** A path that holds no capture: one line, exit 2. */
 export class ScanSourceError extends Error {
@@ -16,8 +17,8 @@ export interface Captures {
   shape: 'capture' | 'run-dir';
   files: string[];
   records: ExchangeRecord[];
-  /** Files whose last line was cut off (a killed proxy): their complete lines were read. */
-  tornTails: string[];
+  /** Lines skipped: a torn last line (a killed proxy); every complete line before it was read. */
+  warnings: string[];
 }
 
 /**
@@ -36,19 +37,19 @@ export async function readCaptures(target: string): Promise<Captures> {
   else if (existsSync(path.join(source, 'runs'))) {
     shape = 'run-dir';
     const runs = (await readdir(path.join(source, 'runs'), { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name).sort();
-    files = [...runs.map((r) => path.join(source, 'runs', r, EXCHANGES_FILE)), path.join(source, 'unattributed', EXCHANGES_FILE)].filter((f) => existsSync(f));
+    const candidates = [...runs.map((r) => path.join(source, 'runs', r, EXCHANGES_FILE)), path.join(source, 'unattributed', EXCHANGES_FILE)];
+    // As for diff: a link leading out of a run directory someone else made is refused, not followed.
+    files = (await Promise.all(candidates.map((f) => insideRunDir(source, f)))).filter((f): f is string => f !== null);
   } else {
     throw new ScanSourceError(`${target}: no ${EXCHANGES_FILE} here: give a proxy --out directory, a run directory (promptdiff run --out) or a .jsonl capture file`);
   }
   const records: ExchangeRecord[] = [];
-  const tornTails: string[] = [];
+  const warnings: string[] = [];
   for (const file of files) {
-    const text = await readFile(file, 'utf8').catch((err: Error) => {
-      throw new CaptureFileError(`${file}: ${err.message}`);
-    });
-    const read = parseExchanges(text, file);
+    const read = await readExchanges(file);
+    if (read.missing) throw new ScanSourceError(`${file}: no such file`);
     records.push(...read.records);
-    if (read.tornTail) tornTails.push(file);
+    warnings.push(...read.warnings);
   }
-  return { source, shape, files, records, tornTails };
+  return { source, shape, files, records, warnings };
 }
