@@ -97,7 +97,7 @@ describe('versions', () => {
   it('parses preset specs', () => {
     expect(parseAgentSpec('claude-code@2.1.80')).toMatchObject({ version: '2.1.80', preset: { npmPackage: '@anthropic-ai/claude-code' } });
     expect(parseAgentSpec('codex').version).toBe('latest');
-    expect(() => parseAgentSpec('nope@1.0.0')).toThrow(/unknown agent preset "nope" \(known: claude-code, codex, gemini-cli, qwen-code\)/);
+    expect(() => parseAgentSpec('nope@1.0.0')).toThrow(/unknown agent preset "nope" \(known: claude-code, codex, gemini-cli, qwen-code, opencode, copilot, kilo, continue, factory\)/);
   });
 });
 
@@ -239,7 +239,8 @@ describe('claude-code preset', () => {
 
   it('every preset names its package, dialect and base-URL variable', () => {
     for (const p of Object.values(AGENT_PRESETS)) {
-      expect(p.npmPackage).toMatch(/^@[a-z0-9-]+\/[a-z0-9-]+$/);
+      // Scoped or not: opencode is published as opencode-ai.
+      expect(p.npmPackage).toMatch(/^(@[a-z0-9-]+\/)?[a-z0-9-]+$/);
       expect(['anthropic-messages', 'openai-chat', 'openai-responses', 'gemini']).toContain(p.dialect);
       expect(p.baseUrlVar).toMatch(/^[A-Z_]+$/);
     }

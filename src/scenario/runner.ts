@@ -303,9 +303,6 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
       homePath: userHome,
     });
     const realHome = path.join(sandbox.dir, 'home');
-    // The real directory: the agent sees it as sandbox.home once the namespace has mounted it.
-    await agent.prepareHome(realHome);
-    const mounts = await prepareMounts(ctx, plan, sandbox, realHome);
     const listener = await proxy.addRunListener(planned.id, runDir, { workDir: sandbox.work });
     listening = true;
     const baseUrl = cellEnv[agent.baseUrlVar] ?? plan.baseUrl ?? scenario.env.set[agent.baseUrlVar];
@@ -326,6 +323,10 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
       caCertPath: sandbox.caCertPath,
       ...(scenario.route === 'reverse' ? { baseUrl: routing[agent.baseUrlVar] } : baseUrl ? { baseUrl } : {}),
     };
+    // The real directory: the agent sees it as sandbox.home once the namespace has mounted it. After
+    // the route is known (config files may hold the base URL), before the machine's files go in.
+    await agent.prepareHome(realHome, agentCtx);
+    const mounts = await prepareMounts(ctx, plan, sandbox, realHome);
     const command = agent.command(agentCtx);
     const machineEnv = { ...plan.env, ...(plan.baseUrl ? { [agent.baseUrlVar]: plan.baseUrl } : {}) };
     const env = isolatedEnv({
