@@ -14,6 +14,8 @@ import {
   parseAgentSpec,
   resolveVersion,
   AGENT_PRESETS,
+  matchingBuild,
+  planPlatformRelease,
 } from '../src/agents/index.js';
 import { unknownStub } from '../src/dialects/index.js';
 import { tmp } from './helpers/clients.js';
@@ -252,5 +254,44 @@ describe('stub answers for Claude Code side requests', () => {
     const r = unknownStub({ method: 'GET', path: '/api/claude_code/policy_limits', headers: {} });
     expect(JSON.parse(r.chunks.join(''))).toEqual({ restrictions: {} });
     expect(JSON.parse(unknownStub({ method: 'GET', path: '/api/claude_code/settings', headers: {} }).chunks.join(''))).toEqual({});
+  });
+});
+
+describe('platform builds (wrapper + platform package agents)', () => {
+  const kiloLike = { name: 'kilo', npmPackage: '@kilocode/cli', platformPackage: '@kilocode/cli-linux-x64' };
+  // As published on 2026-12-01: 7.8.1 has no linux-x64 build; 7.7.9 is a build without a wrapper release.
+  const releases = ['7.7.2', '7.7.5', '7.7.7', '7.8.1'];
+  const builds = ['7.7.2', '7.7.7', '7.7.9'];
+
+  it('latest without a build falls back to the newest release that has one, and says so', () => {
+    const r = planPlatformRelease(kiloLike, 'latest', '7.8.1', releases, builds);
+    expect(r).toMatchObject({ version: '7.7.7', build: '7.7.7' });
+    expect(r.note).toMatch(/@kilocode\/cli@7\.8\.1 \(latest\) has no @kilocode\/cli-linux-x64 build in the registry; using 7\.7\.7/);
+    expect(planPlatformRelease(kiloLike, 'latest', '7.7.7', releases, builds)).toEqual({ version: '7.7.7', build: '7.7.7', note: null });
+  });
+
+  it('an exact release without a build of its minor is refused, naming the releases that install', () => {
+    expect(() => planPlatformRelease(kiloLike, '7.8.1', '7.8.1', releases, builds)).toThrow(/no @kilocode\/cli-linux-x64 build in the registry, so it cannot run here \(releases that install: 7\.7\.2, 7\.7\.7\)/);
+  });
+
+  it('a release whose own build is missing gets the next build of its minor release (Factory 0.225.1 → 0.225.2)', () => {
+    const factoryLike = { name: 'factory', npmPackage: '@factory/cli', platformPackage: '@factory/cli-linux-x64' };
+    const r = planPlatformRelease(factoryLike, 'latest', '0.225.1', ['0.225.1'], ['0.117.0', '0.215.0', '0.225.2']);
+    expect(r).toMatchObject({ version: '0.225.1', build: '0.225.2' });
+    expect(r.note).toMatch(/names @factory\/cli-linux-x64@0\.225\.1, which the registry lacks; installing its nearest build 0\.225\.2/);
+    expect(matchingBuild('0.225.1', ['0.226.0'])).toBeNull();
+  });
+
+  it('installs the platform build beside the wrapper, and a cached copy without it is installed again', async () => {
+    const cacheRoot = await tmp('agent-cache');
+    const spec = { name: 'tool', npmPackage: PKG, version: '1.2.3' };
+    await installAgent(spec, { cacheRoot, npm });
+    const calls = (await npmCalls()).length;
+    // A cached copy without the build is not reused: npm is asked for both packages. (The fake npm
+    // installs only its last argument, so this install then fails its own check.)
+    await expect(installAgent({ ...spec, extraPackages: ['@example/tool-linux-x64@1.2.3'] }, { cacheRoot, npm })).rejects.toThrow();
+    const installs = (await npmCalls()).slice(calls).filter((c) => c.startsWith('install'));
+    expect(installs).toHaveLength(1);
+    expect(installs[0]).toMatch(/@example\/tool@1\.2\.3 @example\/tool-linux-x64@1\.2\.3$/);
   });
 });

@@ -10,4 +10,4 @@ export { kilo } from './kilo.js';
 export { copilot, COPILOT_STUB_MODEL } from './copilot.js';
 export { continueCli, CONTINUE_STUB_MODEL } from './continue.js';
 export { factory, FACTORY_STUB_MODEL } from './factory.js';
-export { choosePlatformRelease, matchingBuild, isMusl, platformInstaller, platformBinary, type PlatformInstall } from './platform.js';
+export { choosePlatformRelease, planPlatformRelease, matchingBuild, isMusl, platformInstaller, platformBinary, type PlatformInstall } from './platform.js';

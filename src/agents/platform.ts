@@ -51,28 +51,26 @@ export function matchingBuild(version: string, builds: readonly string[]): strin
   return later[0] ?? null;
 }
 
+export interface PlatformRelease {
+  version: string;
+  build: string;
+  /** Said to the user when the release or its build is not the one asked for. */
+  note: string | null;
+}
+
 /**
- * The release to install for `spec` and its platform build. `latest` or a range whose newest match
- * has no build falls back to the newest older release that has one (reported through onProgress);
- * an exact version without a build of its minor release is an error naming the releases that do
- * install.
+ * The release to install for `spec` (resolved to `wanted`) and its platform build, from the
+ * published wrapper releases and platform builds. `latest` or a range whose newest match has no
+ * build falls back to the newest older release that has one; an exact version without a build of
+ * its minor release is an error naming the releases that do install.
  */
-export async function choosePlatformRelease(
-  p: PlatformInstall,
-  spec: string,
-  options: InstallOptions = {},
-): Promise<{ version: string; build: string; note: string | null }> {
-  const wanted = isExactVersion(spec) ? spec : await resolveVersion(p.npmPackage, spec, options);
-  const builds = await publishedVersions(p.platformPackage, options);
+export function planPlatformRelease(p: PlatformInstall, spec: string, wanted: string, releases: readonly string[], builds: readonly string[]): PlatformRelease {
   const build = matchingBuild(wanted, builds);
   if (build === wanted) return { version: wanted, build, note: null };
-  const releases = (await publishedVersions(p.npmPackage, options)).sort(compareVersions);
-  const installable = releases.filter((r) => builds.includes(r));
+  const installable = [...releases].sort(compareVersions).filter((r) => builds.includes(r));
   if (!isExactVersion(spec)) {
     const older = installable.filter((r) => compareVersions(r, wanted) < 0).at(-1);
-    if (older) {
-      return { version: older, build: older, note: `${p.npmPackage}@${wanted} (${spec}) has no ${p.platformPackage} build in the registry; using ${older}, the newest release that has one` };
-    }
+    if (older) return { version: older, build: older, note: `${p.npmPackage}@${wanted} (${spec}) has no ${p.platformPackage} build in the registry; using ${older}, the newest release that has one` };
   }
   if (build !== null) {
     return { version: wanted, build, note: `${p.npmPackage}@${wanted} names ${p.platformPackage}@${wanted}, which the registry lacks; installing its nearest build ${build} with it` };
@@ -81,6 +79,14 @@ export async function choosePlatformRelease(
     `${p.npmPackage}@${wanted}: no ${p.platformPackage} build in the registry, so it cannot run here` +
       (installable.length > 0 ? ` (releases that install: ${installable.slice(-4).join(', ')})` : ` (no release has one; builds published: ${builds.slice(-4).join(', ') || 'none'})`),
   );
+}
+
+/** planPlatformRelease with the registry asked (npm view). */
+export async function choosePlatformRelease(p: PlatformInstall, spec: string, options: InstallOptions = {}): Promise<PlatformRelease> {
+  const wanted = isExactVersion(spec) ? spec : await resolveVersion(p.npmPackage, spec, options);
+  const builds = await publishedVersions(p.platformPackage, options);
+  const releases = builds.includes(wanted) ? [wanted] : await publishedVersions(p.npmPackage, options);
+  return planPlatformRelease(p, spec, wanted, releases, builds);
 }
 
 /** An installer for a wrapper + platform-package agent; the preset's install(). */
