@@ -185,7 +185,8 @@ export const TOOL_PROFILES: Record<string, ToolProfile> = {
   'gemini-cli': { tools: GEMINI_CLI, scriptArgs: [['--yolo']] },
   'qwen-code': { tools: QWEN_CODE, scriptArgs: [['--yolo']] },
   opencode: { tools: OPENCODE, scriptArgs: [] },
-  kilo: { tools: OPENCODE, scriptArgs: [] },
+  // Kilo's run auto-rejects bash ("pass --auto for autonomous use"); opencode's runs it unasked.
+  kilo: { tools: OPENCODE, scriptArgs: [['--auto']] },
   copilot: { tools: COPILOT, scriptArgs: [['--allow-all-tools']] },
   continue: { tools: CONTINUE, scriptArgs: [['--auto']] },
   factory: { tools: FACTORY, scriptArgs: [['--auto', 'high']] },
