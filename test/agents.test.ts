@@ -16,6 +16,11 @@ import {
   AGENT_PRESETS,
   matchingBuild,
   planPlatformRelease,
+  opencode,
+  kilo,
+  factory,
+  copilot,
+  continueCli,
 } from '../src/agents/index.js';
 import { unknownStub } from '../src/dialects/index.js';
 import { tmp } from './helpers/clients.js';
@@ -293,5 +298,46 @@ describe('platform builds (wrapper + platform package agents)', () => {
     const installs = (await npmCalls()).slice(calls).filter((c) => c.startsWith('install'));
     expect(installs).toHaveLength(1);
     expect(installs[0]).toMatch(/@example\/tool@1\.2\.3 @example\/tool-linux-x64@1\.2\.3$/);
+  });
+});
+
+describe('presets configured through files or JSON (offline: no install)', () => {
+  const reverse = { route: 'reverse' as const, proxyUrl: 'http://127.0.0.1:4000', caCertPath: '/ca.pem', baseUrl: 'http://api.deepseek.com:4000/anthropic' };
+  const forward = { route: 'forward' as const, proxyUrl: 'http://127.0.0.1:4000', caCertPath: '/ca.pem' };
+
+  it('opencode and Kilo turn the Claude-style base URL into the AI SDK baseURL with /v1; no base, no config', () => {
+    for (const [preset, prefix] of [[opencode, 'OPENCODE_'], [kilo, 'KILO_']] as const) {
+      const env = preset.env(reverse);
+      expect(JSON.parse(env[`${prefix}CONFIG_CONTENT`]!)).toEqual({ provider: { anthropic: { options: { baseURL: 'http://api.deepseek.com:4000/anthropic/v1' } } } });
+      expect(env[`${prefix}DISABLE_MODELS_FETCH`]).toBe('1');
+      expect(preset.env(forward)[`${prefix}CONFIG_CONTENT`]).toBeUndefined();
+      expect(preset.env(forward).NODE_EXTRA_CA_CERTS).toBe('/ca.pem');
+    }
+    // Their vendor hosts stay on the machine in the reverse route.
+    expect(opencode.env(reverse).npm_config_registry).toBe('http://127.0.0.1:4000/');
+    expect(kilo.env(reverse).KILO_API_URL).toBe('http://127.0.0.1:4000');
+    expect(kilo.env(forward).KILO_API_URL).toBeUndefined();
+  });
+
+  it('Factory writes the run\'s base URL into customModels and points its own API at the listener in reverse', async () => {
+    const home = await tmp('factory-home');
+    await factory.prepareHome(home, reverse);
+    const settings = JSON.parse(await readFile(path.join(home, '.factory', 'settings.json'), 'utf8'));
+    expect(settings.customModels[0]).toMatchObject({ baseUrl: 'http://api.deepseek.com:4000/anthropic', provider: 'anthropic', apiKey: '${ANTHROPIC_API_KEY}' });
+    await factory.prepareHome(home, forward);
+    expect(JSON.parse(await readFile(path.join(home, '.factory', 'settings.json'), 'utf8')).customModels[0].baseUrl).toBe('https://api.anthropic.com');
+    expect(factory.env(reverse)).toMatchObject({ FACTORY_API_BASE_URL: 'http://127.0.0.1:4000', FACTORY_TELEMETRY_INGEST_BASE_URL: 'http://127.0.0.1:4000' });
+    expect(factory.env(forward)).toMatchObject({ FACTORY_EXTRA_CA_CERTS: '/ca.pem', HTTPS_PROXY: 'http://127.0.0.1:4000' });
+  });
+
+  it('Copilot and Continue take the OpenAI base URL from a variable; Continue\'s config only names it', async () => {
+    expect(copilot.env(reverse).COPILOT_PROVIDER_BASE_URL).toBe('http://api.deepseek.com:4000/anthropic');
+    expect(copilot.env(forward).COPILOT_PROVIDER_BASE_URL).toBe('https://api.openai.com/v1');
+    expect(continueCli.env(forward).OPENAI_BASE_URL).toBe('https://api.openai.com/v1');
+    const home = await tmp('continue-home');
+    await continueCli.prepareHome(home);
+    const config = await readFile(path.join(home, '.continue', 'config.yaml'), 'utf8');
+    expect(config).toContain('apiBase: ${{ secrets.OPENAI_BASE_URL }}');
+    expect(config).not.toMatch(/https?:\/\//);
   });
 });
