@@ -14,6 +14,13 @@ import {
   parseAgentSpec,
   resolveVersion,
   AGENT_PRESETS,
+  matchingBuild,
+  planPlatformRelease,
+  opencode,
+  kilo,
+  factory,
+  copilot,
+  continueCli,
 } from '../src/agents/index.js';
 import { unknownStub } from '../src/dialects/index.js';
 import { tmp } from './helpers/clients.js';
@@ -97,7 +104,7 @@ describe('versions', () => {
   it('parses preset specs', () => {
     expect(parseAgentSpec('claude-code@2.1.80')).toMatchObject({ version: '2.1.80', preset: { npmPackage: '@anthropic-ai/claude-code' } });
     expect(parseAgentSpec('codex').version).toBe('latest');
-    expect(() => parseAgentSpec('nope@1.0.0')).toThrow(/unknown agent preset "nope" \(known: claude-code, codex, gemini-cli, qwen-code\)/);
+    expect(() => parseAgentSpec('nope@1.0.0')).toThrow(/unknown agent preset "nope" \(known: claude-code, codex, gemini-cli, qwen-code, opencode, copilot, kilo, continue, factory\)/);
   });
 });
 
@@ -239,7 +246,8 @@ describe('claude-code preset', () => {
 
   it('every preset names its package, dialect and base-URL variable', () => {
     for (const p of Object.values(AGENT_PRESETS)) {
-      expect(p.npmPackage).toMatch(/^@[a-z0-9-]+\/[a-z0-9-]+$/);
+      // Scoped or not: opencode is published as opencode-ai.
+      expect(p.npmPackage).toMatch(/^(@[a-z0-9-]+\/)?[a-z0-9-]+$/);
       expect(['anthropic-messages', 'openai-chat', 'openai-responses', 'gemini']).toContain(p.dialect);
       expect(p.baseUrlVar).toMatch(/^[A-Z_]+$/);
     }
@@ -251,5 +259,85 @@ describe('stub answers for Claude Code side requests', () => {
     const r = unknownStub({ method: 'GET', path: '/api/claude_code/policy_limits', headers: {} });
     expect(JSON.parse(r.chunks.join(''))).toEqual({ restrictions: {} });
     expect(JSON.parse(unknownStub({ method: 'GET', path: '/api/claude_code/settings', headers: {} }).chunks.join(''))).toEqual({});
+  });
+});
+
+describe('platform builds (wrapper + platform package agents)', () => {
+  const kiloLike = { name: 'kilo', npmPackage: '@kilocode/cli', platformPackage: '@kilocode/cli-linux-x64' };
+  // As published on 2026-12-01: 7.8.1 has no linux-x64 build; 7.7.9 is a build without a wrapper release.
+  const releases = ['7.7.2', '7.7.5', '7.7.7', '7.8.1'];
+  const builds = ['7.7.2', '7.7.7', '7.7.9'];
+
+  it('latest without a build falls back to the newest release that has one, and says so', () => {
+    const r = planPlatformRelease(kiloLike, 'latest', '7.8.1', releases, builds);
+    expect(r).toMatchObject({ version: '7.7.7', build: '7.7.7' });
+    expect(r.note).toMatch(/@kilocode\/cli@7\.8\.1 \(latest\) has no @kilocode\/cli-linux-x64 build in the registry; using 7\.7\.7/);
+    expect(planPlatformRelease(kiloLike, 'latest', '7.7.7', releases, builds)).toEqual({ version: '7.7.7', build: '7.7.7', note: null });
+  });
+
+  it('an exact release without a build of its minor is refused, naming the releases that install', () => {
+    expect(() => planPlatformRelease(kiloLike, '7.8.1', '7.8.1', releases, builds)).toThrow(/no @kilocode\/cli-linux-x64 build in the registry, so it cannot run here \(releases that install: 7\.7\.2, 7\.7\.7\)/);
+  });
+
+  it('a release whose own build is missing gets the next build of its minor release (Factory 0.225.1 → 0.225.2)', () => {
+    const factoryLike = { name: 'factory', npmPackage: '@factory/cli', platformPackage: '@factory/cli-linux-x64' };
+    const r = planPlatformRelease(factoryLike, 'latest', '0.225.1', ['0.225.1'], ['0.117.0', '0.215.0', '0.225.2']);
+    expect(r).toMatchObject({ version: '0.225.1', build: '0.225.2' });
+    expect(r.note).toMatch(/names @factory\/cli-linux-x64@0\.225\.1, which the registry lacks; installing its nearest build 0\.225\.2/);
+    expect(matchingBuild('0.225.1', ['0.226.0'])).toBeNull();
+  });
+
+  it('installs the platform build beside the wrapper, and a cached copy without it is installed again', async () => {
+    const cacheRoot = await tmp('agent-cache');
+    const spec = { name: 'tool', npmPackage: PKG, version: '1.2.3' };
+    await installAgent(spec, { cacheRoot, npm });
+    const calls = (await npmCalls()).length;
+    // A cached copy without the build is not reused: npm is asked for both packages. (The fake npm
+    // installs only its last argument, so this install then fails its own check.)
+    await expect(installAgent({ ...spec, extraPackages: ['@example/tool-linux-x64@1.2.3'] }, { cacheRoot, npm })).rejects.toThrow();
+    const installs = (await npmCalls()).slice(calls).filter((c) => c.startsWith('install'));
+    expect(installs).toHaveLength(1);
+    expect(installs[0]).toMatch(/@example\/tool@1\.2\.3 @example\/tool-linux-x64@1\.2\.3$/);
+  });
+});
+
+describe('presets configured through files or JSON (offline: no install)', () => {
+  const reverse = { route: 'reverse' as const, proxyUrl: 'http://127.0.0.1:4000', caCertPath: '/ca.pem', baseUrl: 'http://api.deepseek.com:4000/anthropic' };
+  const forward = { route: 'forward' as const, proxyUrl: 'http://127.0.0.1:4000', caCertPath: '/ca.pem' };
+
+  it('opencode and Kilo turn the Claude-style base URL into the AI SDK baseURL with /v1; no base, no config', () => {
+    for (const [preset, prefix] of [[opencode, 'OPENCODE_'], [kilo, 'KILO_']] as const) {
+      const env = preset.env(reverse);
+      expect(JSON.parse(env[`${prefix}CONFIG_CONTENT`]!)).toEqual({ provider: { anthropic: { options: { baseURL: 'http://api.deepseek.com:4000/anthropic/v1' } } } });
+      expect(env[`${prefix}DISABLE_MODELS_FETCH`]).toBe('1');
+      expect(preset.env(forward)[`${prefix}CONFIG_CONTENT`]).toBeUndefined();
+      expect(preset.env(forward).NODE_EXTRA_CA_CERTS).toBe('/ca.pem');
+    }
+    // Their vendor hosts stay on the machine in the reverse route.
+    expect(opencode.env(reverse).npm_config_registry).toBe('http://127.0.0.1:4000/');
+    expect(kilo.env(reverse).KILO_API_URL).toBe('http://127.0.0.1:4000');
+    expect(kilo.env(forward).KILO_API_URL).toBeUndefined();
+  });
+
+  it('Factory writes the run\'s base URL into customModels and points its own API at the listener in reverse', async () => {
+    const home = await tmp('factory-home');
+    await factory.prepareHome(home, reverse);
+    const settings = JSON.parse(await readFile(path.join(home, '.factory', 'settings.json'), 'utf8'));
+    expect(settings.customModels[0]).toMatchObject({ baseUrl: 'http://api.deepseek.com:4000/anthropic', provider: 'anthropic', apiKey: '${ANTHROPIC_API_KEY}' });
+    await factory.prepareHome(home, forward);
+    expect(JSON.parse(await readFile(path.join(home, '.factory', 'settings.json'), 'utf8')).customModels[0].baseUrl).toBe('https://api.anthropic.com');
+    expect(factory.env(reverse)).toMatchObject({ FACTORY_API_BASE_URL: 'http://127.0.0.1:4000', FACTORY_TELEMETRY_INGEST_BASE_URL: 'http://127.0.0.1:4000' });
+    expect(factory.env(forward)).toMatchObject({ FACTORY_EXTRA_CA_CERTS: '/ca.pem', HTTPS_PROXY: 'http://127.0.0.1:4000' });
+  });
+
+  it('Copilot and Continue take the OpenAI base URL from a variable; Continue\'s config only names it', async () => {
+    expect(copilot.env(reverse).COPILOT_PROVIDER_BASE_URL).toBe('http://api.deepseek.com:4000/anthropic');
+    expect(copilot.env(forward).COPILOT_PROVIDER_BASE_URL).toBe('https://api.openai.com/v1');
+    expect(continueCli.env(forward).OPENAI_BASE_URL).toBe('https://api.openai.com/v1');
+    const home = await tmp('continue-home');
+    await continueCli.prepareHome(home);
+    const config = await readFile(path.join(home, '.continue', 'config.yaml'), 'utf8');
+    expect(config).toContain('apiBase: ${{ secrets.OPENAI_BASE_URL }}');
+    expect(config).not.toMatch(/https?:\/\//);
   });
 });

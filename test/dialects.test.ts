@@ -408,6 +408,19 @@ describe('openai-chat', () => {
     expect(p.metadata).toEqual({ temperature: 0, stream_options: { include_usage: true } });
   });
 
+  it('names a custom (free-form) tool by its own name, not by its type', () => {
+    // Copilot CLI 1.0.102 declares apply_patch this way beside its function tools.
+    const body = {
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'hi' }],
+      tools: [
+        { type: 'function', function: { name: 'bash', parameters: {} } },
+        { type: 'custom', custom: { name: 'apply_patch', description: 'Edit files.', format: { type: 'grammar', grammar: { syntax: 'lark', definition: 'start: x' } } } },
+      ],
+    };
+    expect(openaiChat.parse(h, body).tools).toEqual([{ name: 'bash' }, { name: 'apply_patch', description: 'Edit files.' }]);
+  });
+
   it('stubs a non-streaming chat.completion', () => {
     const r = openaiChat.stub(h, { ...qwenBody, stream: false }, { text: STUB_TEXT });
     const c = JSON.parse(r.chunks.join(''));

@@ -192,4 +192,22 @@ describe('runner', () => {
     expect(cn![1]!.request.body).toContain('tools\u200B provided');
     expect(plain![1]!.request.body).not.toContain('\u200B');
   });
+
+  test('reverse route without a base URL: an OpenAI-style agent gets OpenAI\'s default host and /v1, not Anthropic\'s', async () => {
+    // A base-URL value with no endpoint for the agent's API family leaves it here too (Codex and a
+    // DeepSeek value in an audit): it used to become http://api.anthropic.com:PORT with no path.
+    const outDir = path.join(dir, 'openai-default');
+    const agent = `fetch(process.env.OPENAI_BASE_URL + '/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hi' }] }) }).then((r) => r.text()).then((t) => console.log(t))`;
+    const result = await runScenario({
+      scenario: validateScenario({ name: 'openai-default', agent: { command: ['node', '-e', agent], base_url_var: 'OPENAI_BASE_URL' }, route: 'reverse', repetitions: 1 }, 'test'),
+      outDir,
+      progress: silentProgress,
+      startProxy: startFakeProxy,
+    });
+    expect(result.manifest.runs.map((r) => r.message ?? r.status)).toEqual(['ok']);
+    const host = result.manifest.isolation!.namespaces ? 'api\\.openai\\.com' : '127\\.0\\.0\\.1';
+    expect(result.manifest.runs[0]!.env.OPENAI_BASE_URL).toMatch(new RegExp(`^http://${host}:\\d+/v1$`));
+    const [req] = await lines(path.join(outDir, 'runs', result.manifest.runs[0]!.id));
+    expect(req!.request.url).toMatch(/\/v1\/chat\/completions$/);
+  });
 });

@@ -10,7 +10,9 @@ import { AGENT_PRESETS } from '../src/agents/index.js';
 
 // The shipped scenarios are documentation: they must stay valid as the schema evolves.
 const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'scenarios');
-const files = readdirSync(dir).filter((f) => /\.(ya?ml|json)$/.test(f));
+const scenarioFiles = (sub: string) => readdirSync(path.join(dir, sub)).filter((f) => /\.(ya?ml|json)$/.test(f)).map((f) => path.posix.join(sub, f));
+// scenarios/audits/: one `promptdiff audit` scenario per agent (docs/audits/).
+const files = [...scenarioFiles('.'), ...scenarioFiles('audits')];
 
 describe('shipped scenarios', () => {
   test.each(files)('%s is valid and expands', async (file) => {

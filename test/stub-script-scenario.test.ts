@@ -163,7 +163,7 @@ describe('stub_script through the runner and the real proxy (a plain agent.comma
     const [run] = result.manifest.runs;
     expect(run!.exitCode).toBe(0);
     expect(run!.status).toBe('error');
-    const why = 'stub_script[0]: the generic tool shell is Bash or run_shell_command or exec or exec_command or shell for agent.command, but the request declares none of them; it declares: Read';
+    const why = 'stub_script[0]: the generic tool shell is Bash or run_shell_command or exec or exec_command or shell or bash or Execute for agent.command, but the request declares none of them; it declares: Read';
     expect(run!.message).toContain(`${why} (exit code 0)`);
     const [rec] = await records(outDir, run!);
     expect(rec!.response!.status).toBe(400);

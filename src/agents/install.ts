@@ -27,6 +27,12 @@ export interface InstallSpec {
   npmPackage: string;
   /** An exact version: resolve `latest` or a range with resolveVersion() first. */
   version: string;
+  /**
+   * Exact `name@version` specs installed beside it in the same prefix: a platform build that the
+   * wrapper's optionalDependencies do not bring (src/agents/platform.ts). A cached copy without
+   * them is installed again.
+   */
+  extraPackages?: string[];
 }
 
 export interface InstallOptions {
@@ -324,6 +330,11 @@ export async function checkInstall(dir: string, spec: InstallSpec): Promise<stri
   if (!pkg) return `node_modules/${spec.npmPackage}/package.json is missing`;
   if (pkg.name !== spec.npmPackage || pkg.version !== spec.version)
     return `node_modules/${spec.npmPackage} holds ${pkg.name ?? '?'}@${pkg.version ?? '?'}`;
+  for (const extra of spec.extraPackages ?? []) {
+    const at = extra.lastIndexOf('@');
+    const [name, version] = [extra.slice(0, at), extra.slice(at + 1)];
+    if (marker.packages[name]?.version !== version) return `${extra} was not installed with it`;
+  }
   const lock = await readLock(dir);
   const locked = lock[`node_modules/${spec.npmPackage}`];
   if ((locked?.integrity ?? null) !== marker.integrity) return 'package-lock.json integrity differs from the one recorded at install time';
@@ -376,6 +387,7 @@ async function npmInstallInto(tmp: string, spec: InstallSpec, options: InstallOp
     '--save-exact',
     '--package-lock',
     `${spec.npmPackage}@${spec.version}`,
+    ...(spec.extraPackages ?? []),
   ];
   const r = await runNpm(args, { ...options, cwd: tmp });
   if (r.code === 0) return;

@@ -1,5 +1,12 @@
 import { claudeCode } from './claude-code.js';
-import { codex, geminiCli, qwenCode } from './others.js';
+import { codex } from './codex.js';
+import { geminiCli } from './gemini-cli.js';
+import { qwenCode } from './qwen-code.js';
+import { opencode } from './opencode.js';
+import { copilot } from './copilot.js';
+import { kilo } from './kilo.js';
+import { continueCli } from './continue.js';
+import { factory } from './factory.js';
 import type { AgentPreset } from './types.js';
 
 export const AGENT_PRESETS: Record<string, AgentPreset> = {
@@ -7,6 +14,11 @@ export const AGENT_PRESETS: Record<string, AgentPreset> = {
   [codex.name]: codex,
   [geminiCli.name]: geminiCli,
   [qwenCode.name]: qwenCode,
+  [opencode.name]: opencode,
+  [copilot.name]: copilot,
+  [kilo.name]: kilo,
+  [continueCli.name]: continueCli,
+  [factory.name]: factory,
 };
 
 export function agentPreset(name: string): AgentPreset {

@@ -123,6 +123,55 @@ const QWEN_CODE: ToolMap = {
   search: [renamed('grep_search', { pattern: ['pattern'], path: ['path'] }, { absolute: true })],
 };
 
+/** A shell command that writes `content` to `path` (for agents whose only writing tool is the shell or a free-form patch). */
+function writeCommand(g: GenericInput): string {
+  return `printf '%s' ${quote(g.content ?? '')} > ${quote(g.path ?? '')}`;
+}
+
+/** A tool that takes one shell command plus fields the generic input lacks (a summary, a risk level). */
+function shellWith(name: string, command: (g: GenericInput) => string, fixed: Record<string, unknown> = {}): ToolTarget {
+  return { name, input: (g) => ({ ...fixed, command: command(g) }) };
+}
+
+// opencode 1.18 and its fork Kilo 7.7 declare bash, read, glob, grep, write, edit (no list: older opencode had one).
+const OPENCODE: ToolMap = {
+  shell: [renamed('bash', { command: ['command'] })],
+  read_file: [renamed('read', { path: ['filePath'] }, { absolute: true })],
+  list_dir: [renamed('list', { path: ['path'] }, { absolute: true }), renamed('glob', { path: ['path'] }, { absolute: true, fixed: { pattern: '*' } })],
+  write_file: [renamed('write', { path: ['filePath'], content: ['content'] }, { absolute: true })],
+  search: [renamed('grep', { pattern: ['pattern'], path: ['path'] }, { absolute: true })],
+};
+
+// Copilot CLI 1.0.102 (gpt models): bash needs a description; view reads files and lists directories
+// (absolute paths); files are written with apply_patch, a free-form (custom) Chat tool, so the shell writes instead.
+const COPILOT_DESCRIPTION = { description: 'promptdiff stub script step' };
+const COPILOT: ToolMap = {
+  shell: [shellWith('bash', AS_COMMAND.shell, COPILOT_DESCRIPTION)],
+  read_file: [renamed('view', { path: ['path'] }, { absolute: true })],
+  list_dir: [renamed('view', { path: ['path'] }, { absolute: true })],
+  write_file: [shellWith('bash', writeCommand, COPILOT_DESCRIPTION)],
+  search: [{ name: 'rg', input: (g, at) => ({ pattern: g.pattern ?? '', paths: absolute(g.path ?? '.', at.workDir), output_mode: 'content' }) }, shellWith('bash', AS_COMMAND.search, COPILOT_DESCRIPTION)],
+};
+
+// Continue CLI 1.5.47: Read {filepath}, List {dirpath}, Bash; Write/Edit only with --auto; no search tool.
+const CONTINUE: ToolMap = {
+  shell: [renamed('Bash', { command: ['command'] })],
+  read_file: [renamed('Read', { path: ['filepath'] })],
+  list_dir: [renamed('List', { path: ['dirpath'] })],
+  write_file: [renamed('Write', { path: ['filepath'], content: ['content'] }), shellWith('Bash', writeCommand)],
+  search: [shellWith('Bash', AS_COMMAND.search)],
+};
+
+// Factory droid 0.225: Execute wants a summary (3-8 words, sentence case) and a risk level; LS and Read want absolute paths.
+const FACTORY_RISK = { summary: 'Run the stub script step', riskLevel: 'low', riskLevelReason: 'The promptdiff stub script asks for this command.' };
+const FACTORY: ToolMap = {
+  shell: [shellWith('Execute', AS_COMMAND.shell, FACTORY_RISK)],
+  read_file: [renamed('Read', { path: ['file_path'] }, { absolute: true })],
+  list_dir: [renamed('LS', { path: ['directory_path'] }, { absolute: true })],
+  write_file: [renamed('Create', { path: ['file_path'], content: ['content'] }, { absolute: true }), shellWith('Execute', writeCommand, { ...FACTORY_RISK, riskLevel: 'medium' })],
+  search: [renamed('Grep', { pattern: ['pattern'], path: ['path'] }, { absolute: true })],
+};
+
 /*
  * Without these flags (measured, docs/agents.md): Claude Code -p runs only commands it deems
  * read-only and reads only inside the working directory, answering the rest with a refusal as the
@@ -135,6 +184,12 @@ export const TOOL_PROFILES: Record<string, ToolProfile> = {
   codex: { tools: CODEX, scriptArgs: [['--sandbox', 'workspace-write']] },
   'gemini-cli': { tools: GEMINI_CLI, scriptArgs: [['--yolo']] },
   'qwen-code': { tools: QWEN_CODE, scriptArgs: [['--yolo']] },
+  opencode: { tools: OPENCODE, scriptArgs: [] },
+  // Kilo's run auto-rejects bash ("pass --auto for autonomous use"); opencode's runs it unasked.
+  kilo: { tools: OPENCODE, scriptArgs: [['--auto']] },
+  copilot: { tools: COPILOT, scriptArgs: [['--allow-all-tools']] },
+  continue: { tools: CONTINUE, scriptArgs: [['--auto']] },
+  factory: { tools: FACTORY, scriptArgs: [['--auto', 'high']] },
 };
 
 /** Every preset's targets per generic tool, Claude Code's first (the canary speaks its dialect); a name is kept once. */
@@ -151,7 +206,7 @@ function union(maps: ToolMap[]): ToolMap {
 }
 
 /** For a plain `agent.command`: resolved against whatever the request declares. */
-export const SYNONYMS: ToolMap = union([CLAUDE_CODE, GEMINI_CLI, QWEN_CODE, CODEX]);
+export const SYNONYMS: ToolMap = union([CLAUDE_CODE, GEMINI_CLI, QWEN_CODE, CODEX, OPENCODE, COPILOT, CONTINUE, FACTORY]);
 
 /** The tool profile of a preset, or the synonym table (no flags) for a plain command. */
 export function toolProfile(preset: string | null): ToolProfile {

@@ -46,6 +46,9 @@ export interface AgentPreset {
    * the agent's runtime, a dummy key, and switches that keep it from phoning anywhere else.
    */
   env(ctx: AgentEnvContext): Record<string, string>;
-  /** Writes whatever config a fresh, empty HOME needs for the agent to run unattended. */
-  prepareHome(homeDir: string): Promise<void>;
+  /**
+   * Writes whatever config a fresh, empty HOME needs for the agent to run unattended. `ctx` is the
+   * run's route, for agents whose base URL lives only in a config file (Factory's customModels).
+   */
+  prepareHome(homeDir: string, ctx?: AgentEnvContext): Promise<void>;
 }

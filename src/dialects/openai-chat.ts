@@ -77,10 +77,11 @@ function read(p: ParsedRequest, body: unknown): void {
     if (m.role === 'system' || m.role === 'developer') p.system.push(...contentTexts(m.content).texts);
     else p.messages.push(readMessage(m));
   }
-  // `functions` is the pre-tools spelling some clients still send.
+  // `functions` is the pre-tools spelling some clients still send; a custom (free-form) tool keeps
+  // its name under `custom` (Copilot CLI's apply_patch).
   for (const t of [...arr(body.tools), ...arr(body.functions)]) {
     if (!isRecord(t)) continue;
-    const fn = isRecord(t.function) ? t.function : t;
+    const fn = isRecord(t.function) ? t.function : isRecord(t.custom) ? t.custom : t;
     const name = str(fn.name) ?? str(t.type);
     if (name === undefined) continue;
     const description = str(fn.description);

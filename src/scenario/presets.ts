@@ -31,8 +31,8 @@ export interface PreparedAgent {
   command(ctx: AgentEnvContext): string[];
   /** Variables the preset needs for this run's route (empty for a plain command). */
   env(ctx: AgentEnvContext): Record<string, string>;
-  /** Writes what the agent needs into a run's fresh HOME (its real location, not the sandbox path). */
-  prepareHome(realHome: string): Promise<void>;
+  /** Writes what the agent needs into a run's fresh HOME (its real location, not the sandbox path) for the run's route. */
+  prepareHome(realHome: string, ctx: AgentEnvContext): Promise<void>;
 }
 
 export function presetNames(): string[] {
@@ -111,7 +111,7 @@ export async function prepareAgent(scenario: Scenario, options: PrepareAgentOpti
     installed,
     command,
     env: (ctx) => preset.env(ctx),
-    prepareHome: (realHome) => preset.prepareHome(realHome),
+    prepareHome: (realHome, ctx) => preset.prepareHome(realHome, ctx),
   };
 }
 

@@ -51,10 +51,25 @@ export interface RouteInput {
   /** False when there is no private hosts file: hostnames then become 127.0.0.1. */
   hostsMapped: boolean;
   caCertPath: string;
+  /** reverse: the base URL when the cell gives none (DEFAULT_BASE_URLS for the agent's family; Anthropic's by default). */
+  defaultBaseUrl?: string;
 }
 
 export const DEFAULT_PROXY_URL = 'http://127.0.0.1';
 export const DEFAULT_BASE_URL = 'https://api.anthropic.com';
+
+/**
+ * The base URL a run gets when nothing sets one, per API family: the vendor's own endpoint, as the
+ * catalogue's first-party values. An OpenAI or Gemini client given Anthropic's host would send its
+ * requests there (Host header, no /v1 prefix): a base-URL value without an endpoint for the agent's
+ * family would then look like a change of host and path instead of "the agent keeps its default".
+ */
+export const DEFAULT_BASE_URLS: Record<'anthropic-messages' | 'openai-chat' | 'openai-responses' | 'gemini', string> = {
+  'anthropic-messages': DEFAULT_BASE_URL,
+  'openai-chat': 'https://api.openai.com/v1',
+  'openai-responses': 'https://api.openai.com/v1',
+  gemini: 'https://generativelanguage.googleapis.com',
+};
 
 /** The routing variables of one run. */
 export function routeEnv(input: RouteInput): Record<string, string> {
@@ -72,7 +87,7 @@ export function routeEnv(input: RouteInput): Record<string, string> {
       REQUESTS_CA_BUNDLE: input.caCertPath,
     };
   }
-  const given = input.baseUrl ?? DEFAULT_BASE_URL;
+  const given = input.baseUrl ?? input.defaultBaseUrl ?? DEFAULT_BASE_URL;
   const url = rewriteUrl(given, { port: input.listenerPort, host: keepHost(hostnameOf(given)), scheme: 'http://' });
   return { [input.baseUrlVar]: url };
 }

@@ -32,7 +32,7 @@ import { readShardFile, shardLabel, writeShardFile } from './merge.js';
 import { createProgress, type Progress } from './progress.js';
 import { isInside, prepareAgent, type PreparedAgent } from './presets.js';
 import { agentIdentity, resolvePaths, serializeScenario } from './resolve.js';
-import { DEFAULT_BASE_URL, hostnameOf, hostsFile, routeEnv } from './routing.js';
+import { DEFAULT_BASE_URLS, hostnameOf, hostsFile, routeEnv } from './routing.js';
 import { PROXY_URL_AXIS, type Scenario } from './schema.js';
 import { runtimeVariableWarnings } from './env-names.js';
 import { redactRunFiles } from './redact-run.js';
@@ -203,9 +203,9 @@ async function pickShard(given: string | undefined, existingDir: string | null):
 }
 
 /** Hostnames the private hosts file maps to 127.0.0.1: proxy URLs, and base URLs in reverse route. */
-function routedHostnames(scenario: Scenario, baseUrlVar: string): string[] {
+function routedHostnames(scenario: Scenario, agent: PreparedAgent): string[] {
   if (scenario.route === 'forward') return (scenario.proxy_urls ?? []).map(hostnameOf);
-  const bases = scenario.axes[baseUrlVar] ?? [scenario.env.set[baseUrlVar] ?? DEFAULT_BASE_URL];
+  const bases = scenario.axes[agent.baseUrlVar] ?? [scenario.env.set[agent.baseUrlVar] ?? DEFAULT_BASE_URLS[agent.dialect]];
   return bases.map(hostnameOf);
 }
 
@@ -303,9 +303,6 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
       homePath: userHome,
     });
     const realHome = path.join(sandbox.dir, 'home');
-    // The real directory: the agent sees it as sandbox.home once the namespace has mounted it.
-    await agent.prepareHome(realHome);
-    const mounts = await prepareMounts(ctx, plan, sandbox, realHome);
     const listener = await proxy.addRunListener(planned.id, runDir, { workDir: sandbox.work });
     listening = true;
     const baseUrl = cellEnv[agent.baseUrlVar] ?? plan.baseUrl ?? scenario.env.set[agent.baseUrlVar];
@@ -315,6 +312,7 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
       baseUrlVar: agent.baseUrlVar,
       baseUrl,
       listenerPort: listener.port,
+      defaultBaseUrl: DEFAULT_BASE_URLS[agent.dialect],
       hostsMapped: ctx.ns.available,
       caCertPath: sandbox.caCertPath,
     });
@@ -326,6 +324,10 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
       caCertPath: sandbox.caCertPath,
       ...(scenario.route === 'reverse' ? { baseUrl: routing[agent.baseUrlVar] } : baseUrl ? { baseUrl } : {}),
     };
+    // The real directory: the agent sees it as sandbox.home once the namespace has mounted it. After
+    // the route is known (config files may hold the base URL), before the machine's files go in.
+    await agent.prepareHome(realHome, agentCtx);
+    const mounts = await prepareMounts(ctx, plan, sandbox, realHome);
     const command = agent.command(agentCtx);
     const machineEnv = { ...plan.env, ...(plan.baseUrl ? { [agent.baseUrlVar]: plan.baseUrl } : {}) };
     const env = isolatedEnv({
@@ -532,7 +534,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
   const scratchParent = path.join(os.tmpdir(), 'promptdiff-runs');
   await mkdir(scratchParent, { recursive: true, mode: 0o700 });
   const scratch = await mkdtemp(path.join(scratchParent, 'r-'));
-  const hosts = hostsFile([...routedHostnames(scenario, agent.baseUrlVar), ...machine.routedHostnames(scenario.route)]);
+  const hosts = hostsFile([...routedHostnames(scenario, agent), ...machine.routedHostnames(scenario.route)]);
   const certsDir = resolveCertsDir(opts.certsDir).dir;
   const proxy = await (opts.startProxy ?? startProxy)({
     outDir: path.join(outDir, UNATTRIBUTED_DIR),

@@ -14,7 +14,7 @@ import { silentProgress } from '../../src/scenario/progress.js';
 import { runScenario } from '../../src/scenario/runner.js';
 
 /*
- * Codex, Gemini CLI and Qwen Code from npm play a stub script offline through the runner: each
+ * Every preset but Claude Code (test/e2e-claude-script.test.ts) plays a stub script offline through the runner: each
  * runs the command with its own shell tool, sends the output back, reads and lists with its own
  * tools, and ends on the text turn. Codex gets the issue's `echo $((6*7))-probe`; Gemini CLI
  * refuses any `$(` as command substitution and Qwen Code 0.24.4 prints nothing for it, so those
@@ -30,6 +30,11 @@ const AGENTS = [
   { preset: 'codex', version: process.env.PROMPTDIFF_E2E_CODEX_VERSION ?? '0.169.0', script: ISSUE_SCRIPT, tools: ['exec', 'exec', undefined] },
   { preset: 'gemini-cli', version: process.env.PROMPTDIFF_E2E_GEMINI_VERSION ?? '0.61.0', script: DEFAULT_STUB_SCRIPT, tools: ['run_shell_command', 'read_file', 'list_directory', undefined] },
   { preset: 'qwen-code', version: process.env.PROMPTDIFF_E2E_QWEN_VERSION ?? '0.24.4', script: DEFAULT_STUB_SCRIPT, tools: ['run_shell_command', 'read_file', 'glob', undefined] },
+  { preset: 'opencode', version: process.env.PROMPTDIFF_E2E_OPENCODE_VERSION ?? '1.18.33', script: DEFAULT_STUB_SCRIPT, tools: ['bash', 'read', 'glob', undefined] },
+  { preset: 'kilo', version: process.env.PROMPTDIFF_E2E_KILO_VERSION ?? '7.7.7', script: DEFAULT_STUB_SCRIPT, tools: ['bash', 'read', 'glob', undefined] },
+  { preset: 'copilot', version: process.env.PROMPTDIFF_E2E_COPILOT_VERSION ?? '1.0.102', script: DEFAULT_STUB_SCRIPT, tools: ['bash', 'view', 'view', undefined] },
+  { preset: 'continue', version: process.env.PROMPTDIFF_E2E_CONTINUE_VERSION ?? '1.5.47', script: DEFAULT_STUB_SCRIPT, tools: ['Bash', 'Read', 'List', undefined] },
+  { preset: 'factory', version: process.env.PROMPTDIFF_E2E_FACTORY_VERSION ?? '0.225.1', script: DEFAULT_STUB_SCRIPT, tools: ['Execute', 'Read', 'LS', undefined] },
 ];
 
 let baseDir: string;

@@ -70,8 +70,8 @@ export class AgentE2E {
     const captureDir = await this.tmp('run');
     const listener = await this.proxy.addRunListener(runId, captureDir);
     const home = await this.tmp('home');
-    await this.preset.prepareHome(home);
     const ctx: AgentEnvContext = { route: o.route, proxyUrl: listener.url, caCertPath: this.proxy.caCertPath, ...(o.baseUrl ? { baseUrl: o.baseUrl } : {}) };
+    await this.preset.prepareHome(home, ctx);
     const env: Record<string, string | undefined> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', ...this.preset.env(ctx), ...o.env };
     for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
     let argv = this.preset.command(this.installed.dir, o.prompt ?? 'Say hello.', [], ctx);
