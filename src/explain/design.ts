@@ -230,15 +230,23 @@ async function threshold(
   let lo = toInt(plan.baselineValue!);
   let hi = toInt(plan.from);
   const up = hi > lo;
+  // A k-ary search, k the runs that go in parallel: fewer rounds than halving, for a few more runs.
   while (Math.abs(hi - lo) > 1 && !plan.exhausted()) {
-    const mid = lo + Math.trunc((hi - lo) / 2);
-    const [o] = await rec.ask([{ value: fmt(mid), stage: 'threshold', purpose: `between ${fmt(lo)} and ${fmt(hi)}` }]);
-    if (holds(o!)) hi = mid;
-    else if (told(o!)) lo = mid;
-    else {
-      notes.push(`the probe at ${fmt(mid)} failed: the threshold lies between ${fmt(lo)} and ${fmt(hi)}`);
+    const k = Math.min(plan.batch, Math.abs(hi - lo) - 1);
+    const points = Array.from({ length: k }, (_, i) => lo + Math.trunc(((hi - lo) * (i + 1)) / (k + 1)));
+    const outcomes = await rec.ask(points.map((p) => ({ value: fmt(p), stage: 'threshold', purpose: `between ${fmt(lo)} and ${fmt(hi)}` })));
+    const first = outcomes.findIndex(holds);
+    const nextHi = first === -1 ? hi : points[first]!;
+    let nextLo = lo;
+    points.forEach((p, i) => {
+      if ((first === -1 || i < first) && told(outcomes[i]!) && !holds(outcomes[i]!)) nextLo = p;
+    });
+    if (nextLo === lo && nextHi === hi) {
+      notes.push(`probes between ${fmt(lo)} and ${fmt(hi)} failed: the threshold lies in that interval`);
       break;
     }
+    lo = nextLo;
+    hi = nextHi;
   }
   const span = Math.abs(toInt(plan.from) - toInt(plan.baselineValue!));
   const far = up ? toInt(plan.from) + span : toInt(plan.from) - span;
