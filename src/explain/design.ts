@@ -87,6 +87,9 @@ class Recorder {
   }
 }
 
+/** Units up to which a level starts with single-unit removals. */
+const FINE_START = 12;
+
 export async function explainVariant(plan: VariantPlan, oracle: Oracle): Promise<VariantResult> {
   const rec = new Recorder(oracle);
   const notes: string[] = [];
@@ -121,7 +124,16 @@ export async function explainVariant(plan: VariantPlan, oracle: Oracle): Promise
     const keep = await ddmin(
       level.units.length,
       async (keeps) => (await rec.ask(keeps.map((k) => ({ value: candidate(k)!, stage: 'minimise', purpose: level.name })))).map(holds),
-      { batch: plan.batch, valid: (k) => { const v = candidate(k); return v !== null && plan.accepts(v); }, exhausted: plan.exhausted },
+      {
+        batch: plan.batch,
+        valid: (k) => {
+          const v = candidate(k);
+          return v !== null && plan.accepts(v);
+        },
+        exhausted: plan.exhausted,
+        // A short remainder is likely all needed: single characters straight away.
+        ...(level.units.length <= FINE_START ? { start: level.units.length } : {}),
+      },
     );
     trace.push({ level, keep });
     value = candidate(keep) ?? value;

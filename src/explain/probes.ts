@@ -1,6 +1,5 @@
 import { diffRunDir, type Finding } from '../diff/index.js';
 import type { Catalogue } from '../scenario/factors/catalogue.js';
-import { ScenarioError } from '../scenario/load.js';
 import type { Cell, Manifest } from '../scenario/manifest.js';
 import { ManifestStore } from '../scenario/manifest-store.js';
 import type { Progress } from '../scenario/progress.js';
@@ -23,8 +22,14 @@ const JUDGE_CHUNK = 100;
 /** Cell ids are c001…c999; a longer matrix would renumber them, which extending forbids. */
 export const MAX_CELLS = 999;
 
+/** A mistake in what was asked (exit 2). */
 export class ExplainError extends Error {
   override name = 'InputError';
+}
+
+/** The anchors cannot be run or no longer show the finding: nothing can be judged (exit 3). */
+export class AnchorError extends Error {
+  override name = 'AnchorError';
 }
 
 export interface EngineOptions {
@@ -147,7 +152,7 @@ export class ProbeEngine {
     const located = await this.locateIn(new Set());
     if (!located) {
       const failed = this.manifest!.runs.filter((r) => r.status !== 'ok' && this.anchorIds().has(r.cell));
-      throw new ScenarioError(
+      throw new AnchorError(
         failed.length
           ? `the anchor runs failed (${failed.map((r) => `${r.id} ${r.status}`).join(', ')}): see ${this.opts.dir}/manifest.json`
           : `the finding did not show again in the anchor cells (${[...this.anchorIds()].join(', ')} of ${this.opts.dir}): the agent no longer behaves as it did, or the change was not stable`,
