@@ -149,7 +149,7 @@ function axisModel(axis: string, manifest: Manifest, scenario: Scenario, catalog
     const corpora: Corpus[] = [];
     if (shapeName === 'zone') {
       const tz = systemZones();
-      corpora.push({ name: opts.zones ? 'zones given' : `tzdata ${tz.version}`, values: withCorpus ? opts.zones ?? tz.zones : [] });
+      corpora.push({ name: opts.zones ? 'zones given' : `tzdata ${tz.version}`, values: opts.zones ?? (withCorpus ? tz.zones : []) });
     } else if (shapeName === 'locale' && withCorpus) {
       corpora.push({ name: 'glibc SUPPORTED', values: supportedLocales() });
     } else if (def.kind === 'base-url' && withCorpus) {
@@ -281,6 +281,7 @@ export async function runExplain(opts: RunExplainOptions): Promise<ExplainResult
         probes: r.probes,
         runs: r.runs,
         witness: { cell: witnesses[i]!, values: witness },
+        durationMs: Date.now() - t0,
         from: plan.from,
         notes: r.notes,
       };

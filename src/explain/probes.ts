@@ -158,6 +158,8 @@ export class ProbeEngine {
           : `the finding did not show again in the anchor cells (${[...this.anchorIds()].join(', ')} of ${this.opts.dir}): the agent no longer behaves as it did, or the change was not stable`,
       );
     }
+    // The anchors answer for their own values (a witness's zone is a probe value too).
+    for (const c of this.manifest!.cells) if (this.isAnchor(c.values)) this.outcomes.set(this.key(c.values), outcomeOf(located, c.id, this.opts.baselineText));
     // Probes of an earlier explain of this finding: judged once, then answered from here.
     const earlier = this.manifest!.cells.filter((c) => !this.isAnchor(c.values));
     await this.judge(earlier.map((c) => c.id));

@@ -65,6 +65,8 @@ export const ExplainedVariant = z.object({
   runs: z.number().int().nonnegative(),
   /** The witness cell: where the variant showed, and the context every probe kept. */
   witness: z.object({ cell: z.string(), values: z.record(z.string(), z.string()) }).optional(),
+  /** Wall time from the start of the explain until this variant's search ended (variants run side by side). */
+  durationMs: z.number().nonnegative().optional(),
   /** The value the search started from (the witness's value of the axis, as the agent saw it). */
   from: z.string().optional(),
   notes: z.array(z.string()).default([]),
