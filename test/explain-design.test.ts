@@ -1,7 +1,9 @@
 import { describe, expect, test } from 'vitest';
 import { ddmin } from '../src/explain/ddmin.js';
 import { explainVariant, type Oracle, type Outcome, type VariantPlan } from '../src/explain/design.js';
+import { locate, outcomeOf } from '../src/explain/outcome.js';
 import { shapeNamed, shapeOfValues, type ShapeName } from '../src/explain/shapes.js';
+import type { Finding, Findings } from '../src/diff/index.js';
 
 /**
  * The explain design against oracles that answer from a known rule, no agent involved: each
@@ -148,5 +150,32 @@ describe('explain design on known rules', () => {
     expect(shapeOfValues(['api.example.org'])).toBe('hostname');
     expect(shapeOfValues(['/opt/x', 'a/b'])).toBe('path');
     expect(shapeOfValues(['hello world'])).toBe('text');
+  });
+});
+
+describe('judging a probe from a diff beside the anchors', () => {
+  const group = (text: string, cells: string[], baseline = false) => ({ text, cells, baseline });
+  const finding = (groups: ReturnType<typeof group>[], path = 'body.system') =>
+    ({ id: 'f-x', span: { offset: 0, length: 1, cpOffset: 0 }, location: { exchange: 'e #1', path }, locations: [{ exchange: 'e #1', path }], attribution: { groups } }) as unknown as Finding;
+  // The run's finding: the date's separators, U+002D → U+002F.
+  const original = finding([group('-07-', ['a'], true), group('/07/', ['b'])]);
+  const anchors = { baseline: { cell: 'a', text: '-07-' }, variants: [{ cell: 'b', text: '/07/' }] };
+
+  test('a span merged with the day (another zone, another date) still reads as the variant or the baseline', () => {
+    // In the probes' diff the day changed too in some zones, so the span grew to the day.
+    const merged = finding([group('-07-01', ['a', 'p2'], true), group('/07/01', ['b']), group('/07/02', ['p1']), group('-07-02', ['p3']), group('.07.01', ['p4'])]);
+    const located = locate({ findings: [merged] } as unknown as Findings, original, anchors)!;
+    expect(located).not.toBeNull();
+    expect(outcomeOf(located, 'p1', '-07-')).toEqual({ status: 'ok', variant: '/07/' });
+    expect(outcomeOf(located, 'p2', '-07-')).toEqual({ status: 'ok', variant: '-07-' });
+    expect(outcomeOf(located, 'p3', '-07-')).toEqual({ status: 'ok', variant: '-07-' });
+    // A new separator at the variant's places: a new variant, named by what it put there.
+    expect(outcomeOf(located, 'p4', '-07-')).toEqual({ status: 'ok', variant: '..' });
+    expect(outcomeOf(located, 'p5', '-07-')).toEqual({ status: 'absent' });
+  });
+
+  test('another field, or anchors not split as in the run, is not the finding', () => {
+    expect(locate({ findings: [finding([group('-07-', ['a'], true), group('/07/', ['b'])], 'body.messages[0].content')] } as unknown as Findings, original, anchors)).toBeNull();
+    expect(locate({ findings: [finding([group('-07-', ['a', 'b'], true), group('/07/', ['c'])])] } as unknown as Findings, original, anchors)).toBeNull();
   });
 });
