@@ -129,7 +129,8 @@ function usage(message) {
       `  KIND: ${KINDS.join(' | ')}\n` +
       `  SLOT: 1..${RULES.length} (optional: the plant's own place; see the comment at the top of this file)\n` +
       `  TRIGGER: ${TRIGGERS.join(' | ')} | env.NAME\n` +
-      '  every clause must match for the plant to fire; clauses are split on every &, so write a literal & as \\x26\n',
+      '  every clause must match for the plant to fire; clauses are split on every &, so write a literal & as \\x26\n' +
+      '  a clause TRIGGER>=N (>, <=, <) compares the number its trigger reads instead\n',
   );
   process.exit(2);
 }

@@ -212,7 +212,7 @@ function exceptions(
   const parts: string[] = [];
   if (also.length) parts.push(`also: ${also.join(', ')}`);
   if (not.length) parts.push(`not: ${not.join(', ')}`);
-  return parts.length ? `; in ${judged.length} ${names} values tried, ${parts.join('; ')}` : `; all ${judged.length} ${names} values tried agree`;
+  return parts.length ? `; of ${judged.length} values tried (${names}), ${parts.join('; ')}` : `; the ${judged.length} values tried (${names}) agree`;
 }
 
 /** Zones, locales and catalogue ids: no inner structure to reduce, so the corpus is the search. */
