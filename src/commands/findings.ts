@@ -40,7 +40,8 @@ export async function cmdDiff(args: string[]): Promise<number> {
   const { findings, findingsFile, htmlFile } = await analyse(runDir);
   if (values.json) process.stdout.write(renderJson(findings));
   else if (!values.quiet) {
-    process.stdout.write(renderTerminal(findings, { color: useColor() }));
+    const explanations = await readExplanations(runDir);
+    process.stdout.write(renderTerminal(findings, { color: useColor(), ...(explanations.size ? { explanations } : {}) }));
     process.stdout.write(`\nfindings: ${findingsFile}\nreport:   ${htmlFile}\n`);
   }
   return exitCodeFor(findings);

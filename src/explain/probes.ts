@@ -111,7 +111,8 @@ export class ProbeEngine {
   private async run(): Promise<void> {
     this.round++;
     const fresh = this.manifest === null;
-    const todo = this.cells.filter((c) => !this.manifest?.cells.some((m) => this.key(m.values) === this.key(c))).length;
+    const stored = new Set((this.manifest?.cells ?? []).map((m) => this.key(m.values)));
+    const todo = this.cells.filter((c) => !stored.has(this.key(c))).length;
     const result = await runScenario({
       scenario: this.scenario(),
       outDir: this.opts.dir,

@@ -47,7 +47,7 @@ function variantBlock(e: Explain, v: ExplainedVariant): string {
     .join('');
   return `<div class="explained-variant">
 <h4><code>${esc(visible(v.text))}</code> ${esc(v.codePoints.map((c) => `${c.cp} ${c.name}`).join(', '))}</h4>
-<p class="rule"><strong>Rule:</strong> ${esc(v.rule)}</p>
+<p class="rule"><strong>Rule:</strong> ${esc(v.rule).replace(/`([^`]*)`/g, '<code>$1</code>')}</p>
 <p>Minimal: ${v.minimal.map((m) => `<code>${esc(m)}</code>`).join(', ') || '—'} · ${v.runs} runs${v.from ? ` · from <code>${esc(v.from)}</code>` : ''}${v.witness ? ` in cell ${esc(v.witness.cell)}` : ''}</p>
 ${v.notes.length ? `<ul>${v.notes.map((n) => `<li>${esc(n)}</li>`).join('')}</ul>` : ''}
 <details><summary>${v.probes.length} probes</summary>
