@@ -13,11 +13,15 @@ function codePointsOf(v: ExplainedVariant): string {
   return `${shown.join(', ')}${v.codePoints.length > 3 ? `, +${v.codePoints.length - 3}` : ''}`;
 }
 
+const RULE_WIDTH = 240;
+
 /** Lines to print under the finding's own line. */
 export function explainedLines(e: Explain): string[] {
   return e.variants.map((v) => {
     const what = v.codePoints.length <= 3 ? codePointsOf(v) : `"${escapeCodePoints(ellipsis(v.text, 24))}"`;
-    return `    explained (${e.axis}): ${what} when ${v.rule} [${v.runs} runs]`;
+    // Corpus lists can run long; explain.json and the HTML report have the whole rule.
+    const rule = Array.from(v.rule).length > RULE_WIDTH ? `${Array.from(v.rule).slice(0, RULE_WIDTH - 1).join('')}…` : v.rule;
+    return `    explained (${e.axis}): ${what} when ${rule} [${v.runs} runs]`;
   });
 }
 
