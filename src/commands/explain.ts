@@ -24,6 +24,7 @@ threshold, conjunction…) and every probe with its outcome.
   --jobs N           runs in parallel (default: the scenario's jobs)
   --no-corpus        skip the corpora (every IANA zone, glibc locales, API hosts, catalogue values)
   --zones LIST       comma-separated zone names to try instead of the system's whole tzdata
+  --scenario FILE    the run's scenario file, when its manifest holds secret values only as tags
   --json             print explain.json on stdout
   --certs DIR        CA directory
 
@@ -59,6 +60,7 @@ export async function cmdExplain(args: string[]): Promise<number> {
     jobs: { type: 'string' },
     'no-corpus': { type: 'boolean' },
     zones: { type: 'string' },
+    scenario: { type: 'string' },
     json: { type: 'boolean' },
     certs: { type: 'string' },
     help: { type: 'boolean' },
@@ -81,6 +83,7 @@ export async function cmdExplain(args: string[]): Promise<number> {
       ...(values['no-corpus'] ? { corpus: false } : {}),
       ...(zones?.length ? { zones } : {}),
       ...(values.certs ? { certsDir: path.resolve(values.certs) } : {}),
+      ...(values.scenario ? { scenarioPath: path.resolve(values.scenario) } : {}),
       progress: values.json ? undefined : quietProgress(values.finding!),
       signal,
     }).catch((err: unknown) => {

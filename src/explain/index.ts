@@ -8,7 +8,10 @@ import { loadManifest } from '../diff/load.js';
 import { baseUrlFor } from '../scenario/factors/base-url.js';
 import { builtInCatalogue, valueParams, type Catalogue, type Factor } from '../scenario/factors/catalogue.js';
 import { factorsFromDefinitions } from '../scenario/factors/resolve.js';
-import { validateScenario } from '../scenario/load.js';
+import { loadScenario, validateScenario } from '../scenario/load.js';
+import { resolvePaths } from '../scenario/resolve.js';
+import { scenarioSecrets } from '../scenario/secrets.js';
+import { tagsIn } from '../capture/secret-values.js';
 import type { FactorDefinition, Manifest } from '../scenario/manifest.js';
 import { dialectOfVariable, scenarioPreset } from '../scenario/presets.js';
 import type { Progress } from '../scenario/progress.js';
@@ -38,6 +41,8 @@ export interface RunExplainOptions {
   jobs?: number;
   /** false: no corpus beyond the axis's own search (zones, locales and catalogue ids still try the witness). */
   corpus?: boolean;
+  /** The run's scenario file: puts back secret values its manifest holds only as tags. */
+  scenarioPath?: string;
   /** Replace the built-in corpora (narrow runs, tests): zone names; base URLs or hosts. */
   zones?: string[];
   hosts?: string[];
@@ -54,6 +59,26 @@ export interface ExplainResult {
   findings: Findings;
   dir: string;
   exitCode: number;
+}
+
+/**
+ * The manifest with the run's secret values put back from its scenario file: probes must run with
+ * what the run had, and a manifest written without secrets holds only their tags.
+ */
+async function withSecrets(manifest: Manifest, runDir: string, scenarioPath: string | undefined, keep: boolean): Promise<Manifest> {
+  let record = manifest;
+  if (scenarioPath) {
+    const loaded = await loadScenario(scenarioPath);
+    record = scenarioSecrets(resolvePaths(loaded.scenario, loaded.baseDir), keep).secrets.restore(manifest);
+  }
+  const left = tagsIn(record.scenario);
+  if (left.length) {
+    const fields = manifest.secrets?.fields.length ? manifest.secrets.fields.join(', ') : left.join(', ');
+    throw new InputError(
+      `${runDir}: the run's secret values were not written down (${fields})${scenarioPath ? ` and ${scenarioPath} does not hold them` : ''}: give its scenario file with --scenario FILE`,
+    );
+  }
+  return record;
 }
 
 async function readOrDiff(runDir: string): Promise<{ findings: Findings; file: string }> {
@@ -197,7 +222,9 @@ async function writeExplain(dir: string, explain: Explain): Promise<string> {
 export async function runExplain(opts: RunExplainOptions): Promise<ExplainResult> {
   const t0 = Date.now();
   const runDir = path.resolve(opts.runDir);
-  const manifest = await loadManifest(runDir);
+  const raw = await loadManifest(runDir);
+  const keepSecrets = raw.secrets?.policy === 'kept';
+  const manifest = await withSecrets(raw, runDir, opts.scenarioPath, keepSecrets);
   const { findings, file } = await readOrDiff(runDir);
   const finding = chooseFinding(findings, opts.finding, file);
   const axis = chooseAxis(finding, opts.axis);
@@ -249,6 +276,7 @@ export async function runExplain(opts: RunExplainOptions): Promise<ExplainResult
     agentInstall: opts.agentInstall,
     startProxy: opts.startProxy,
     certsDir: opts.certsDir,
+    keepSecrets,
   });
   await mkdir(path.dirname(dir), { recursive: true });
   await engine.open();

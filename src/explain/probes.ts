@@ -50,6 +50,8 @@ export interface EngineOptions {
   agentInstall?: RunScenarioOptions['agentInstall'];
   startProxy?: RunScenarioOptions['startProxy'];
   certsDir?: string;
+  /** The run directory's policy for secret values, kept by the probes' directory. */
+  keepSecrets?: boolean;
 }
 
 interface Pending {
@@ -122,6 +124,7 @@ export class ProbeEngine {
       jobs: this.opts.jobs,
       catalogue: this.opts.catalogue,
       certsDir: this.opts.certsDir,
+      keepSecrets: this.opts.keepSecrets,
       signal: this.opts.signal,
       agentInstall: this.opts.agentInstall,
       startProxy: this.opts.startProxy,
