@@ -182,6 +182,33 @@ describe.skipIf(!full)('promptdiff explain on the canary: each planted rule come
     expect(r.stderr).toMatch(/is a request-presence finding \(a request sent only in some cells\): explain needs changed bytes/);
   });
 
+  test('secret values written down only as tags: refused without the scenario file, explained with it', async () => {
+    const file = path.join(base, 'secret.yaml');
+    const input = {
+      name: 'canary-secret',
+      agent: { command: ['node', CANARY, '--task', 'Say hi.', '--plant', PLANTS[0]!] },
+      route: 'forward',
+      repetitions: 2,
+      timeout: '30s',
+      factors: { 'network.base-url': ['first-party', 'deepseek'] },
+      env: { set: { ANTHROPIC_API_KEY: 'sk-ant-explain-test-secret-0123456789' } },
+    };
+    await writeFile(file, JSON.stringify(input));
+    const dir = path.join(base, 'secret');
+    await runScenario({ scenarioPath: file, outDir: dir, progress: silentProgress });
+    expect(await readFile(path.join(dir, 'manifest.json'), 'utf8')).not.toContain('0123456789');
+    const f = await diffRunDir(dir);
+    await writeFindings(dir, f);
+    const id = f.findings.find((x) => x.class === 'confusable')!.id;
+    const refused = await runCli(['explain', dir, '--finding', id]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr.trim()).toMatch(/the run's secret values were not written down \(env\.set\.ANTHROPIC_API_KEY\): give its scenario file with --scenario FILE$/);
+    const r = await runExplain({ runDir: dir, finding: id, scenarioPath: file, corpus: false, progress: () => silentProgress });
+    expect(r.explain.variants[0]!.conditions).toEqual([{ field: 'host', relation: 'contains', value: 'deepseek', caseInsensitive: true }]);
+    // The probes' directory is written without the secret, as the run's was.
+    expect(await readFile(path.join(r.dir, 'manifest.json'), 'utf8')).not.toContain('0123456789');
+  }, 120_000);
+
   test('an agent that can no longer be run or installed is refused before any probe', async () => {
     // The canary copied away, a run made with the copy, then the copy removed.
     const script = path.join(base, 'gone-canary.mjs');
