@@ -1,5 +1,4 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { InstallOptions } from '../agents/index.js';
 import { diffRunDir, FindingsSchema, InputError, type Finding, type Findings } from '../diff/index.js';
@@ -18,6 +17,7 @@ import type { Progress } from '../scenario/progress.js';
 import type { RunScenarioOptions } from '../scenario/runner.js';
 import { PROXY_URL_AXIS, type Scenario } from '../scenario/schema.js';
 import { toolVersion } from '../version.js';
+import { firstIssue, parseInputJson, readInputText } from '../input-file.js';
 import { apiHostUrls, supportedLocales, systemZones } from './corpora.js';
 import { explainVariant, type Corpus, type VariantPlan } from './design.js';
 import { ProbeEngine } from './probes.js';
@@ -27,6 +27,7 @@ import { commandProblem } from './agent-check.js';
 
 export { EXPLAIN_FILE } from './schema.js';
 export { readExplanations } from './store.js';
+import { readExplanations } from './store.js';
 
 export const DEFAULT_EXPLAIN_BUDGET = 800;
 export const EXPLAIN_DIR = 'explain';
@@ -83,9 +84,10 @@ async function withSecrets(manifest: Manifest, runDir: string, scenarioPath: str
 
 async function readOrDiff(runDir: string): Promise<{ findings: Findings; file: string }> {
   const file = path.join(runDir, 'findings.json');
-  if (!existsSync(file)) return { findings: await diffRunDir(runDir), file: `${runDir} (diffed now: no findings.json)` };
-  const parsed = FindingsSchema.safeParse(JSON.parse(await readFile(file, 'utf8')));
-  if (!parsed.success) throw new InputError(`${file}: not a findings file of this version: rerun promptdiff diff ${runDir}`);
+  const text = await readInputText(file, 'findings', (m) => new InputError(m));
+  if (text === null) return { findings: await diffRunDir(runDir), file: `${runDir} (diffed now: no findings.json)` };
+  const parsed = FindingsSchema.safeParse(parseInputJson(text, file, (m) => new InputError(m)));
+  if (!parsed.success) throw new InputError(`${file}: not a findings file of this version (${firstIssue(parsed.error)}): rerun promptdiff diff ${runDir}`);
   return { findings: parsed.data, file };
 }
 
@@ -229,9 +231,9 @@ export async function runExplain(opts: RunExplainOptions): Promise<ExplainResult
   const finding = chooseFinding(findings, opts.finding, file);
   const axis = chooseAxis(finding, opts.axis);
   const dir = path.join(runDir, EXPLAIN_DIR, finding.id);
-  const previous = await readFile(path.join(dir, EXPLAIN_FILE), 'utf8').then((t) => ExplainSchema.safeParse(JSON.parse(t)), () => null);
-  if (previous?.success && previous.data.axis !== axis) {
-    throw new InputError(`${dir} explains ${finding.id} along ${previous.data.axis}: move it away to explain along ${axis}`);
+  const previous = (await readExplanations(runDir)).get(finding.id);
+  if (previous && previous.axis !== axis) {
+    throw new InputError(`${dir} explains ${finding.id} along ${previous.axis}: move it away to explain along ${axis}`);
   }
   const stored = validateScenario(manifest.scenario, path.join(runDir, 'manifest.json'));
   const scenario = await checkAgent(manifest, stored, runDir, opts.agentInstall);

@@ -1,5 +1,6 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { readInputText } from '../input-file.js';
 import { EXPLAIN_FILE, ExplainSchema, type Explain } from './schema.js';
 
 /**
@@ -11,7 +12,8 @@ export async function readExplanations(runDir: string): Promise<Map<string, Expl
   const root = path.join(runDir, 'explain');
   const entries = await readdir(root).catch(() => [] as string[]);
   for (const name of entries.sort()) {
-    const text = await readFile(path.join(root, name, EXPLAIN_FILE), 'utf8').catch(() => null);
+    // explain.json is far smaller than findings.json (600 probes at most in practice): the same limit will do.
+    const text = await readInputText(path.join(root, name, EXPLAIN_FILE), 'findings', (m) => new Error(m)).catch(() => null);
     if (text === null) continue;
     try {
       const parsed = ExplainSchema.safeParse(JSON.parse(text));
