@@ -14,6 +14,7 @@ Commands:
   agents [install NAME@VER]    list agent presets and cached versions / install one into the cache
   bisect SCENARIO --from A     first release of the scenario's agent preset whose findings change
   diff RUN_DIR                 find environment-dependent bytes; writes RUN_DIR/findings.json
+  explain RUN_DIR --finding ID the rule that triggers a finding, by reruns on reduced and probed values
   report RUN_DIR               show findings (--format terminal|json|html)
   scan DIR|FILE                screen one run's captures for hidden or look-alike characters (no matrix)
   proxy --out DIR [--port P]   intercepting proxy: record every exchange to DIR/exchanges.jsonl
@@ -43,6 +44,7 @@ const COMMANDS: Record<string, () => Promise<Handler>> = {
   diff: async () => (await import('./commands/findings.js')).cmdDiff,
   report: async () => (await import('./commands/findings.js')).cmdReport,
   scan: async () => (await import('./commands/scan.js')).cmdScan,
+  explain: async () => (await import('./commands/explain.js')).cmdExplain,
 };
 
 export async function main(argv: string[]): Promise<number> {

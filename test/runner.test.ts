@@ -210,4 +210,41 @@ describe('runner', () => {
     const [req] = await lines(path.join(outDir, 'runs', result.manifest.runs[0]!.id));
     expect(req!.request.url).toMatch(/\/v1\/chat\/completions$/);
   });
+
+  test('extend: values appended to a factor (a new host gets its hosts entry and definition), probe cells run once', async () => {
+    const outDir = path.join(dir, 'extend-values');
+    const make = (values: string[], cells: string[]) =>
+      validateScenario(
+        {
+          name: 'extend-values',
+          agent: { command: ['node', canary, '--task', 'hi', '--plant', 'zwsp:base=\\.cn$'] },
+          route: 'reverse',
+          factors: { 'network.base-url': values },
+          design: { cells: cells.map((v) => ({ 'network.base-url': v })) },
+          repetitions: 2,
+        },
+        'test',
+      );
+    const first = await runScenario({ scenario: make(['first-party'], ['first-party']), outDir, progress: silentProgress, startProxy: startFakeProxy });
+    expect(first.manifest.runs.map((r) => r.id)).toEqual(['c001-r1', 'c001-r2']);
+    const url = 'https://api.example-probe.cn';
+    const second = await runScenario({
+      scenario: make(['first-party', url], ['first-party', url]),
+      outDir,
+      resume: true,
+      extend: true,
+      progress: silentProgress,
+      startProxy: startFakeProxy,
+      repetitionsOf: (cell) => (cell.values['network.base-url'] === url ? 1 : 2),
+    });
+    expect(second.ran).toEqual(['c002-r1']);
+    expect(second.manifest.runs.map((r) => r.message ?? r.status)).toEqual(['ok', 'ok', 'ok']);
+    expect(Object.keys(second.manifest.factors!['network.base-url']!.values)).toContain(url);
+    const body = (await lines(path.join(outDir, 'runs', 'c002-r1')))![1]!.request.body;
+    expect(body).toContain('tools\u200B provided');
+    // Anything else changed is still refused, and so is a value list that is not the old one extended.
+    await expect(
+      runScenario({ scenario: make([url, 'first-party'], ['first-party', url]), outDir, resume: true, extend: true, progress: silentProgress, startProxy: startFakeProxy }),
+    ).rejects.toThrow(/can only extend/);
+  });
 });

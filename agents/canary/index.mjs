@@ -8,6 +8,9 @@
 //   string its TRIGGER reads. Clauses are split on every `&`, so a regex cannot contain a literal
 //   `&`: write it `\x26` (or `\u0026`). `=` is fine inside a regex (the first `=` ends the trigger).
 //   Several plants may be given; each one is tested on its own.
+//   A clause may compare a number instead: TRIGGER>=N, TRIGGER>N, TRIGGER<=N or TRIGGER<N (N an
+//   integer or decimal) holds when the string its TRIGGER reads is a number that compares so
+//   (e.g. env.CANARY_MAX_TOKENS>=32000); a string that is not a number never holds.
 //
 // TRIGGERS  each yields one string; a source that cannot be read yields ''.
 //   tz         TZ, else Intl's timezone                   proxy     HTTPS_PROXY's hostname
@@ -126,7 +129,8 @@ function usage(message) {
       `  KIND: ${KINDS.join(' | ')}\n` +
       `  SLOT: 1..${RULES.length} (optional: the plant's own place; see the comment at the top of this file)\n` +
       `  TRIGGER: ${TRIGGERS.join(' | ')} | env.NAME\n` +
-      '  every clause must match for the plant to fire; clauses are split on every &, so write a literal & as \\x26\n',
+      '  every clause must match for the plant to fire; clauses are split on every &, so write a literal & as \\x26\n' +
+      '  a clause TRIGGER>=N (>, <=, <) compares the number its trigger reads instead\n',
   );
   process.exit(2);
 }
@@ -161,6 +165,12 @@ function parsePlant(spec) {
   const slot = slotText === undefined ? null : Number(slotText);
   if (slot !== null && !(slot >= 1 && slot <= RULES.length)) usage(`plant slot ${slotText} out of range: 1..${RULES.length}`);
   const clauses = rest.split('&').map((clause) => {
+    const n = /^([a-z]+|env\.[A-Za-z_][A-Za-z0-9_]*)(>=|<=|>|<)(-?\d+(?:\.\d+)?)$/.exec(clause);
+    if (n) {
+      const [, trigger, op, limit] = n;
+      if (!trigger.startsWith('env.') && !TRIGGERS.includes(trigger)) usage(`unknown plant trigger ${trigger}`);
+      return { trigger, compare: { op, limit: Number(limit) } };
+    }
     const c = /^([a-z]+|env\.[A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(clause);
     if (!c) bad();
     const [, trigger, source] = c;
@@ -374,9 +384,16 @@ function senses(baseUrl, proxyUrl) {
   };
 }
 
-/** The plants that fire: every clause's regex matches what its trigger reads. */
+/** A numeric clause: the string is a number and compares with the limit. */
+function compares(text, { op, limit }) {
+  if (!/^\s*-?\d+(\.\d+)?\s*$/.test(text)) return false;
+  const n = Number(text);
+  return op === '>=' ? n >= limit : op === '>' ? n > limit : op === '<=' ? n <= limit : n < limit;
+}
+
+/** The plants that fire: every clause's regex matches (or number compares with) what its trigger reads. */
 function firedPlants(plants, sense) {
-  const fired = plants.filter((p) => p.clauses.every((c) => c.regex.test(sense(c.trigger))));
+  const fired = plants.filter((p) => p.clauses.every((c) => (c.compare ? compares(sense(c.trigger), c.compare) : c.regex.test(sense(c.trigger)))));
   return { has: (kind, slot = null) => fired.some((p) => p.kind === kind && p.slot === slot) };
 }
 

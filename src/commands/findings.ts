@@ -4,6 +4,7 @@ import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
 import { renderReport, renderTerminal, renderJson, renderHtml, readFindings, exitCodeFor } from '../report/index.js';
 import { UsageError, parse, oneOf } from '../cli-support.js';
 import { auditLines } from '../audit/summary.js';
+import { readExplanations } from '../explain/store.js';
 
 export const REPORT_FILE = 'report.html';
 
@@ -19,7 +20,8 @@ export async function analyse(runDir: string): Promise<{ findings: Findings; fin
 export async function writeHtml(runDir: string, findings: Findings): Promise<string> {
   const htmlFile = path.join(runDir, REPORT_FILE);
   const lines = await auditLines(runDir);
-  await writeFile(htmlFile, renderHtml(findings, lines ? { verdict: { lines } } : {}));
+  const explanations = await readExplanations(runDir);
+  await writeFile(htmlFile, renderHtml(findings, { ...(lines ? { verdict: { lines } } : {}), ...(explanations.size ? { explanations } : {}) }));
   return htmlFile;
 }
 
@@ -48,7 +50,8 @@ export async function cmdDiff(args: string[]): Promise<number> {
   const { findings, findingsFile, htmlFile } = await analyse(runDir);
   if (values.json) process.stdout.write(renderJson(findings));
   else if (!values.quiet) {
-    process.stdout.write(renderTerminal(findings, terminalOptions()));
+    const explanations = await readExplanations(runDir);
+    process.stdout.write(renderTerminal(findings, { ...terminalOptions(), ...(explanations.size ? { explanations } : {}) }));
     process.stdout.write(`\nfindings: ${findingsFile}\nreport:   ${htmlFile}\n`);
   }
   return exitCodeFor(findings);
@@ -62,8 +65,11 @@ export async function cmdReport(args: string[]): Promise<number> {
     throw new UsageError('promptdiff report: give exactly one run directory or findings.json');
   }
   const format = oneOf('format', values.format, ['terminal', 'json', 'html'] as const, 'terminal');
-  const findings = await readFindings(path.resolve(positionals[0]!));
-  const text = renderReport(findings, format, values.out ? {} : terminalOptions());
+  const given = path.resolve(positionals[0]!);
+  const findings = await readFindings(given);
+  // Explanations live beside findings.json (RUN_DIR/explain/<id>/explain.json), when explain ran.
+  const explanations = await readExplanations(given.endsWith('.json') ? path.dirname(given) : given);
+  const text = renderReport(findings, format, { ...(values.out ? {} : terminalOptions()), ...(explanations.size ? { explanations } : {}) });
   if (values.out) {
     await writeFile(values.out, text);
     process.stderr.write(`wrote ${path.resolve(values.out)}\n`);

@@ -1,6 +1,8 @@
 import { CODE_POINT_CLASSES, FINDING_CLASSES, type Change, type Finding, type FindingClass, type Findings, type Group } from '../diff/findings-schema.js';
 import { howMany } from '../diff/where.js';
 import { ellipsis } from './escape.js';
+import type { Explain } from '../explain/schema.js';
+import { EXPLAINED_CSS, explainedSection } from './explained.js';
 
 /**
  * One self-contained HTML file: no scripts, fonts or images from anywhere, so a researcher can
@@ -16,6 +18,8 @@ export interface HtmlOptions {
    * lines about how the runs were chosen (an audit's stages and run counts).
    */
   verdict?: { lines: string[] };
+  /** `promptdiff explain` results by finding id: an "explained" section after each one's finding. */
+  explanations?: ReadonlyMap<string, Explain>;
 }
 
 export function renderHtml(findings: Findings, options: HtmlOptions = {}): string {
@@ -26,7 +30,7 @@ export function renderHtml(findings: Findings, options: HtmlOptions = {}): strin
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>promptdiff: ${s.counts.total} finding${s.counts.total === 1 ? '' : 's'}</title>
-<style>${CSS}</style>
+<style>${CSS}${options.explanations?.size ? EXPLAINED_CSS : ''}</style>
 </head>
 <body>
 <header>
@@ -42,7 +46,7 @@ ${list('Warnings', s.warnings)}
 ${options.verdict ? verdict(findings, options.verdict.lines) : ''}
 ${overview(findings)}
 ${matrix(findings)}
-${findings.findings.map((f, i) => findingSection(findings, f, i)).join('\n')}
+${findings.findings.map((f, i) => findingSection(findings, f, i) + (options.explanations?.has(f.id) ? explainedSection(options.explanations.get(f.id)!) : '')).join('\n')}
 </main>
 <footer>
 <p>Unicode data — properties: ${esc(s.unicode.properties)}; names: ${esc(s.unicode.names)}; confusables: ${esc(s.unicode.confusables)}.</p>

@@ -2,6 +2,8 @@ import type { Finding, FindingClass, Findings, Group } from '../diff/findings-sc
 import { describeWhere } from '../diff/where.js';
 import { ellipsis, escapeCodePoints } from './escape.js';
 import { fitToWidth } from './fit.js';
+import type { Explain } from '../explain/schema.js';
+import { explainedLines } from './explained.js';
 
 export interface TerminalOptions {
   /** ANSI colour; callers turn it on for a TTY. */
@@ -10,6 +12,8 @@ export interface TerminalOptions {
   context?: number;
   /** Wrap lines to this many columns (a terminal's width); undefined keeps one line per finding, for pipes and files. */
   width?: number;
+  /** `promptdiff explain` results by finding id: each rule is printed under its finding. */
+  explanations?: ReadonlyMap<string, Explain>;
 }
 
 const CLASS_COLOR: Record<FindingClass, string> = {
@@ -137,7 +141,11 @@ export function renderTerminal(findings: Findings, options: TerminalOptions = {}
       (s.counts.occurrences > s.counts.total ? ` in ${s.counts.occurrences} places` : '') +
       ` · ${s.cells.length} cells · ${s.runs.compared}/${s.runs.total} runs compared · ${s.alignedRequests} requests · ${s.fieldsCompared} fields`,
   );
-  for (const f of findings.findings) lines.push(renderFindingLine(f, options));
+  for (const f of findings.findings) {
+    lines.push(renderFindingLine(f, options));
+    const e = options.explanations?.get(f.id);
+    if (e) lines.push(...explainedLines(e));
+  }
   for (const note of s.noise.notes) lines.push(p.wrap(DIM, `note: ${note}`));
   for (const r of s.runsFailed) {
     lines.push(p.wrap('\x1b[31m', `run failed: ${r.id} (${r.cell}) ${r.status}${r.message ? `: ${r.message}` : ''}`));

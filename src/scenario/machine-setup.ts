@@ -1,6 +1,6 @@
 import type { DialectName } from '../capture/schema.js';
 import { prepareClock, type ClockCheck } from './clock.js';
-import { builtInCatalogue, type Catalogue, type Factor } from './factors/catalogue.js';
+import { builtInCatalogue, valueParams, type Catalogue, type Factor } from './factors/catalogue.js';
 import { definitionsOf, factorsFromDefinitions, resolveFactors } from './factors/resolve.js';
 import { baseUrlFor } from './factors/base-url.js';
 import type { MachinePlan } from './factors/index.js';
@@ -50,6 +50,15 @@ function chooseFactors(opts: MachineSetupOptions): { factors: Map<string, Factor
   if (stored) {
     const all = factorsFromDefinitions(stored, opts.where);
     const factors = new Map([...all].filter(([name]) => name in opts.scenario.factors));
+    // An extended directory may bring plain values (a zone, a URL) its stored definitions lack;
+    // one that does not check is reported when its cell is planned.
+    for (const [name, factor] of factors) {
+      for (const value of opts.scenario.factors[name] ?? []) {
+        if (factor.values.has(value)) continue;
+        const found = valueParams(factor, value);
+        if (!('error' in found)) factor.values.set(value, found.params);
+      }
+    }
     return { factors, neutral: [...all.values()].filter((f) => !factors.has(f.name) && f.neutral !== undefined) };
   }
   if (opts.existing) {

@@ -86,6 +86,12 @@ export interface RunScenarioOptions {
   agentInstall?: InstallOptions;
   /** The factor catalogue to resolve `factors` against (default: the built-in one). */
   catalogue?: Catalogue;
+  /**
+   * Repetitions of a cell, at most the scenario's (default: the scenario's for every cell). A
+   * region that varies within any cell is masked in all cells, so probe cells beside anchor cells
+   * that keep the scenario's repetitions can run once each (how `promptdiff explain` probes).
+   */
+  repetitionsOf?: (cell: Cell) => number;
 }
 
 export interface RunScenarioResult {
@@ -173,17 +179,23 @@ async function pickScenario(opts: RunScenarioOptions, stored: Manifest | null, o
   return { scenario: given, file: file ?? existing?.scenarioFile ?? null, secrets, existing };
 }
 
-/** An extended scenario may differ from the stored one only by cells added after the stored ones. */
+/**
+ * An extended scenario may differ from the stored one only by cells added after the stored ones
+ * and by values appended to its axes and factors (a staged design meets new values as it goes).
+ */
 function checkExtension(existing: Manifest, scenario: Scenario, outDir: string): void {
-  const stored = existing.scenario as { design?: unknown };
-  const next = serializeScenario(scenario) as { design?: unknown };
-  const { design: a, ...restA } = stored;
-  const { design: b, ...restB } = next;
+  type Stored = { design?: unknown; axes?: Record<string, unknown[]>; factors?: Record<string, unknown[]> };
+  const stored = existing.scenario as Stored;
+  const next = serializeScenario(scenario) as Stored;
+  const { design: a, axes: axesA = {}, factors: factorsA = {}, ...restA } = stored;
+  const { design: b, axes: axesB = {}, factors: factorsB = {}, ...restB } = next;
   const cellsOf = (d: unknown) => (typeof d === 'object' && d !== null && 'cells' in d ? (d as { cells: unknown[] }).cells : null);
-  const before = cellsOf(a);
-  const after = cellsOf(b);
-  const prefix = before !== null && after !== null && after.length >= before.length && JSON.stringify(after.slice(0, before.length)) === JSON.stringify(before);
-  if (JSON.stringify(restA) !== JSON.stringify(restB) || !prefix) {
+  const isPrefix = (x: unknown[] | null, y: unknown[] | null | undefined) =>
+    x !== null && y !== null && y !== undefined && y.length >= x.length && JSON.stringify(y.slice(0, x.length)) === JSON.stringify(x);
+  const grown = (x: Record<string, unknown[]>, y: Record<string, unknown[]>) =>
+    JSON.stringify(Object.keys(x)) === JSON.stringify(Object.keys(y)) && Object.entries(x).every(([k, v]) => isPrefix(v, y[k]));
+  const prefix = isPrefix(cellsOf(a), cellsOf(b));
+  if (JSON.stringify(restA) !== JSON.stringify(restB) || !prefix || !grown(axesA, axesB) || !grown(factorsA, factorsB)) {
     throw new ScenarioError(`${outDir}: can only extend a run directory with cells added after its own (same scenario otherwise)`);
   }
 }
@@ -414,7 +426,13 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
 }
 
 /** The stored manifest with the extended scenario's new cells and their pending runs appended. */
-function extendManifest(existing: Manifest, scenario: Scenario, matrix: Matrix, isolation: NonNullable<Manifest['isolation']>): Manifest {
+function extendManifest(
+  existing: Manifest,
+  scenario: Scenario,
+  matrix: Matrix,
+  isolation: NonNullable<Manifest['isolation']>,
+  factors: Manifest['factors'],
+): Manifest {
   const known = new Map(existing.cells.map((c) => [c.id, JSON.stringify(c.values)]));
   for (const cell of matrix.cells.slice(0, existing.cells.length)) {
     if (known.get(cell.id) !== JSON.stringify(cell.values)) throw new ScenarioError(`cell ${cell.id} changed while extending the run directory`);
@@ -427,6 +445,8 @@ function extendManifest(existing: Manifest, scenario: Scenario, matrix: Matrix, 
     cells: matrix.cells,
     runs: [...existing.runs, ...matrix.runs.filter((r) => added.has(r.cell)).map(pendingEntry)],
     isolation,
+    // Values appended to a factor are recorded with the others (what each shows, for echoes).
+    ...(existing.factors ? { factors } : {}),
   };
 }
 
@@ -482,6 +502,10 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
   const machine = await setupMachine({ scenario, existing, ns, dialect: agent.dialect, where, catalogue: opts.catalogue });
   for (const s of machine.skipped) warnings.push(`factor ${s.factor} skipped: ${s.reason}`);
   const matrix = expandMatrix(scenario, { yes: opts.yes, skipped: machine.skipped.map((s) => s.factor) });
+  if (opts.repetitionsOf) {
+    const cellOf = new Map(matrix.cells.map((c) => [c.id, c]));
+    matrix.runs = matrix.runs.filter((r) => r.rep <= opts.repetitionsOf!(cellOf.get(r.cell)!));
+  }
   machine.planCells(existing && !opts.extend ? existing.cells : matrix.cells);
 
   const isolation = {
@@ -495,7 +519,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
   };
   const manifest: Manifest = existing
     ? opts.extend
-      ? extendManifest(existing, scenario, matrix, isolation)
+      ? extendManifest(existing, scenario, matrix, isolation, machine.definitions)
       : { ...existing, isolation }
     : {
         v: MANIFEST_VERSION,
