@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-/** `npm run test:agents`: real agent releases from npm (Codex, Gemini CLI, Qwen Code) — large downloads, not in CI. */
+/** `npm run test:agents`: every preset but Claude Code with its real release from npm — large downloads, not in CI. Continue CLI's file is also in `npm test`. */
 export default defineConfig({
   test: {
     // Nothing outlives the suite in /tmp (test/setup/*-tmp.ts), and the proxy's expected warnings
@@ -9,7 +9,7 @@ export default defineConfig({
     globalSetup: ['test/setup/global-tmp.ts'],
     setupFiles: ['test/setup/file-tmp.ts'],
     env: { PROMPTDIFF_LOG_LEVEL: process.env.PROMPTDIFF_LOG_LEVEL ?? 'silent' },
-    include: ['test/agents-e2e/**/*.test.ts'],
+    include: ['test/agents-e2e/**/*.test.ts', 'test/e2e-continue.test.ts'],
     testTimeout: 600_000,
     hookTimeout: 900_000,
     maxWorkers: 1,

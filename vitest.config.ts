@@ -9,7 +9,7 @@ export default defineConfig({
     setupFiles: ['test/setup/file-tmp.ts'],
     env: { PROMPTDIFF_LOG_LEVEL: process.env.PROMPTDIFF_LOG_LEVEL ?? 'silent' },
     include: ['test/**/*.test.ts'],
-    // Real Codex / Gemini CLI / Qwen Code releases: npm run test:agents
+    // The other real agents' releases: npm run test:agents (Claude Code and Continue CLI run here too)
     exclude: ['test/agents-e2e/**', 'node_modules/**'],
     testTimeout: 30_000,
     hookTimeout: 60_000,

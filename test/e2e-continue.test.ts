@@ -1,11 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { continueCli } from '../../src/agents/index.js';
-import { AgentE2E, explain, RUN_TIMEOUT_MS, tunnelTargets } from '../helpers/agent-e2e.js';
-import { expectCompleted, otherRequests } from '../helpers/preset-e2e.js';
+import { continueCli } from '../src/agents/index.js';
+import { AgentE2E, explain, RUN_TIMEOUT_MS, tunnelTargets } from './helpers/agent-e2e.js';
+import { expectCompleted, otherRequests } from './helpers/preset-e2e.js';
 
 /*
  * The real Continue CLI from npm (@continuedev/cli, `cn`, bundled JavaScript) with an `openai`
  * model in ~/.continue/config.yaml, offline through the stub upstream, Chat Completions.
+ * In `npm test` as well as `npm run test:agents`: the fastest preset (~2 s a run, 81 MB installed),
+ * so CI keeps a real agent other than Claude Code end to end (another dialect, another runtime).
  * PROMPTDIFF_E2E_CONTINUE_VERSION=<v> tests another release.
  */
 const VERSION = process.env.PROMPTDIFF_E2E_CONTINUE_VERSION ?? '1.5.47';
