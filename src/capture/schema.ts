@@ -45,6 +45,10 @@ export const DialectName = z.enum([
   'openai-chat',
   'openai-responses',
   'gemini',
+  // Vendor APIs of agents that stop at their vendor's login offline (docs/agents.md)
+  'qoder',
+  'augment',
+  'amp',
   'unknown',
 ]);
 export type DialectName = z.infer<typeof DialectName>;

@@ -17,6 +17,27 @@ export function arr(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
 
+/** A request header's first value (names are lower-case in a RequestHead). */
+export function headerValue(head: { headers: Record<string, string | string[] | undefined> }, name: string): string | undefined {
+  const v = head.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** The Host header without its port, lower-case: which vendor a forward-route request is for. */
+export function hostName(head: { headers: Record<string, string | string[] | undefined> }): string {
+  return (headerValue(head, 'host') ?? '').replace(/:\d+$/, '').toLowerCase();
+}
+
+/** The named headers that are present, as sent: a vendor's client and device identifiers at a glance. */
+export function identityHeaders(head: { headers: Record<string, string | string[] | undefined> }, names: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const n of names) {
+    const v = headerValue(head, n);
+    if (v !== undefined) out[n] = v;
+  }
+  return out;
+}
+
 /** The path without query string or fragment. */
 export function pathname(path: string): string {
   const cut = path.search(/[?#]/);

@@ -1,19 +1,25 @@
 import type { ParsedRequest } from '../capture/schema.js';
 import { anthropicMessages } from './anthropic-messages.js';
-import { emptyParsed, jsonReply, pathname, STUB_HEADER, unixSeconds } from './common.js';
+import { emptyParsed, headerValue, jsonReply, pathname, STUB_HEADER, unixSeconds } from './common.js';
+import { amp } from './amp.js';
+import { augment } from './augment.js';
 import { gemini } from './gemini.js';
 import { openaiChat } from './openai-chat.js';
 import { openaiResponses } from './openai-responses.js';
+import { qoder } from './qoder.js';
 import type { Dialect, RequestHead, StubReply } from './types.js';
 
 export type { Dialect, RequestHead, StubOptions, StubReply } from './types.js';
 export { parseSse, formatSse } from './sse.js';
 export { exampleFromJsonSchema } from './json-schema-example.js';
 export { STUB_HEADER } from './common.js';
-export { anthropicMessages, openaiChat, openaiResponses, gemini };
+export { anthropicMessages, openaiChat, openaiResponses, gemini, qoder, augment, amp };
 
-/** Paths do not overlap between dialects, so order only matters for speed. */
-export const dialects: Dialect[] = [anthropicMessages, openaiResponses, openaiChat, gemini];
+/**
+ * Model APIs' paths do not overlap. The vendor APIs come last: they also match by host or by the
+ * vendor's headers, and a model call a vendor client makes to a provider must stay a model call.
+ */
+export const dialects: Dialect[] = [anthropicMessages, openaiResponses, openaiChat, gemini, qoder, augment, amp];
 
 export function detectDialect(head: RequestHead): Dialect | null {
   return dialects.find((d) => d.matches(head)) ?? null;
@@ -26,11 +32,6 @@ function isModelList(head: RequestHead): boolean {
 /** What an unrecognised request is for, by its first header line only. */
 export function parseUnknown(head: RequestHead, _body: unknown): ParsedRequest {
   return emptyParsed('unknown', isModelList(head) ? 'models' : 'unknown');
-}
-
-function headerValue(head: RequestHead, name: string): string | undefined {
-  const v = head.headers[name];
-  return Array.isArray(v) ? v[0] : v;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import type { DialectName } from '../capture/schema.js';
 
 /**
  * How a run reaches its proxy listener whatever the URL strings in the scenario say.
@@ -64,11 +65,15 @@ export const DEFAULT_BASE_URL = 'https://api.anthropic.com';
  * requests there (Host header, no /v1 prefix): a base-URL value without an endpoint for the agent's
  * family would then look like a change of host and path instead of "the agent keeps its default".
  */
-export const DEFAULT_BASE_URLS: Record<'anthropic-messages' | 'openai-chat' | 'openai-responses' | 'gemini', string> = {
+export const DEFAULT_BASE_URLS: Record<Exclude<DialectName, 'unknown'>, string> = {
   'anthropic-messages': DEFAULT_BASE_URL,
   'openai-chat': 'https://api.openai.com/v1',
   'openai-responses': 'https://api.openai.com/v1',
   gemini: 'https://generativelanguage.googleapis.com',
+  // Vendor APIs (src/dialects/qoder.ts, augment.ts, amp.ts): the host each client calls first.
+  qoder: 'https://center.qoder.sh',
+  augment: 'https://api.augmentcode.com',
+  amp: 'https://ampcode.com',
 };
 
 /** The routing variables of one run. */
