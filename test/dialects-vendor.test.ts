@@ -1,6 +1,12 @@
-import { describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureCA } from '../src/ca/index.js';
 import { ParsedRequest } from '../src/capture/schema.js';
+import { readExchanges } from '../src/capture/store.js';
 import { amp, augment, detectDialect, qoder, type RequestHead, type StubReply } from '../src/dialects/index.js';
+import { DEFAULT_STUB_TEXT, startProxy, type RunningProxy } from '../src/proxy/server.js';
+import { forwardRequest, reverseRequest, tmp } from './helpers/clients.js';
 
 /*
  * The vendor APIs of the agents that stop at their vendor's login (docs/agents.md): requests
@@ -180,5 +186,64 @@ describe('amp', () => {
     for (const k of ['threadId', 'wsToken', 'ownerUserId']) expect(typeof thread[k]).toBe('string');
     expect(typeof thread.threadVersion).toBe('number');
     expect(amp.stub(req('GET', '/actors/gateway/threadActor/websocket/?rvt-key=T-1'), null, { text: 'x' }).status).toBe(501);
+  });
+});
+
+describe('vendor APIs through the proxy', () => {
+  let proxy: RunningProxy;
+  let out: string;
+  let caPem: string;
+  beforeAll(async () => {
+    const certsDir = await tmp('certs');
+    caPem = (await ensureCA(certsDir)).certPem;
+    out = await tmp('out');
+    proxy = await startProxy({ outDir: out, certsDir });
+  });
+  afterAll(() => proxy.close());
+
+  it('records and parses Qoder (forward), Auggie and Amp (reverse), answers each as the client needs, and keeps the token out', async () => {
+    const exchange = await forwardRequest({
+      proxyPort: proxy.port,
+      target: 'openapi.qoder.sh:443',
+      path: '/api/v1/jobToken/exchange',
+      headers: { 'content-type': 'application/json', 'user-agent': 'qoder/1.1.52', 'cosy-version': '1.1.52' },
+      // Over 256 bytes: the record reads such a body as UTF-8 bytes, a path of its own.
+      body: JSON.stringify({ personal_token: 'pt-not-a-real-token', machine_id: MACHINE_ID, client: 'x'.repeat(300) }),
+      ca: caPem,
+    });
+    expect(exchange.status).toBe(200);
+    expect(typeof (JSON.parse(exchange.body) as { token?: unknown }).token).toBe('string');
+
+    const chat = await reverseRequest(proxy.port, {
+      path: '/chat-stream',
+      headers: { 'content-type': 'application/json', 'user-agent': AUGGIE_UA },
+      body: JSON.stringify({ message: '', nodes: [{ id: 1, type: 0, text_node: { content: 'Say hello.' } }], tool_definitions: [{ name: 'view' }], rules: [] }),
+    });
+    expect(chat.status).toBe(200);
+    expect(chat.body.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { text: string }).text).join('')).toContain(DEFAULT_STUB_TEXT);
+
+    const user = await reverseRequest(proxy.port, {
+      path: '/api/internal?getUserInfo',
+      headers: { 'content-type': 'application/json', ...AMP_HEADERS },
+      body: JSON.stringify({ method: 'getUserInfo', params: {} }),
+    });
+    expect((JSON.parse(user.body) as { ok: boolean }).ok).toBe(true);
+
+    await proxy.flush();
+    const { records } = await readExchanges(out);
+    expect(records.map((r) => [r.dialect, r.parsed?.endpoint])).toEqual([
+      ['qoder', 'jobToken/exchange'],
+      ['augment', 'chat-stream'],
+      ['amp', 'getUserInfo'],
+    ]);
+    expect(records[0]!.parsed!.metadata.machine_id).toBe(MACHINE_ID);
+    expect(records[0]!.redacted).toContain('body:personal_token');
+    expect(JSON.parse(records[0]!.request.body.text)).toMatchObject({ personal_token: '[redacted]', machine_id: MACHINE_ID });
+    expect(records[1]!.parsed!.tools.map((t) => t.name)).toEqual(['view']);
+    expect(records[2]!.parsed!.metadata['x-amp-device-fingerprint']).toBe(AMP_HEADERS['x-amp-device-fingerprint']);
+    for (const r of records) expect(r.errors).toEqual([]);
+    const stored = await readFile(path.join(out, 'exchanges.jsonl'), 'utf8');
+    expect(stored).toContain('Say hello.');
+    expect(stored).not.toContain('pt-not-a-real-token');
   });
 });

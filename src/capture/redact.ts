@@ -1,4 +1,4 @@
-import type { HeaderList } from './schema.js';
+import type { BodyDraft, HeaderList } from './schema.js';
 
 export const REDACTED = '[redacted]';
 
@@ -59,4 +59,25 @@ function decodeURIComponentSafe(s: string): string {
   } catch {
     return s;
   }
+}
+
+/**
+ * Blanks the values of a JSON request body's credential fields (a dialect's `secretBodyFields`,
+ * e.g. Qoder's `personal_token`) in the stored text, keeping every other byte: the value's JSON
+ * form becomes `"[redacted]"` wherever it occurs. Only string values of top-level fields.
+ */
+export function redactBodyFields(body: BodyDraft, json: unknown, fields: readonly string[]): { body: BodyDraft; redacted: string[] } {
+  if (body.encoding !== 'utf8' || typeof json !== 'object' || json === null || Array.isArray(json)) return { body, redacted: [] };
+  let text = typeof body.text === 'string' ? body.text : body.text.bytes.toString('utf8');
+  const redacted: string[] = [];
+  for (const f of fields) {
+    const v = (json as Record<string, unknown>)[f];
+    if (typeof v !== 'string' || v.length === 0 || v === REDACTED) continue;
+    const encoded = JSON.stringify(v);
+    if (!text.includes(encoded)) continue;
+    text = text.split(encoded).join(JSON.stringify(REDACTED));
+    redacted.push(`body:${f}`);
+  }
+  if (!redacted.length) return { body, redacted };
+  return { body: { ...body, text, size: Buffer.byteLength(text) }, redacted };
 }

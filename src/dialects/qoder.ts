@@ -45,7 +45,7 @@ function endpointOf(head: RequestHead): string {
 function parse(head: RequestHead, body: unknown): ParsedRequest {
   return safeParse('qoder', endpointOf(head), (p) => {
     p.metadata = { ...identityHeaders(head, IDENTITY_HEADERS) };
-    // The token itself stays out (the capture's secret redaction covers the body); the machine
+    // The token itself stays out (secretBodyFields redacts it in the stored body); the machine
     // identity beside it is what the request tells Qoder.
     if (isRecord(body)) for (const k of ['machine_id', 'machine_token', 'client_ip', 'device_id'] as const) if (body[k] !== undefined) p.metadata[k] = body[k];
   });
@@ -74,6 +74,8 @@ function stub(head: RequestHead): StubReply {
 
 export const qoder: Dialect = {
   name: 'qoder',
+  // The token exchange posts the personal access token (and refreshes post the refresh token).
+  secretBodyFields: ['personal_token', 'refresh_token', 'access_token', 'token'],
   matches,
   parse,
   stub: (head) => stub(head),

@@ -24,6 +24,8 @@ export interface StubReply {
 
 export interface Dialect {
   name: Exclude<DialectName, 'unknown'>;
+  /** Top-level request-body fields that carry credentials: stored as `[redacted]` unless secrets are kept. */
+  secretBodyFields?: readonly string[];
   /** Cheap test on method and path (and headers if needed). */
   matches(head: RequestHead): boolean;
   /**

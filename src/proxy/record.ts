@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { isAscii, isUtf8 } from 'node:buffer';
 import { captureBody, decodeContent, toText, type DecodedBody } from '../capture/body.js';
 import { ByteStrings, Utf8Text, byteStringsSafe } from '../capture/encode.js';
-import { redactHeaders, redactQuery } from '../capture/redact.js';
+import { redactBodyFields, redactHeaders, redactQuery } from '../capture/redact.js';
 import type { CaptureError, DialectName, HeaderList, ParsedRequest, RecordDraft, SseEvent, StubTurn } from '../capture/schema.js';
 import { CAPTURE_VERSION } from '../capture/schema.js';
 import { detectDialect, parseUnknown, parseSse, type Dialect, type RequestHead } from '../dialects/index.js';
@@ -168,7 +168,7 @@ export interface RecordInput {
 
 export function buildRecord(input: RecordInput): RecordDraft {
   const { request, response } = input;
-  const reqBody = captureBody(request.body, request.contentEncoding, request.incomplete, request.decoded);
+  let reqBody = captureBody(request.body, request.contentEncoding, request.incomplete, request.decoded);
   const errors = [...input.errors];
   if (reqBody.decodeError) errors.push({ stage: 'decode', message: `request ${reqBody.decodeError}` });
   if (input.view) errors.push(...input.view.errors);
@@ -185,6 +185,12 @@ export function buildRecord(input: RecordInput): RecordDraft {
     url = u.value;
     pathOnly = redactQuery(pathOnly).value;
     redacted.push(...u.redacted);
+    const secretFields = input.view?.dialect?.secretBodyFields;
+    if (secretFields) {
+      const b = redactBodyFields(reqBody, input.view!.json, secretFields);
+      reqBody = b.body;
+      redacted.push(...b.redacted);
+    }
   }
 
   let responseOut: RecordDraft['response'] = null;
