@@ -1,4 +1,5 @@
 import type { ExchangeRecord, HeaderList, Body } from './schema.js';
+import { headerOf } from './headers.js';
 
 /** HAR 1.2 (http://www.softwareishard.com/blog/har-12-spec/), for browsers' and other tools' viewers. */
 export interface Har {
@@ -13,10 +14,6 @@ function harHeaders(headers: HeaderList) {
   return headers.map(([name, value]) => ({ name, value }));
 }
 
-function headerValue(headers: HeaderList, name: string): string | undefined {
-  return headers.find(([n]) => n.toLowerCase() === name)?.[1];
-}
-
 function content(body: Body, mimeType: string) {
   return body.encoding === 'utf8'
     ? { size: body.size, mimeType, text: body.text }
@@ -26,7 +23,7 @@ function content(body: Body, mimeType: string) {
 export function toHar(records: ExchangeRecord[], version: string): Har {
   const entries = records.map((r) => {
     const url = new URL(r.request.url);
-    const reqType = headerValue(r.request.headers, 'content-type') ?? '';
+    const reqType = headerOf(r.request.headers, 'content-type') ?? '';
     const started = Date.parse(r.startedAt);
     const total = Math.max(0, Date.parse(r.completedAt) - started);
     const res = r.response;
@@ -53,8 +50,8 @@ export function toHar(records: ExchangeRecord[], version: string): Har {
             httpVersion: 'HTTP/1.1',
             cookies: [],
             headers: harHeaders(res.headers),
-            content: content(res.body, headerValue(res.headers, 'content-type') ?? ''),
-            redirectURL: headerValue(res.headers, 'location') ?? '',
+            content: content(res.body, headerOf(res.headers, 'content-type') ?? ''),
+            redirectURL: headerOf(res.headers, 'location') ?? '',
             headersSize: -1,
             bodySize: res.body.wireSize,
           }

@@ -41,6 +41,8 @@ export class CaptureWriter {
   private pending: Array<RecordDraft | ExchangeRecord | (() => RecordDraft | ExchangeRecord)> = [];
   private scheduled: NodeJS.Immediate | null = null;
   private waiters: Array<() => void> = [];
+  /** Called once the batch holding their records has been written. */
+  private afters: Array<() => void> = [];
   private held = new Set<Promise<void>>();
   private failed: Error | null = null;
   private lost = 0;
@@ -83,11 +85,13 @@ export class CaptureWriter {
 
   /**
    * Builds the record when the next batch is written (after the bytes already queued for clients
-   * have gone out), so the exchange it records is not held up by it.
+   * have gone out), so the exchange it records is not held up by it. `after` runs once that batch
+   * is written (or failed to be: the failure is reported to onError).
    */
-  appendLater(build: () => RecordDraft | ExchangeRecord): void {
+  appendLater(build: () => RecordDraft | ExchangeRecord, after?: () => void): void {
     this.count += 1;
     this.pending.push(build);
+    if (after) this.afters.push(after);
     this.schedule();
   }
 
@@ -142,6 +146,9 @@ export class CaptureWriter {
       if (this.queuedBytes >= BATCH_BYTES) this.writeQueued();
     }
     this.writeQueued();
+    const afters = this.afters;
+    this.afters = [];
+    for (const a of afters) a();
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();

@@ -1,4 +1,5 @@
 import type { ParsedRequest } from '../capture/schema.js';
+import { headerOf } from '../capture/headers.js';
 import { anthropicMessages } from './anthropic-messages.js';
 import { emptyParsed, headerValue, jsonReply, pathname, STUB_HEADER, unixSeconds } from './common.js';
 import { amp } from './amp.js';
@@ -40,9 +41,9 @@ export function parseUnknown(head: RequestHead, _body: unknown): ParsedRequest {
  */
 function modelList(head: RequestHead): unknown {
   const ids =
-    headerValue(head, 'anthropic-version') !== undefined
+    headerOf(head.headers, 'anthropic-version') !== undefined
       ? ['claude-sonnet-4-5', 'claude-haiku-4-5']
-      : headerValue(head, 'x-goog-api-key') !== undefined || head.path.includes('/v1beta/')
+      : headerOf(head.headers, 'x-goog-api-key') !== undefined || head.path.includes('/v1beta/')
         ? ['gemini-2.5-pro', 'gemini-2.5-flash']
         : ['gpt-5', 'gpt-5-mini'];
   const created = unixSeconds();

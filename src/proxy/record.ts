@@ -1,34 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import { isAscii, isUtf8 } from 'node:buffer';
 import { captureBody, decodeContent, toText, type DecodedBody } from '../capture/body.js';
 import { ByteStrings, Utf8Text, byteStringsSafe } from '../capture/encode.js';
+import { headerOf } from '../capture/headers.js';
 import { redactBodyFields, redactHeaders, redactQuery } from '../capture/redact.js';
 import type { CaptureError, DialectName, HeaderList, ParsedRequest, RecordDraft, SseEvent, StubTurn } from '../capture/schema.js';
 import { CAPTURE_VERSION } from '../capture/schema.js';
 import { detectDialect, parseUnknown, parseSse, type Dialect, type RequestHead } from '../dialects/index.js';
-
-/** Node's rawHeaders ([k, v, k, v, ...]) as ordered pairs: keeps order, duplicates and the client's spelling. */
-export function pairsFromRaw(raw: string[]): HeaderList {
-  const out: HeaderList = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
-  return out;
-}
-
-export function pairsFromObject(headers: Record<string, string | number | string[] | undefined>): HeaderList {
-  const out: HeaderList = [];
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined) continue;
-    for (const v of Array.isArray(value) ? value : [value]) out.push([name, String(v)]);
-  }
-  return out;
-}
-
-export function headerOf(headers: IncomingHttpHeaders | HeaderList, name: string): string | undefined {
-  if (Array.isArray(headers)) return headers.find(([n]) => n.toLowerCase() === name)?.[1];
-  const v = headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
-}
 
 export interface RequestPart {
   method: string;

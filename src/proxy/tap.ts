@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders } from 'node:http';
+import { headerValues } from '../capture/headers.js';
 
 /**
  * A passive HTTP/1.1 framing parser for a relayed connection: it is fed copies of the bytes going
@@ -205,13 +205,6 @@ class Framer {
   }
 }
 
-/** Every value of header `name` (lower case) in a raw [name, value, ...] list, in order. */
-export function headerValues(raw: string[], name: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) out.push(raw[i + 1]!);
-  return out;
-}
-
 /** How the body of a message with these headers is framed (RFC 9112 6.3), or an error. */
 function framing(raw: string[], isResponse: boolean): 'none' | 'chunked' | 'close' | number | Error {
   const te = headerValues(raw, 'transfer-encoding');
@@ -412,47 +405,4 @@ export class HttpTap {
     this.reqFramer.state = 'stopped';
     this.resFramer.state = 'stopped';
   }
-}
-
-const DISCARD_DUPLICATES = new Set([
-  'age',
-  'authorization',
-  'content-length',
-  'content-type',
-  'etag',
-  'expires',
-  'from',
-  'host',
-  'if-modified-since',
-  'if-unmodified-since',
-  'last-modified',
-  'location',
-  'max-forwards',
-  'proxy-authorization',
-  'referer',
-  'retry-after',
-  'server',
-  'user-agent',
-]);
-
-/** The headers object Node's http parser would build from these raw headers (IncomingMessage.headers). */
-export function headersObject(raw: string[]): IncomingHttpHeaders {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    const value = raw[i + 1]!;
-    const prev = out[name];
-    if (prev === undefined) {
-      out[name] = name === 'set-cookie' ? [value] : value;
-    } else if (name === 'set-cookie') {
-      (prev as string[]).push(value);
-    } else if (DISCARD_DUPLICATES.has(name)) {
-      // first one wins
-    } else if (name === 'cookie') {
-      out[name] = `${prev as string}; ${value}`;
-    } else {
-      out[name] = `${prev as string}, ${value}`;
-    }
-  }
-  return out as IncomingHttpHeaders;
 }

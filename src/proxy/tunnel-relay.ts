@@ -2,7 +2,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { CaptureError } from '../capture/schema.js';
 import { log } from '../log.js';
-import { HttpTap, headerValues, type TapRequest, type TapResponse } from './tap.js';
+import { headerValues } from '../capture/headers.js';
+import { HttpTap, type TapRequest, type TapResponse } from './tap.js';
 import { WebSocketTap, negotiatedDeflate, type WsMessage } from './websocket-tap.js';
 
 export interface RelayTarget {

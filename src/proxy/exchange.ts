@@ -1,0 +1,185 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import { pairsFromRaw } from '../capture/headers.js';
+import type { CaptureError, RecordDraft, StubTurn } from '../capture/schema.js';
+import { captureError, type ErrorKind } from './error-kinds.js';
+import { buildRecord, nextSeq, readExact, readForRecord, type ParsedView, type RequestPart, type ResponsePart } from './record.js';
+
+export interface TunnelInfo {
+  /** The CONNECT target as the client gave it. */
+  target: string;
+  host: string;
+  port: number;
+  tls: boolean;
+}
+
+/** Where a connection came from and whose capture its exchanges go to. */
+export interface ConnectionInfo {
+  /** The run whose listener accepted it; null for the proxy's main port. */
+  runId: string | null;
+  clientAddress: string;
+  clientPort: number;
+  tunnel: TunnelInfo | null;
+}
+
+/** What the record needs of a request: an IncomingMessage, or one the tunnel tap reconstructed. */
+export interface RequestLike {
+  url?: string;
+  method?: string;
+  httpVersion: string;
+  rawHeaders: string[];
+  headers: IncomingHttpHeaders;
+  /** The socket it arrived on: a TLSSocket inside a tunnel, which knows the SNI. */
+  socket: unknown;
+}
+
+/** Where finished exchanges go. */
+export interface ExchangeSink {
+  keepSecrets: boolean;
+  /**
+   * Writes the record `build` makes with the next batch of the run's capture, then calls `after`
+   * (also when the write failed: the failure is logged and counted by the writer).
+   */
+  record(runId: string | null, build: () => RecordDraft, after?: () => void): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function withoutDefaultPort(host: string, scheme: 'http' | 'https'): string {
+  return host.replace(scheme === 'https' ? /:443$/ : /:80$/, '');
+}
+
+/**
+ * One request and what became of it: its response (or none), and every error met on the way, as
+ * each route and mode sees them. The transport and the responders fill it in; `finish()` turns it
+ * into exactly one record, however many of its ends (response done, client gone, upstream failed)
+ * report in. The record is built lazily, when the capture writes it, so nothing on the exchange
+ * may change after finish().
+ */
+export class Exchange {
+  readonly seq: number;
+  readonly id: string;
+  readonly errors: CaptureError[] = [];
+  response: ResponsePart | null = null;
+  stubTurn: StubTurn | undefined;
+  /** Stored instead of the request's method (a WebSocket turn is read as a POST to its path). */
+  recordedMethod: string | undefined;
+  private body: Buffer = EMPTY;
+  private incomplete = false;
+  private part: RequestPart | null = null;
+  private view: ParsedView | null = null;
+  private done = false;
+
+  constructor(
+    private readonly sink: ExchangeSink,
+    readonly conn: ConnectionInfo,
+    readonly request: RequestLike,
+    readonly startedAt: Date = new Date(),
+  ) {
+    const ids = nextSeq();
+    this.seq = ids.seq;
+    this.id = ids.id;
+  }
+
+  get finished(): boolean {
+    return this.done;
+  }
+
+  setRequestBody(body: Buffer, incomplete: boolean): void {
+    this.body = body;
+    this.incomplete = incomplete;
+    this.part = null;
+  }
+
+  /** Records a failure of a known kind (see error-kinds.ts); ignored once finished. */
+  fail(kind: ErrorKind, err: Error | string | undefined): void {
+    if (!this.done) this.errors.push(captureError(kind, err));
+  }
+
+  note(stage: CaptureError['stage'], message: string): void {
+    if (!this.done) this.errors.push({ stage, message });
+  }
+
+  /** The request's parsed view read exactly, so that its json can answer it (the stub); the record reuses it. */
+  readExact(): ParsedView {
+    const part = this.requestPart();
+    this.view = readExact(this.head(part), part, this.request.headers['content-type']);
+    return this.view;
+  }
+
+  /** Hands the record to the capture, once: later calls return false and change nothing. */
+  finish(after?: () => void): boolean {
+    if (this.done) return false;
+    this.done = true;
+    this.sink.record(this.conn.runId, () => this.build(), after);
+    return true;
+  }
+
+  private head(part: RequestPart) {
+    return { method: part.method, path: part.path, headers: this.request.headers };
+  }
+
+  private requestPart(): RequestPart {
+    if (this.part) return this.part;
+    const req = this.request;
+    const tunnel = this.conn.tunnel;
+    const rawUrl = req.url ?? '/';
+    const absolute = /^https?:\/\//i.test(rawUrl);
+    let url: string;
+    let hostHeader = req.headers.host ?? '';
+    if (tunnel) {
+      hostHeader ||= tunnel.target;
+      const scheme = tunnel.tls ? 'https' : 'http';
+      url = `${scheme}://${withoutDefaultPort(hostHeader, scheme)}${rawUrl}`;
+    } else if (absolute) {
+      url = rawUrl;
+      hostHeader ||= new URL(rawUrl).host;
+    } else {
+      url = `http://${hostHeader}${rawUrl}`;
+    }
+    let path = rawUrl;
+    if (absolute) {
+      const u = new URL(rawUrl);
+      path = u.pathname + u.search;
+    }
+    this.part = {
+      method: req.method ?? 'GET',
+      url,
+      host: hostHeader,
+      path,
+      httpVersion: req.httpVersion,
+      headers: pairsFromRaw(req.rawHeaders),
+      contentEncoding: req.headers['content-encoding'],
+      body: this.body,
+      incomplete: this.incomplete,
+    };
+    return this.part;
+  }
+
+  private build(): RecordDraft {
+    const part = this.requestPart();
+    const exact = this.view !== null;
+    // Read for the record alone, the cheaper way, unless the stub already read it exactly.
+    const view = this.view ?? readForRecord(this.head(part), part, this.request.headers['content-type']);
+    if (this.recordedMethod !== undefined) part.method = this.recordedMethod;
+    const req = this.request;
+    const tunnel = this.conn.tunnel;
+    const sni = (req.socket as TLSSocket | null)?.servername;
+    return buildRecord({
+      seq: this.seq,
+      id: this.id,
+      run: this.conn.runId,
+      startedAt: this.startedAt,
+      route: tunnel || /^https?:\/\//i.test(req.url ?? '') ? 'forward' : 'reverse',
+      client: { address: this.conn.clientAddress, port: this.conn.clientPort },
+      tunnel: tunnel ? { target: tunnel.target, sni: typeof sni === 'string' ? sni : null, tls: tunnel.tls } : null,
+      request: part,
+      view,
+      response: this.response,
+      errors: this.errors,
+      keepSecrets: this.sink.keepSecrets,
+      bytesText: !exact,
+      ...(this.stubTurn ? { stubTurn: this.stubTurn } : {}),
+    });
+  }
+}

@@ -1,0 +1,261 @@
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { headersToUpstream, pairsFromRaw, responseHeadersOut } from '../capture/headers.js';
+import { log } from '../log.js';
+import type { ErrorKind } from './error-kinds.js';
+import { Exchange, type ConnectionInfo, type ExchangeSink } from './exchange.js';
+import { splitHostPort } from './listen.js';
+import { defaultUpstreamFor } from './upstream.js';
+
+/*
+ * Passthrough on the proxy's own request path (reverse route, --upstream-url, plain-HTTP tunnels)
+ * rather than http-mitm-proxy's per-request one (a context with a dozen closures, a UUID, async.js
+ * handler chains for every hook and every body chunk, and the response re-encoded as chunked
+ * through a filter chain): one upstream request with the client's headers as sent, body chunks
+ * forwarded as they arrive, the upstream's response written back as it arrives with its own framing.
+ */
+
+export interface PassthroughOptions {
+  /** Send everything here instead of the host the client asked for. */
+  upstreamBase: URL | null;
+  /** The hosts requests may go to; null: any. */
+  mayPassTo: ((host: string, port: number) => boolean) | null;
+  /** Why a host may not be passed to, for the answer and the record. */
+  notAllowed(host: string, port: number): string;
+  httpAgent: http.Agent;
+  httpsAgent: https.Agent;
+}
+
+/** A --passthrough-only list as a test of host and port. */
+export function passthroughFilter(entries: string[] | undefined): ((host: string, port: number) => boolean) | null {
+  if (!entries) return null;
+  const allowed = entries.map((e) => {
+    const { host, port } = splitHostPort(e.trim(), -1);
+    return { host: host.toLowerCase(), port };
+  });
+  return (host, port) => {
+    const h = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+    return allowed.some((a) => a.host === h && (a.port === -1 || a.port === port));
+  };
+}
+
+interface AgentInternals {
+  createConnection(this: http.Agent, opts: net.NetConnectOpts, cb?: (err: Error | null, socket: Duplex) => void): net.Socket;
+}
+
+/*
+ * Upstream connections with Nagle's algorithm off. Node's client sockets keep it on, and a request
+ * body is written chunk by chunk as the client's TLS records arrive: the second small write waits
+ * for the ACK of the first, which the upstream delays by 40 ms. Every request with a body larger
+ * than one record (an agent's prompt always is) paid those 40 ms.
+ */
+class NoDelayHttpAgent extends http.Agent {
+  override createConnection(opts: net.NetConnectOpts, cb?: (err: Error | null, socket: Duplex) => void): Duplex {
+    const socket = (http.Agent.prototype as unknown as AgentInternals).createConnection.call(this, opts, cb);
+    socket.setNoDelay(true);
+    return socket;
+  }
+}
+
+class NoDelayHttpsAgent extends https.Agent {
+  override createConnection(opts: net.NetConnectOpts, cb?: (err: Error | null, socket: Duplex) => void): Duplex {
+    const socket = (https.Agent.prototype as unknown as AgentInternals).createConnection.call(this, opts, cb);
+    socket.setNoDelay(true);
+    return socket;
+  }
+}
+
+/**
+ * Keep-alive agents: reusing upstream connections is most of the gap between a proxy that adds a
+ * millisecond and one that adds forty. `trust` is the extra trust as one secure context built
+ * once, not a `ca` option: https.Agent concatenates `ca` (all ~140 system roots plus ours, ~200 KB)
+ * into its pool key on every request, and builds a fresh context from it for every new connection.
+ */
+export function upstreamAgents(trust: tls.SecureContext | undefined): { httpAgent: http.Agent; httpsAgent: https.Agent } {
+  return {
+    httpAgent: new NoDelayHttpAgent({ keepAlive: true, maxSockets: 64 }),
+    httpsAgent: new NoDelayHttpsAgent({ keepAlive: true, maxSockets: 64, ...(trust ? { secureContext: trust } : {}) }),
+  };
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** Buffer.concat without the copy when there is a single chunk (most bodies arrive in one or two). */
+function concat(chunks: Buffer[]): Buffer {
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+}
+
+/** One exchange on the request path, while it lasts. */
+class Passage {
+  readonly requestChunks: Buffer[] = [];
+  readonly responseChunks: Buffer[] = [];
+  upstreamRequest: http.ClientRequest | null = null;
+
+  constructor(
+    readonly ex: Exchange,
+    readonly req: http.IncomingMessage,
+    readonly res: http.ServerResponse,
+  ) {}
+
+  /** Hands the exchange to the capture with what arrived of both bodies. */
+  finish(): void {
+    if (this.ex.finished) return;
+    this.ex.setRequestBody(concat(this.requestChunks), !this.req.complete);
+    if (this.ex.response) this.ex.response.body = concat(this.responseChunks);
+    this.ex.finish();
+  }
+
+  /** An exchange that failed on either leg: recorded, answered 502 when nothing was sent yet, else cut. */
+  failed(kind: ErrorKind, err: Error): void {
+    log.warn({ kind, err: err?.message }, 'proxy error');
+    this.ex.fail(kind, err);
+    const res = this.res;
+    if (res.destroyed) {
+      // the client is gone: nothing to answer
+    } else if (!res.headersSent) {
+      res.writeHead(502, { 'content-type': 'text/plain', 'x-promptdiff-error': kind });
+      res.end(`promptdiff: upstream failed (${kind}): ${err?.message ?? err}\n`);
+    } else if (!res.writableEnded) {
+      res.destroy();
+    }
+    this.upstreamRequest?.destroy();
+    this.finish();
+  }
+
+  /** Answers 502 without contacting any upstream, once the request body is in; records why. */
+  refuse(error: string, answer: string): void {
+    this.ex.note('upstream', error);
+    this.req.on('data', (c: Buffer) => this.requestChunks.push(c));
+    this.req.on('end', () => {
+      this.res.writeHead(502, { 'content-type': 'text/plain' });
+      this.res.end(`promptdiff: ${answer}\n`);
+      this.finish();
+    });
+  }
+
+  /**
+   * The upstream's status line and headers go to the client as sent (content-length kept, no
+   * re-encoding), each body chunk as it arrives (server-sent events stream), nothing after the last.
+   */
+  relayResponse(r: http.IncomingMessage): void {
+    const res = this.res;
+    this.ex.response = { source: 'upstream', status: r.statusCode ?? 0, headers: pairsFromRaw(r.rawHeaders), body: EMPTY };
+    r.on('error', (err) => this.failed('SERVER_TO_PROXY_RESPONSE_ERROR', err));
+    if (this.ex.finished) {
+      r.resume();
+      return;
+    }
+    res.writeHead(r.statusCode ?? 502, r.statusMessage, responseHeadersOut(r.rawHeaders));
+    r.on('data', (chunk: Buffer) => {
+      this.responseChunks.push(chunk);
+      if (!res.write(chunk)) {
+        r.pause();
+        res.once('drain', () => r.resume());
+      }
+    });
+    r.on('end', () => {
+      // Marks the exchange complete, ends the response to the client; the record is built after.
+      this.finish();
+      res.end();
+    });
+  }
+}
+
+export function passThrough(sink: ExchangeSink, options: PassthroughOptions, req: http.IncomingMessage, res: http.ServerResponse, conn: ConnectionInfo): void {
+  const ex = new Exchange(sink, conn, req);
+  const p = new Passage(ex, req, res);
+  req.on('error', (err) => p.failed('CLIENT_TO_PROXY_REQUEST_ERROR', err));
+  res.on('error', (err) => p.failed('PROXY_TO_CLIENT_RESPONSE_ERROR', err));
+  res.on('close', () => {
+    if (ex.finished) return;
+    ex.note('client', 'client disconnected before the response was complete');
+    if (ex.response) ex.response.incomplete = true;
+    p.upstreamRequest?.destroy();
+    p.finish();
+  });
+
+  const rawUrl = req.url ?? '/';
+  const absolute = /^https?:\/\//i.test(rawUrl);
+  const requested = absolute ? new URL(rawUrl) : null;
+  const path = requested ? requested.pathname + requested.search : rawUrl;
+
+  let target: URL | null = null;
+  if (options.upstreamBase) target = options.upstreamBase;
+  else if (requested) target = requested;
+  else if (!conn.tunnel) {
+    // Reverse route: the client's base URL is us, so the real host must come from the dialect.
+    const guess = defaultUpstreamFor(path, req.headers);
+    if (!guess) {
+      p.refuse(`no upstream for ${path}: pass --upstream-url`, `reverse-route passthrough needs --upstream-url to know where ${path} goes`);
+      return;
+    }
+    target = new URL(guess);
+  }
+  let isSSL: boolean;
+  let hostname: string;
+  let port: number;
+  let upstreamPath: string;
+  let hostHeader: string | null = null;
+  if (target) {
+    isSSL = target.protocol === 'https:';
+    hostname = target.hostname.replace(/^\[(.*)\]$/, '$1');
+    port = Number(target.port || (isSSL ? 443 : 80));
+    upstreamPath = target === requested ? path : target.pathname.replace(/\/$/, '') + path;
+    if (target !== requested) hostHeader = target.host;
+  } else {
+    const tunnel = conn.tunnel!;
+    isSSL = tunnel.tls;
+    hostname = tunnel.host;
+    port = tunnel.port;
+    upstreamPath = rawUrl;
+  }
+  if (options.mayPassTo && !options.mayPassTo(hostname, port)) {
+    const why = options.notAllowed(hostname, port);
+    p.refuse(why, why);
+    return;
+  }
+  // Node adds no Host of its own to a raw header list; an HTTP/1.0 client may not have sent one.
+  if (hostHeader === null && req.headers.host === undefined) {
+    hostHeader = target ? target.host : conn.tunnel!.target.replace(isSSL ? /:443$/ : /:80$/, '');
+  }
+
+  const upstreamRequest = (isSSL ? https : http).request({
+    method: req.method,
+    host: hostname,
+    hostname,
+    port,
+    path: upstreamPath,
+    servername: net.isIP(hostname) ? '' : hostname,
+    headers: headersToUpstream(req.rawHeaders, hostHeader),
+    agent: isSSL ? options.httpsAgent : options.httpAgent,
+  } as https.RequestOptions);
+  p.upstreamRequest = upstreamRequest;
+  upstreamRequest.on('error', (err) => p.failed('PROXY_TO_SERVER_REQUEST_ERROR', err));
+  upstreamRequest.on('response', (r: http.IncomingMessage) => p.relayResponse(r));
+
+  // Chunks that arrive together (a TLS read yields one per 16 KB record) go upstream as one write.
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    upstreamRequest.uncork();
+  };
+  req.on('data', (chunk: Buffer) => {
+    p.requestChunks.push(chunk);
+    if (upstreamRequest.destroyed) return;
+    if (!corked) {
+      corked = true;
+      upstreamRequest.cork();
+      process.nextTick(uncork);
+    }
+    if (!upstreamRequest.write(chunk)) {
+      req.pause();
+      upstreamRequest.once('drain', () => req.resume());
+    }
+  });
+  req.on('end', () => {
+    if (!upstreamRequest.destroyed) upstreamRequest.end();
+  });
+}

@@ -1,0 +1,101 @@
+import type http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { pairsFromObject } from '../capture/headers.js';
+import { unknownStub, type StubReply } from '../dialects/index.js';
+import { Exchange, type ConnectionInfo, type ExchangeSink } from './exchange.js';
+import type { ResponsePart } from './record.js';
+import { answerFromScript, type StubScriptOptions } from './stub-script.js';
+
+/** The stub upstream: answers every request itself, so nothing leaves the machine. */
+
+export interface StubOptions {
+  text: string;
+  script?: StubScriptOptions;
+  /** A run's working directory as the agent sees it, for a stub script's relative paths. */
+  workDirOf(runId: string | null): string | undefined;
+}
+
+/** Reads the whole request body; `incomplete` when the client went away first. */
+function readBody(req: http.IncomingMessage, done: (body: Buffer, incomplete: boolean) => void): void {
+  const chunks: Buffer[] = [];
+  let finished = false;
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    finished = true;
+    done(Buffer.concat(chunks), false);
+  });
+  req.on('close', () => {
+    if (!finished && !req.complete) {
+      finished = true;
+      done(Buffer.concat(chunks), true);
+    }
+  });
+  req.on('error', () => undefined);
+  req.resume();
+}
+
+/** The stub's reply to one request: a script turn, the dialect's ordinary reply, or a harmless 200. */
+function replyTo(ex: Exchange, stub: StubOptions): StubReply {
+  const v = ex.readExact();
+  try {
+    const scripted = stub.script && v.dialect ? answerFromScript(v.dialect, v.head, v.json, stub.script, stub.workDirOf(ex.conn.runId)) : null;
+    ex.stubTurn = scripted?.turn ?? (stub.script ? { index: null, reason: 'not a model API request' } : undefined);
+    if (ex.stubTurn?.error) ex.note('upstream', ex.stubTurn.error);
+    return scripted?.reply ?? (v.dialect ? v.dialect.stub(v.head, v.json, { text: stub.text }) : unknownStub(v.head));
+  } catch (err) {
+    return { status: 500, headers: { 'content-type': 'text/plain' }, chunks: [`promptdiff stub failed: ${(err as Error).message}`] };
+  }
+}
+
+export function answerWithStub(sink: ExchangeSink, stub: StubOptions, req: http.IncomingMessage, res: http.ServerResponse, conn: ConnectionInfo): void {
+  const ex = new Exchange(sink, conn, req);
+  readBody(req, (body, incomplete) => {
+    ex.setRequestBody(body, incomplete);
+    if (incomplete) {
+      ex.readExact();
+      ex.note('client', 'client disconnected before the request body was complete');
+      ex.finish();
+      return;
+    }
+    const reply = replyTo(ex, stub);
+    const bodyOut = Buffer.from(reply.chunks.join(''), 'utf8');
+    const response: ResponsePart = { source: 'stub', status: reply.status, headers: pairsFromObject(reply.headers), body: bodyOut };
+    ex.response = response;
+    res.on('close', () => {
+      if (!res.writableFinished) {
+        ex.note('client', 'client disconnected before the response was complete');
+        response.incomplete = true;
+      }
+      ex.finish();
+    });
+    const streaming = reply.chunks.length > 1;
+    res.writeHead(reply.status, streaming ? reply.headers : { ...reply.headers, 'content-length': String(bodyOut.length) });
+    if (req.method === 'HEAD') {
+      res.end();
+      return;
+    }
+    if (!streaming) {
+      res.end(bodyOut);
+      return;
+    }
+    for (const chunk of reply.chunks) res.write(chunk);
+    res.end();
+  });
+}
+
+export const STUB_UPGRADE_REFUSAL = 'WebSocket upgrade refused: the stub upstream does not speak WebSocket (use --upstream passthrough)';
+
+/**
+ * An upgrade that may not go anywhere (stub mode has no WebSocket peer; --passthrough-only):
+ * answered and recorded, so the attempt shows in the capture.
+ */
+export function refuseUpgrade(sink: ExchangeSink, req: http.IncomingMessage, socket: Duplex, conn: ConnectionInfo | undefined, status = 501, message = STUB_UPGRADE_REFUSAL): void {
+  const startedAt = new Date();
+  const reason = status === 501 ? 'Not Implemented' : 'Bad Gateway';
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(message) + 1}\r\n\r\n${message}\n`);
+  if (!conn) return;
+  const ex = new Exchange(sink, conn, req, startedAt);
+  ex.response = { source: 'stub', status, headers: [['content-type', 'text/plain']], body: Buffer.from(`${message}\n`) };
+  ex.note('request', message);
+  ex.finish();
+}

@@ -1,0 +1,82 @@
+import type net from 'node:net';
+import type tls from 'node:tls';
+import { headersObject, pairsFromRaw } from '../capture/headers.js';
+import type { CaptureError } from '../capture/schema.js';
+import { Exchange, type ConnectionInfo, type ExchangeSink, type RequestLike } from './exchange.js';
+import type { TapRequest } from './tap.js';
+import { relayToTarget } from './tunnel-relay.js';
+
+/*
+ * Passthrough for a decrypted CONNECT tunnel without --upstream-url: the bytes are relayed as they
+ * are (tunnel-relay.ts), and each exchange the tap rebuilds becomes the record the request path
+ * would write for the same exchange.
+ */
+
+export interface TunnelOptions {
+  trust: tls.SecureContext | undefined;
+  /** Why this target may not be contacted, or null when it may. */
+  refusal(host: string, port: number): string | null;
+  /** Work that will still record exchanges (decompression): the run's flush waits for it. */
+  hold(runId: string | null, work: Promise<unknown>): void;
+  /** The upstream socket, to close with the proxy. */
+  own(socket: net.Socket): void;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export function relayTunnel(sink: ExchangeSink, options: TunnelOptions, client: tls.TLSSocket, conn: ConnectionInfo): void {
+  const tunnel = conn.tunnel!;
+  const requestLike = (r: TapRequest): RequestLike => ({
+    url: r.url,
+    method: r.method,
+    httpVersion: r.httpVersion,
+    rawHeaders: r.rawHeaders,
+    headers: headersObject(r.rawHeaders),
+    socket: client,
+  });
+  const why = options.refusal(tunnel.host, tunnel.port);
+  const refused = why === null ? null : new Error(why);
+  const upstreamSocket = relayToTarget(client, { host: tunnel.host, port: tunnel.port, target: tunnel.target, refused }, options.trust, {
+    exchange(r, res, errors) {
+      const ex = new Exchange(sink, conn, requestLike(r), r.startedAt);
+      ex.setRequestBody(r.body, !r.complete);
+      ex.response = res
+        ? { source: 'upstream', status: res.status, headers: pairsFromRaw(res.rawHeaders), body: res.body, ...(res.complete ? {} : { incomplete: true }) }
+        : null;
+      ex.errors.push(...errors);
+      ex.finish();
+    },
+    websocketTurn(handshake, turn) {
+      // The dialect is found as for the HTTP request the message stands for (a POST to the
+      // handshake's path); the record says what it was.
+      const ex = new Exchange(sink, conn, { ...requestLike(handshake.req), method: 'POST' }, turn.request?.at ?? turn.responses[0]?.at ?? new Date());
+      ex.recordedMethod = 'WEBSOCKET';
+      ex.setRequestBody(turn.request?.data ?? EMPTY, false);
+      // Text messages as they are; binary ones (or ones that failed to inflate) as base64.
+      const events = turn.responses.map((m) => (m.opcode === 1 && !m.error ? { data: m.data.toString('utf8') } : { event: 'binary', data: m.data.toString('base64') }));
+      ex.response = {
+        source: 'upstream',
+        status: handshake.res.status,
+        headers: pairsFromRaw(handshake.res.rawHeaders),
+        body: Buffer.from(events.map((e) => e.data).join('\n'), 'utf8'),
+        events,
+      };
+      const errors: CaptureError[] = [...(turn.request ? [turn.request] : []), ...turn.responses]
+        .filter((m) => m.error)
+        .map((m) => ({ stage: 'decode' as const, message: `${m.fromClient ? 'client' : 'server'} message: ${m.error}` }));
+      ex.errors.push(...errors);
+      ex.finish();
+    },
+    hold(work) {
+      options.hold(conn.runId, work);
+    },
+    framingLost(message) {
+      const nothing: RequestLike = { url: '/', method: '', httpVersion: '1.1', rawHeaders: [], headers: {}, socket: client };
+      const ex = new Exchange(sink, conn, nothing);
+      ex.setRequestBody(EMPTY, true);
+      ex.note('request', `framing lost on this connection (${message}); what followed was relayed but not recorded`);
+      ex.finish();
+    },
+  });
+  if (upstreamSocket) options.own(upstreamSocket);
+}
