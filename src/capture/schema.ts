@@ -22,6 +22,13 @@ export const Body = z.object({
   decodeError: z.string().optional(),
   /** The client went away before the body was complete. */
   incomplete: z.boolean().optional(),
+  /**
+   * The body was larger than the capture limit (on the wire, or once decoded): `text` holds only its
+   * first `size` bytes; `wireSize` is still the whole body's size on the wire.
+   */
+  truncated: z.boolean().optional(),
+  /** For a truncated body: SHA-256 (hex) of all of its bytes on the wire, to tell two bodies apart. */
+  sha256: z.string().optional(),
 });
 export type Body = z.infer<typeof Body>;
 

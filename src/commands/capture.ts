@@ -20,6 +20,8 @@ const PROXY_HELP = `Usage: promptdiff proxy --out DIR [options]
                         requests for any other host are answered 502 and recorded, and never sent
   --stub-text TEXT      the assistant text of stub replies
   --keep-secrets        store API keys, auth headers and cookies as sent (default: redacted)
+  --body-limit MB       the most of one body a record keeps (default 32); past it the record keeps
+                        the first bytes, the size and a SHA-256, and says truncated; bytes are relayed whole
   --allow-remote        accept clients from non-loopback addresses
   --certs DIR           CA directory (default $PROMPTDIFF_CERTS_DIR, else ${defaultCertsDir()})
 
@@ -72,6 +74,7 @@ export async function cmdProxy(args: string[]): Promise<number> {
       'passthrough-only': { type: 'string' },
       'stub-text': { type: 'string' },
       'keep-secrets': { type: 'boolean' },
+      'body-limit': { type: 'string' },
       'allow-remote': { type: 'boolean' },
       certs: { type: 'string' },
       help: { type: 'boolean' },
@@ -115,6 +118,7 @@ export async function cmdProxy(args: string[]): Promise<number> {
     upstreamCa: values['upstream-ca'],
     passthroughOnly,
     keepSecrets: values['keep-secrets'] ?? false,
+    ...(values['body-limit'] !== undefined ? { bodyLimit: intOption('body-limit', values['body-limit'], 32, 1, 4096) * 1024 * 1024 } : {}),
     allowRemote: values['allow-remote'] ?? false,
     certsDir: values.certs ? path.resolve(values.certs) : undefined,
     stubText: values['stub-text'],

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { pairsFromRaw } from '../capture/headers.js';
+import { decodeBody, decodeBodySlow, type Decoding, type Overflow } from '../capture/body.js';
+import { headerOf, pairsFromRaw } from '../capture/headers.js';
 import type { CaptureError, RecordDraft, StubTurn } from '../capture/schema.js';
 import { captureError, type ErrorKind } from './error-kinds.js';
 import { buildRecord, nextSeq, readExact, readForRecord, type ParsedView, type RequestPart, type ResponsePart } from './record.js';
@@ -36,6 +37,10 @@ export interface RequestLike {
 /** Where finished exchanges go. */
 export interface ExchangeSink {
   keepSecrets: boolean;
+  /** The most of one body a record keeps (capture/body.ts). */
+  bodyLimit: number;
+  /** Work that will still record an exchange: the run's flush waits for it. */
+  hold(runId: string | null, work: Promise<unknown>): void;
   /**
    * Writes the record `build` makes with the next batch of the run's capture, then calls `after`
    * (also when the write failed: the failure is logged and counted by the writer).
@@ -65,6 +70,7 @@ export class Exchange {
   /** Stored instead of the request's method (a WebSocket turn is read as a POST to its path). */
   recordedMethod: string | undefined;
   private body: Buffer = EMPTY;
+  private overflow: Overflow | undefined;
   private incomplete = false;
   private part: RequestPart | null = null;
   private view: ParsedView | null = null;
@@ -85,9 +91,11 @@ export class Exchange {
     return this.done;
   }
 
-  setRequestBody(body: Buffer, incomplete: boolean): void {
+  /** `overflow`: the body outgrew the limit and `body` is its first bytes (BodyBuffer). */
+  setRequestBody(body: Buffer, incomplete: boolean, overflow?: Overflow): void {
     this.body = body;
     this.incomplete = incomplete;
+    this.overflow = overflow;
     this.part = null;
   }
 
@@ -111,8 +119,39 @@ export class Exchange {
   finish(after?: () => void): boolean {
     if (this.done) return false;
     this.done = true;
-    this.sink.record(this.conn.runId, () => this.build(), after);
+    const runId = this.conn.runId;
+    const slow = this.decodeLarge();
+    if (slow === null) this.sink.record(runId, () => this.build(), after);
+    else this.sink.hold(runId, slow.then(() => this.sink.record(runId, () => this.build(), after)));
     return true;
+  }
+
+  /**
+   * Removes the content codings of both bodies, bounded; a body that decodes past the limit (a
+   * decompression bomb) or was cut at it is decoded streaming instead, holding at most the limit,
+   * and the record waits for that. Null when nothing had to wait.
+   */
+  private decodeLarge(): Promise<void> | null {
+    const limit = this.sink.bodyLimit;
+    const jobs: Promise<void>[] = [];
+    const decode = (target: { decoding?: Decoding }, wire: Buffer, encoding: string | undefined, overflow: Overflow | undefined) => {
+      if (target.decoding !== undefined || !encoding) return;
+      const d = decodeBody(wire, encoding, limit, overflow !== undefined);
+      if (d !== null) target.decoding = d;
+      else {
+        jobs.push(
+          decodeBodySlow(wire, encoding, limit, overflow !== undefined).then(
+            (r) => void (target.decoding = r),
+            (err: Error) => void (target.decoding = { error: `content-encoding ${encoding}: ${err.message}` }),
+          ),
+        );
+      }
+    };
+    const part = this.requestPart();
+    decode(part, part.body, part.contentEncoding, part.overflow);
+    const res = this.response;
+    if (res) decode(res, res.body, headerOf(res.headers, 'content-encoding'), res.overflow);
+    return jobs.length === 0 ? null : Promise.all(jobs).then(() => undefined);
   }
 
   private head(part: RequestPart) {
@@ -151,7 +190,9 @@ export class Exchange {
       headers: pairsFromRaw(req.rawHeaders),
       contentEncoding: req.headers['content-encoding'],
       body: this.body,
+      overflow: this.overflow,
       incomplete: this.incomplete,
+      limit: this.sink.bodyLimit,
     };
     return this.part;
   }
@@ -178,6 +219,7 @@ export class Exchange {
       response: this.response,
       errors: this.errors,
       keepSecrets: this.sink.keepSecrets,
+      bodyLimit: this.sink.bodyLimit,
       bytesText: !exact,
       ...(this.stubTurn ? { stubTurn: this.stubTurn } : {}),
     });

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { isAscii, isUtf8 } from 'node:buffer';
-import { captureBody, decodeContent, toText, type DecodedBody } from '../capture/body.js';
+import { captureBody, decodeBody, toText, DEFAULT_BODY_LIMIT, type DecodedBody, type Decoding, type Overflow } from '../capture/body.js';
 import { ByteStrings, Utf8Text, byteStringsSafe } from '../capture/encode.js';
 import { headerOf } from '../capture/headers.js';
 import { redactBodyFields, redactHeaders, redactQuery } from '../capture/redact.js';
@@ -16,8 +16,14 @@ export interface RequestPart {
   httpVersion: string;
   headers: HeaderList;
   contentEncoding: string | undefined;
+  /** The body as it arrived: all of it, or its first bytes when `overflow` is set. */
   body: Buffer;
+  overflow?: Overflow | undefined;
   incomplete: boolean;
+  /** The most of a body the record keeps (capture/body.ts). */
+  limit?: number;
+  /** What removing the content codings gave, once known (decodeBody, or decodeBodySlow for a body past the limit). */
+  decoding?: Decoding;
   /** Set by whoever already decoded the body (to parse it), so the record does not decode it again. */
   decoded?: DecodedBody;
 }
@@ -51,19 +57,28 @@ export function interpret(head: RequestHead, decodedText: string | null, content
   return { dialect, dialectName: dialect?.name ?? 'unknown', head, json, parsed, errors };
 }
 
-/** The body with its content codings removed, or null when that fails (captureBody records why). */
-function decodedBody(part: RequestPart): Buffer | null {
-  try {
-    return decodeContent(part.body, part.contentEncoding);
-  } catch {
-    return null;
-  }
+/**
+ * The request body with its content codings removed, or null: a decoding error (the record says
+ * which), or a body decodeBody cannot read whole, which only decodeBodySlow can (the Exchange runs
+ * it before the record is built). Sets part.decoding when known.
+ */
+function decodedBody(part: RequestPart): { bytes: Buffer; truncated: boolean } | null {
+  const d = part.decoding ?? decodeBody(part.body, part.contentEncoding, part.limit ?? DEFAULT_BODY_LIMIT, part.overflow !== undefined);
+  if (d === null) return null;
+  part.decoding = d;
+  return 'error' in d ? null : d;
 }
 
-/** Decodes `bytes` to text, keeps both on the part and reads the dialect's view from the text. */
-function readText(head: RequestHead, part: RequestPart, bytes: Buffer | null, contentType: string | undefined): ParsedView {
-  const text = bytes === null ? null : toText(bytes);
-  if (bytes !== null) part.decoded = { bytes, text };
+/** Decodes the body's bytes to text, keeps both on the part and reads the dialect's view from the text. */
+function readText(head: RequestHead, part: RequestPart, d: { bytes: Buffer; truncated: boolean } | null, contentType: string | undefined): ParsedView {
+  // Only part of a body that did not fit is kept: the view is not read from a fragment.
+  if (d?.truncated || (d === null && part.decoding === undefined)) {
+    const v = interpret(head, null, contentType);
+    v.errors.push({ stage: 'parse', message: `request body larger than the capture limit of ${part.limit ?? DEFAULT_BODY_LIMIT} bytes: its first bytes are kept, not parsed` });
+    return v;
+  }
+  const text = d === null ? null : toText(d.bytes);
+  if (d !== null) part.decoded = { bytes: d.bytes, text };
   return interpret(head, text, contentType);
 }
 
@@ -81,8 +96,9 @@ export function readExact(head: RequestHead, part: RequestPart, contentType: str
  * answer the request.
  */
 export function readForRecord(head: RequestHead, part: RequestPart, contentType: string | undefined): ParsedView {
-  const bytes = decodedBody(part);
-  if (bytes === null || bytes.length < 256 || !isUtf8(bytes)) return readText(head, part, bytes, contentType);
+  const d = decodedBody(part);
+  if (d === null || d.truncated || d.bytes.length < 256 || !isUtf8(d.bytes)) return readText(head, part, d, contentType);
+  const bytes = d.bytes;
   part.decoded = { bytes, text: new Utf8Text(bytes) };
   // ASCII decodes to the same string either way, and latin1 is the decoder's fastest path.
   const ascii = isAscii(bytes);
@@ -119,7 +135,11 @@ export interface ResponsePart {
   source: 'stub' | 'upstream';
   status: number;
   headers: HeaderList;
+  /** The body as it arrived: all of it, or its first bytes when `overflow` is set. */
   body: Buffer;
+  overflow?: Overflow | undefined;
+  /** What removing the content codings gave, when the Exchange already knows (a body past the limit). */
+  decoding?: Decoding;
   incomplete?: boolean;
   /** Events that arrived as messages of their own (a WebSocket), instead of parsed from an SSE body. */
   events?: SseEvent[];
@@ -142,11 +162,21 @@ export interface RecordInput {
   keepSecrets: boolean;
   /** Keep valid UTF-8 response bodies as bytes for the encoder (their text is not needed here). */
   bytesText?: boolean;
+  /** The most of a body the record keeps (capture/body.ts). */
+  bodyLimit?: number;
 }
 
 export function buildRecord(input: RecordInput): RecordDraft {
   const { request, response } = input;
-  let reqBody = captureBody(request.body, request.contentEncoding, request.incomplete, request.decoded);
+  let reqBody = captureBody({
+    wire: request.body,
+    overflow: request.overflow,
+    contentEncoding: request.contentEncoding,
+    incomplete: request.incomplete,
+    decoding: request.decoding,
+    text: request.decoded?.text,
+    limit: input.bodyLimit ?? request.limit,
+  });
   const errors = [...input.errors];
   if (reqBody.decodeError) errors.push({ stage: 'decode', message: `request ${reqBody.decodeError}` });
   if (input.view) errors.push(...input.view.errors);
@@ -176,7 +206,15 @@ export function buildRecord(input: RecordInput): RecordDraft {
     const contentEncoding = headerOf(response.headers, 'content-encoding');
     const contentType = headerOf(response.headers, 'content-type') ?? '';
     const isSse = /text\/event-stream/i.test(contentType);
-    const body = captureBody(response.body, contentEncoding, response.incomplete ?? false, undefined, input.bytesText === true && !isSse);
+    const body = captureBody({
+      wire: response.body,
+      overflow: response.overflow,
+      contentEncoding,
+      incomplete: response.incomplete ?? false,
+      decoding: response.decoding,
+      asBytes: input.bytesText === true && !isSse,
+      limit: input.bodyLimit,
+    });
     if (body.decodeError) errors.push({ stage: 'decode', message: `response ${body.decodeError}` });
     let resHeaders = response.headers;
     if (!input.keepSecrets) {

@@ -3,6 +3,7 @@ import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
+import { BodyBuffer } from '../capture/body.js';
 import { headersToUpstream, pairsFromRaw, responseHeadersOut } from '../capture/headers.js';
 import { log } from '../log.js';
 import type { ErrorKind } from './error-kinds.js';
@@ -83,28 +84,31 @@ export function upstreamAgents(trust: tls.SecureContext | undefined): { httpAgen
 
 const EMPTY = Buffer.alloc(0);
 
-/** Buffer.concat without the copy when there is a single chunk (most bodies arrive in one or two). */
-function concat(chunks: Buffer[]): Buffer {
-  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-}
-
 /** One exchange on the request path, while it lasts. */
 class Passage {
-  readonly requestChunks: Buffer[] = [];
-  readonly responseChunks: Buffer[] = [];
+  readonly requestBody: BodyBuffer;
+  readonly responseBody: BodyBuffer;
   upstreamRequest: http.ClientRequest | null = null;
 
   constructor(
     readonly ex: Exchange,
     readonly req: http.IncomingMessage,
     readonly res: http.ServerResponse,
-  ) {}
+    bodyLimit: number,
+  ) {
+    this.requestBody = new BodyBuffer(bodyLimit);
+    this.responseBody = new BodyBuffer(bodyLimit);
+  }
 
   /** Hands the exchange to the capture with what arrived of both bodies. */
   finish(): void {
     if (this.ex.finished) return;
-    this.ex.setRequestBody(concat(this.requestChunks), !this.req.complete);
-    if (this.ex.response) this.ex.response.body = concat(this.responseChunks);
+    this.ex.setRequestBody(this.requestBody.bytes(), !this.req.complete, this.requestBody.overflow());
+    const response = this.ex.response;
+    if (response) {
+      response.body = this.responseBody.bytes();
+      response.overflow = this.responseBody.overflow();
+    }
     this.ex.finish();
   }
 
@@ -128,7 +132,7 @@ class Passage {
   /** Answers 502 without contacting any upstream, once the request body is in; records why. */
   refuse(error: string, answer: string): void {
     this.ex.note('upstream', error);
-    this.req.on('data', (c: Buffer) => this.requestChunks.push(c));
+    this.req.on('data', (c: Buffer) => this.requestBody.push(c));
     this.req.on('end', () => {
       this.res.writeHead(502, { 'content-type': 'text/plain' });
       this.res.end(`promptdiff: ${answer}\n`);
@@ -150,7 +154,7 @@ class Passage {
     }
     res.writeHead(r.statusCode ?? 502, r.statusMessage, responseHeadersOut(r.rawHeaders));
     r.on('data', (chunk: Buffer) => {
-      this.responseChunks.push(chunk);
+      this.responseBody.push(chunk);
       if (!res.write(chunk)) {
         r.pause();
         res.once('drain', () => r.resume());
@@ -166,7 +170,7 @@ class Passage {
 
 export function passThrough(sink: ExchangeSink, options: PassthroughOptions, req: http.IncomingMessage, res: http.ServerResponse, conn: ConnectionInfo): void {
   const ex = new Exchange(sink, conn, req);
-  const p = new Passage(ex, req, res);
+  const p = new Passage(ex, req, res, sink.bodyLimit);
   req.on('error', (err) => p.failed('CLIENT_TO_PROXY_REQUEST_ERROR', err));
   res.on('error', (err) => p.failed('PROXY_TO_CLIENT_RESPONSE_ERROR', err));
   res.on('close', () => {
@@ -243,7 +247,7 @@ export function passThrough(sink: ExchangeSink, options: PassthroughOptions, req
     upstreamRequest.uncork();
   };
   req.on('data', (chunk: Buffer) => {
-    p.requestChunks.push(chunk);
+    p.requestBody.push(chunk);
     if (upstreamRequest.destroyed) return;
     if (!corked) {
       corked = true;

@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
+import { BodyBuffer } from '../capture/body.js';
 import { pairsFromObject } from '../capture/headers.js';
 import { unknownStub, type StubReply } from '../dialects/index.js';
 import { Exchange, type ConnectionInfo, type ExchangeSink } from './exchange.js';
@@ -15,19 +16,19 @@ export interface StubOptions {
   workDirOf(runId: string | null): string | undefined;
 }
 
-/** Reads the whole request body; `incomplete` when the client went away first. */
-function readBody(req: http.IncomingMessage, done: (body: Buffer, incomplete: boolean) => void): void {
-  const chunks: Buffer[] = [];
+/** Reads the request body, up to the limit for the record; `incomplete` when the client went away first. */
+function readBody(req: http.IncomingMessage, limit: number, done: (body: BodyBuffer, incomplete: boolean) => void): void {
+  const body = new BodyBuffer(limit);
   let finished = false;
-  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('data', (c: Buffer) => body.push(c));
   req.on('end', () => {
     finished = true;
-    done(Buffer.concat(chunks), false);
+    done(body, false);
   });
   req.on('close', () => {
     if (!finished && !req.complete) {
       finished = true;
-      done(Buffer.concat(chunks), true);
+      done(body, true);
     }
   });
   req.on('error', () => undefined);
@@ -49,8 +50,8 @@ function replyTo(ex: Exchange, stub: StubOptions): StubReply {
 
 export function answerWithStub(sink: ExchangeSink, stub: StubOptions, req: http.IncomingMessage, res: http.ServerResponse, conn: ConnectionInfo): void {
   const ex = new Exchange(sink, conn, req);
-  readBody(req, (body, incomplete) => {
-    ex.setRequestBody(body, incomplete);
+  readBody(req, sink.bodyLimit, (body, incomplete) => {
+    ex.setRequestBody(body.bytes(), incomplete, body.overflow());
     if (incomplete) {
       ex.readExact();
       ex.note('client', 'client disconnected before the request body was complete');

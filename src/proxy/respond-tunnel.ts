@@ -14,6 +14,8 @@ import { relayToTarget } from './tunnel-relay.js';
 
 export interface TunnelOptions {
   trust: tls.SecureContext | undefined;
+  /** The most of one body the tap keeps. */
+  bodyLimit: number;
   /** Why this target may not be contacted, or null when it may. */
   refusal(host: string, port: number): string | null;
   /** Work that will still record exchanges (decompression): the run's flush waits for it. */
@@ -36,12 +38,19 @@ export function relayTunnel(sink: ExchangeSink, options: TunnelOptions, client: 
   });
   const why = options.refusal(tunnel.host, tunnel.port);
   const refused = why === null ? null : new Error(why);
-  const upstreamSocket = relayToTarget(client, { host: tunnel.host, port: tunnel.port, target: tunnel.target, refused }, options.trust, {
+  const upstreamSocket = relayToTarget(client, { host: tunnel.host, port: tunnel.port, target: tunnel.target, refused, bodyLimit: options.bodyLimit }, options.trust, {
     exchange(r, res, errors) {
       const ex = new Exchange(sink, conn, requestLike(r), r.startedAt);
-      ex.setRequestBody(r.body, !r.complete);
+      ex.setRequestBody(r.body, !r.complete, r.overflow);
       ex.response = res
-        ? { source: 'upstream', status: res.status, headers: pairsFromRaw(res.rawHeaders), body: res.body, ...(res.complete ? {} : { incomplete: true }) }
+        ? {
+            source: 'upstream',
+            status: res.status,
+            headers: pairsFromRaw(res.rawHeaders),
+            body: res.body,
+            overflow: res.overflow,
+            ...(res.complete ? {} : { incomplete: true }),
+          }
         : null;
       ex.errors.push(...errors);
       ex.finish();

@@ -3,6 +3,7 @@ import tls from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { ensureCA, defaultCertsDir } from '../ca/index.js';
+import { DEFAULT_BODY_LIMIT } from '../capture/body.js';
 import { CaptureWriter } from '../capture/store.js';
 import type { RecordDraft } from '../capture/schema.js';
 import { log } from '../log.js';
@@ -37,6 +38,11 @@ export interface ProxyOptions {
   passthroughOnly?: string[];
   /** Store credentials (API keys, auth headers, cookies) as sent instead of redacting them. */
   keepSecrets?: boolean;
+  /**
+   * The most of one body a record keeps, on the wire and once decoded (default 32 MiB); past it
+   * the record keeps the first bytes, the size and a hash. The bytes are relayed whole either way.
+   */
+  bodyLimit?: number;
   /** Accept clients from non-loopback addresses. */
   allowRemote?: boolean;
   certsDir?: string;
@@ -86,6 +92,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   const sink: ExchangeSink = {
     keepSecrets: options.keepSecrets ?? false,
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    hold: (runId, work) => writerOf(runId).hold(work),
     // The record is built when the next batch is written, after the bytes already queued for the
     // client have gone out: decoding, parsing and serialising a large prompt is most of the
     // proxy's work per exchange, and the client should not wait for it.
@@ -135,6 +143,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
                 sink,
                 {
                   trust: upstreamTrust,
+                  bodyLimit: sink.bodyLimit,
                   refusal: (h, p) => (mayPassTo && !mayPassTo(h, p) ? notAllowed(h, p) : null),
                   hold: (runId, work) => writerOf(runId).hold(work),
                   own: (socket) => transport.own(socket),

@@ -1,3 +1,4 @@
+import { BodyBuffer, DEFAULT_BODY_LIMIT, type Overflow } from '../capture/body.js';
 import { headerValues } from '../capture/headers.js';
 
 /**
@@ -14,7 +15,9 @@ export interface TapRequest {
   url: string;
   httpVersion: string;
   rawHeaders: string[];
+  /** The body, or its first bytes when `overflow` is set (see capture/body.ts). */
   body: Buffer;
+  overflow?: Overflow | undefined;
   /** The whole body arrived. */
   complete: boolean;
   startedAt: Date;
@@ -25,7 +28,9 @@ export interface TapResponse {
   statusMessage: string;
   httpVersion: string;
   rawHeaders: string[];
+  /** The body, or its first bytes when `overflow` is set. */
   body: Buffer;
+  overflow?: Overflow | undefined;
   complete: boolean;
 }
 
@@ -60,7 +65,7 @@ class Framer {
   private pending: Buffer | null = null;
   private line = '';
   private remaining = 0;
-  chunks: Buffer[] = [];
+  private buffer: BodyBuffer;
   /** The bytes after the head that stopped this framer (see 'head'). */
   rest: Buffer = EMPTY;
 
@@ -68,11 +73,14 @@ class Framer {
     private readonly onHead: (head: Head) => void,
     private readonly onComplete: () => void,
     private readonly fail: (message: string) => void,
-  ) {}
+    private readonly bodyLimit: number,
+  ) {
+    this.buffer = new BodyBuffer(bodyLimit);
+  }
 
   /** Start a body of `length` bytes, chunked, until close, or none. */
   expect(kind: 'none' | 'chunked' | 'close' | number): void {
-    this.chunks = [];
+    this.buffer = new BodyBuffer(this.bodyLimit);
     if (kind === 'none' || kind === 0) {
       this.state = 'head';
       this.onComplete();
@@ -87,8 +95,9 @@ class Framer {
     }
   }
 
-  body(): Buffer {
-    return this.chunks.length === 0 ? EMPTY : this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+  /** The body so far, or its first bytes past the limit; `overflow` then says how long it was. */
+  body(): { body: Buffer; overflow: Overflow | undefined } {
+    return { body: this.buffer.bytes(), overflow: this.buffer.overflow() };
   }
 
   feed(chunk: Buffer): void {
@@ -139,7 +148,7 @@ class Framer {
         }
         case 'length': {
           const n = Math.min(this.remaining, data.length - at);
-          this.chunks.push(data.subarray(at, at + n));
+          this.buffer.push(data.subarray(at, at + n));
           at += n;
           this.remaining -= n;
           if (this.remaining === 0) {
@@ -149,7 +158,7 @@ class Framer {
           break;
         }
         case 'close':
-          this.chunks.push(at === 0 ? data : data.subarray(at));
+          this.buffer.push(at === 0 ? data : data.subarray(at));
           return;
         case 'chunk-size':
         case 'trailers': {
@@ -180,7 +189,7 @@ class Framer {
         }
         case 'chunk-data': {
           const n = Math.min(this.remaining, data.length - at);
-          this.chunks.push(data.subarray(at, at + n));
+          this.buffer.push(data.subarray(at, at + n));
           at += n;
           this.remaining -= n;
           if (this.remaining === 0) {
@@ -224,6 +233,12 @@ function framing(raw: string[], isResponse: boolean): 'none' | 'chunked' | 'clos
   return isResponse ? 'close' : 'none';
 }
 
+function takeBody(message: { body: Buffer; overflow?: Overflow | undefined }, framer: Framer): void {
+  const b = framer.body();
+  message.body = b.body;
+  if (b.overflow) message.overflow = b.overflow;
+}
+
 interface Pending {
   req: TapRequest;
   /** Placeholder for an Upgrade request: the tap stops when its response is due. */
@@ -244,16 +259,22 @@ export class HttpTap {
   /** Set by a 101 until fromServer hands the connection over (upgraded). */
   private switched: { req: TapRequest; res: TapResponse } | null = null;
 
-  constructor(private readonly events: TapEvents) {
+  /** `bodyLimit`: the most of one body kept (the rest is counted and hashed). */
+  constructor(
+    private readonly events: TapEvents,
+    bodyLimit: number = DEFAULT_BODY_LIMIT,
+  ) {
     this.reqFramer = new Framer(
       (h) => this.onRequestHead(h),
       () => this.onRequestComplete(),
       (m) => this.fail(m),
+      bodyLimit,
     );
     this.resFramer = new Framer(
       (h) => this.onResponseHead(h),
       () => this.onResponseComplete(),
       (m) => this.fail(m),
+      bodyLimit,
     );
   }
 
@@ -305,8 +326,8 @@ export class HttpTap {
         out.push({ req: p.req, res: null });
         break;
       }
-      if (p === this.currentReq) p.req.body = this.reqFramer.body();
-      if (p.res && p.res === this.currentRes) p.res.body = this.resFramer.body();
+      if (p === this.currentReq) takeBody(p.req, this.reqFramer);
+      if (p.res && p.res === this.currentRes) takeBody(p.res, this.resFramer);
       out.push({ req: p.req, res: p.res });
     }
     this.queue.length = 0;
@@ -348,7 +369,7 @@ export class HttpTap {
     const p = this.currentReq;
     if (!p) return;
     this.currentReq = null;
-    p.req.body = this.reqFramer.body();
+    takeBody(p.req, this.reqFramer);
     p.req.complete = true;
     this.events.request?.(p.req);
     this.drain();
@@ -385,7 +406,7 @@ export class HttpTap {
     const res = this.currentRes;
     if (!res) return;
     this.currentRes = null;
-    res.body = this.resFramer.body();
+    takeBody(res, this.resFramer);
     res.complete = true;
     this.drain();
   }

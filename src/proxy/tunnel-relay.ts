@@ -13,6 +13,8 @@ export interface RelayTarget {
   target: string;
   /** Set when this target may not be contacted: every request is answered 502 with it. */
   refused?: Error | null;
+  /** The most of one body the tap keeps for the record. */
+  bodyLimit?: number;
 }
 
 export interface RelayEvents {
@@ -105,7 +107,7 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
       if (clientRest.length > 0) ws.fromClient(clientRest);
       if (serverRest.length > 0) ws.fromServer(serverRest);
     },
-  });
+  }, to.bodyLimit);
   /** Records what is still open, cut off by `stage`. */
   const finish = (stage: CaptureError['stage'], message: string) => {
     if (closed) return;

@@ -144,7 +144,19 @@ class Inflater {
     const stream = this.stream;
     return new Promise<Buffer>((resolve, reject) => {
       const out: Buffer[] = [];
-      const onData = (c: Buffer) => out.push(c);
+      let size = 0;
+      const onData = (c: Buffer) => {
+        size += c.length;
+        if (size <= MAX_MESSAGE) {
+          out.push(c);
+          return;
+        }
+        // A deflate bomb: stop inflating. The window is lost, so later messages start afresh.
+        stream.off('data', onData);
+        this.stream = null;
+        stream.destroy();
+        reject(new Error('the message inflates to more than 64 MB'));
+      };
       const onError = (err: Error) => {
         stream.off('data', onData);
         this.stream = null;
