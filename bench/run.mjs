@@ -616,6 +616,14 @@ function report(results, seconds, loadAtStart) {
     line += `, +${fmt(r.lat.p50 - d.lat.p50)} ms p50`;
     console.log(line);
   }
+  if (results['ab-pass'] && o) {
+    // The same harness, the same moment: what this build adds over B (e.g. writing each record
+    // before the end of its response goes out) is the difference of the two, not either alone.
+    const dp = o.lat.p50 - results['ab-pass'].lat.p50;
+    const st = results['ours-stub'];
+    const ds = st && results['ab-stub'] ? st.lat.p50 - results['ab-stub'].lat.p50 : NaN;
+    console.log(`  A over B, p50@1: passthrough ${dp >= 0 ? '+' : ''}${fmt(dp)} ms, stub ${ds >= 0 ? '+' : ''}${fmt(ds)} ms; proxy CPU µs/request: passthrough ${fmt(o.tput.cpuUs.proxy, 0)} vs ${fmt(results['ab-pass'].tput.cpuUs.proxy, 0)}${st && results['ab-stub'] ? `, stub ${fmt(st.tput.cpuUs.proxy, 0)} vs ${fmt(results['ab-stub'].tput.cpuUs.proxy, 0)}` : ''}`);
+  }
   console.log('');
   console.log('targets:');
   for (const g of gates(results)) console.log(`  ${verdict(g.ok)}  ${pad(g.name, 48)} ${pad(g.value, 24)} target ${g.target}`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { ensureCA, defaultCertsDir, describeCertsDir } from '../ca/index.js';
 import { readExchanges } from '../capture/store.js';
 import { toHar } from '../capture/har.js';
-import { startProxy, type UpstreamMode } from '../proxy/server.js';
+import { startProxy, ListenError, type Limits, type UpstreamMode } from '../proxy/server.js';
 import { clientEnv, formatExports, SHELLS } from '../proxy/client-env.js';
 import { UsageError, parse, intOption, oneOf, toolVersion } from '../cli-support.js';
 import { log } from '../log.js';
@@ -19,10 +19,17 @@ const PROXY_HELP = `Usage: promptdiff proxy --out DIR [options]
   --passthrough-only H  passthrough: forward only to these hosts (HOST or HOST:PORT, comma-separated);
                         requests for any other host are answered 502 and recorded, and never sent
   --stub-text TEXT      the assistant text of stub replies
-  --keep-secrets        store API keys, auth headers and cookies as sent (default: redacted)
+  --keep-secrets        store API keys, auth headers, cookies and JSON body fields named like a key,
+                        token, secret or password as sent (default: redacted; body values become
+                        a keyed hash, so equal values still compare equal)
   --body-limit MB       the most of one body a record keeps (default 32); past it the record keeps
                         the first bytes, the size and a SHA-256, and says truncated; bytes are relayed whole
   --allow-remote        accept clients from non-loopback addresses
+  --max-connections N   client connections open at once; more are refused (default 1024 or what the
+                        open-files limit allows)
+  --idle-timeout S      close a connection with no byte either way for S seconds (default 300)
+  --header-timeout S    answer 408 to a request whose headers take longer (default 60)
+  --body-timeout S      answer 408 to a request not complete after S seconds (default 300)
   --certs DIR           CA directory (default $PROMPTDIFF_CERTS_DIR, else ${defaultCertsDir()})
 
 Runs until SIGINT/SIGTERM. Both routes work on the same port:
@@ -76,6 +83,10 @@ export async function cmdProxy(args: string[]): Promise<number> {
       'keep-secrets': { type: 'boolean' },
       'body-limit': { type: 'string' },
       'allow-remote': { type: 'boolean' },
+      'max-connections': { type: 'string' },
+      'idle-timeout': { type: 'string' },
+      'header-timeout': { type: 'string' },
+      'body-timeout': { type: 'string' },
       certs: { type: 'string' },
       help: { type: 'boolean' },
     },
@@ -109,6 +120,15 @@ export async function cmdProxy(args: string[]): Promise<number> {
   if (!['127.0.0.1', '::1', 'localhost'].includes(host) && !values['allow-remote']) {
     log.warn({ host }, 'binding beyond loopback, but non-loopback clients are refused unless --allow-remote');
   }
+  const limits: Partial<Limits> = {};
+  const seconds = (name: string) => (values[name as 'idle-timeout'] === undefined ? undefined : intOption(name, values[name as 'idle-timeout'], 0, 1, 86_400) * 1000);
+  if (values['max-connections'] !== undefined) limits.maxConnections = intOption('max-connections', values['max-connections'], 1024, 1, 1_000_000);
+  const idle = seconds('idle-timeout');
+  const header = seconds('header-timeout');
+  const body = seconds('body-timeout');
+  if (idle !== undefined) limits.idleTimeoutMs = idle;
+  if (header !== undefined) limits.headerTimeoutMs = header;
+  if (body !== undefined) limits.bodyTimeoutMs = body;
   const proxy = await startProxy({
     host,
     port: intOption('port', values.port, 8080),
@@ -122,6 +142,11 @@ export async function cmdProxy(args: string[]): Promise<number> {
     allowRemote: values['allow-remote'] ?? false,
     certsDir: values.certs ? path.resolve(values.certs) : undefined,
     stubText: values['stub-text'],
+    limits,
+  }).catch((err: unknown) => {
+    // A busy or privileged port is the user's to fix: one line, exit 2.
+    if (err instanceof ListenError) throw new UsageError(`proxy: ${err.message}`);
+    throw err;
   });
   process.stdout.write(
     `promptdiff proxy on ${proxy.url} (upstream: ${upstream}${passthroughOnly ? `, only to ${passthroughOnly.join(', ')}` : ''}), recording to ${path.resolve(values.out, 'exchanges.jsonl')}\n` +

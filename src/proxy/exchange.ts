@@ -74,6 +74,8 @@ export class Exchange {
   private incomplete = false;
   private part: RequestPart | null = null;
   private view: ParsedView | null = null;
+  /** The view read for the record alone, ahead of time (prepare). */
+  private prepared: ParsedView | null = null;
   private done = false;
 
   constructor(
@@ -97,6 +99,18 @@ export class Exchange {
     this.incomplete = incomplete;
     this.overflow = overflow;
     this.part = null;
+    this.prepared = null;
+  }
+
+  /**
+   * Reads the request for the record now, while the upstream is busy answering it, instead of
+   * when the response is complete: the record must be written before the end of the response
+   * reaches the client, so this work would otherwise be added to every exchange's latency.
+   */
+  prepare(): void {
+    if (this.view || this.prepared) return;
+    const part = this.requestPart();
+    this.prepared = readForRecord(this.head(part), part, this.request.headers['content-type']);
   }
 
   /** Records a failure of a known kind (see error-kinds.ts); ignored once finished. */
@@ -166,7 +180,11 @@ export class Exchange {
     const absolute = /^https?:\/\//i.test(rawUrl);
     let url: string;
     let hostHeader = req.headers.host ?? '';
-    if (tunnel) {
+    if (req.method === 'CONNECT') {
+      // Authority-form: the target is all there is (a refused or idle tunnel).
+      url = rawUrl;
+      hostHeader = rawUrl;
+    } else if (tunnel) {
       hostHeader ||= tunnel.target;
       const scheme = tunnel.tls ? 'https' : 'http';
       url = `${scheme}://${withoutDefaultPort(hostHeader, scheme)}${rawUrl}`;
@@ -176,7 +194,7 @@ export class Exchange {
     } else {
       url = `http://${hostHeader}${rawUrl}`;
     }
-    let path = rawUrl;
+    let path = req.method === 'CONNECT' ? '' : rawUrl;
     if (absolute) {
       const u = new URL(rawUrl);
       path = u.pathname + u.search;
@@ -201,7 +219,7 @@ export class Exchange {
     const part = this.requestPart();
     const exact = this.view !== null;
     // Read for the record alone, the cheaper way, unless the stub already read it exactly.
-    const view = this.view ?? readForRecord(this.head(part), part, this.request.headers['content-type']);
+    const view = this.view ?? this.prepared ?? readForRecord(this.head(part), part, this.request.headers['content-type']);
     if (this.recordedMethod !== undefined) part.method = this.recordedMethod;
     const req = this.request;
     const tunnel = this.conn.tunnel;

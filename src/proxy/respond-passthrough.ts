@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { BodyBuffer } from '../capture/body.js';
 import { headersToUpstream, pairsFromRaw, responseHeadersOut } from '../capture/headers.js';
 import { log } from '../log.js';
+import { CLIENT_FAULT, ClientFault } from './client-faults.js';
 import type { ErrorKind } from './error-kinds.js';
 import { Exchange, type ConnectionInfo, type ExchangeSink } from './exchange.js';
 import { splitHostPort } from './listen.js';
@@ -89,6 +90,7 @@ class Passage {
   readonly requestBody: BodyBuffer;
   readonly responseBody: BodyBuffer;
   upstreamRequest: http.ClientRequest | null = null;
+  private requestSet = false;
 
   constructor(
     readonly ex: Exchange,
@@ -100,28 +102,46 @@ class Passage {
     this.responseBody = new BodyBuffer(bodyLimit);
   }
 
-  /** Hands the exchange to the capture with what arrived of both bodies. */
-  finish(): void {
+  /** The whole request body arrived: the record's reading of it starts now (Exchange.prepare). */
+  requestDone(): void {
+    if (this.ex.finished || this.requestSet) return;
+    this.requestSet = true;
+    this.ex.setRequestBody(this.requestBody.bytes(), false, this.requestBody.overflow());
+    this.ex.prepare();
+  }
+
+  /** Hands the exchange to the capture with what arrived of both bodies; `after` runs once it is written. */
+  finish(after?: () => void): void {
     if (this.ex.finished) return;
-    this.ex.setRequestBody(this.requestBody.bytes(), !this.req.complete, this.requestBody.overflow());
+    if (!this.requestSet) this.ex.setRequestBody(this.requestBody.bytes(), !this.req.complete, this.requestBody.overflow());
     const response = this.ex.response;
-    if (response) {
+    if (response?.source === 'upstream') {
       response.body = this.responseBody.bytes();
       response.overflow = this.responseBody.overflow();
     }
-    this.ex.finish();
+    this.ex.finish(after);
   }
 
   /** An exchange that failed on either leg: recorded, answered 502 when nothing was sent yet, else cut. */
   failed(kind: ErrorKind, err: Error): void {
-    log.warn({ kind, err: err?.message }, 'proxy error');
+    // A request the transport gave up on (malformed, too slow) was logged there already.
+    const fault = err instanceof ClientFault ? err : null;
+    if (!fault) log.warn({ kind, err: err?.message }, 'proxy error');
     this.ex.fail(kind, err);
     const res = this.res;
-    if (res.destroyed) {
-      // the client is gone: nothing to answer
+    if (res.destroyed || fault?.status === 0) {
+      // the client is gone, or is not to be answered: nothing to answer
+      if (fault && !res.destroyed) res.destroy();
     } else if (!res.headersSent) {
-      res.writeHead(502, { 'content-type': 'text/plain', 'x-promptdiff-error': kind });
-      res.end(`promptdiff: upstream failed (${kind}): ${err?.message ?? err}\n`);
+      // Answered once recorded, like every complete response (durable before acknowledged).
+      const status = fault?.status ?? 502;
+      const text = fault ? `promptdiff: ${fault.message}\n` : `promptdiff: upstream failed (${kind}): ${err?.message ?? err}\n`;
+      res.writeHead(status, { 'content-type': 'text/plain', 'x-promptdiff-error': kind });
+      // The proxy's own answer to a request it refused is what the client got: the record says so.
+      if (fault) this.ex.response = { source: 'stub', status, headers: [['content-type', 'text/plain']], body: Buffer.from(text) };
+      this.upstreamRequest?.destroy();
+      this.finish(() => res.end(text));
+      return;
     } else if (!res.writableEnded) {
       res.destroy();
     }
@@ -135,14 +155,16 @@ class Passage {
     this.req.on('data', (c: Buffer) => this.requestBody.push(c));
     this.req.on('end', () => {
       this.res.writeHead(502, { 'content-type': 'text/plain' });
-      this.res.end(`promptdiff: ${answer}\n`);
-      this.finish();
+      this.finish(() => this.res.end(`promptdiff: ${answer}\n`));
     });
   }
 
   /**
    * The upstream's status line and headers go to the client as sent (content-length kept, no
    * re-encoding), each body chunk as it arrives (server-sent events stream), nothing after the last.
+   * Durable before acknowledged: what completes the response for the client (the chunk that
+   * reaches its Content-Length, or the end of a chunked or close-delimited body, which is written
+   * by res.end) goes out only once the record has been written.
    */
   relayResponse(r: http.IncomingMessage): void {
     const res = this.res;
@@ -153,17 +175,25 @@ class Passage {
       return;
     }
     res.writeHead(r.statusCode ?? 502, r.statusMessage, responseHeadersOut(r.rawHeaders));
+    const declared = Number(r.headers['content-length'] ?? NaN);
+    let received = 0;
+    let last: Buffer | undefined;
     r.on('data', (chunk: Buffer) => {
       this.responseBody.push(chunk);
+      received += chunk.length;
+      if (received >= declared) {
+        last = last ? Buffer.concat([last, chunk]) : chunk;
+        return;
+      }
       if (!res.write(chunk)) {
         r.pause();
         res.once('drain', () => r.resume());
       }
     });
     r.on('end', () => {
-      // Marks the exchange complete, ends the response to the client; the record is built after.
-      this.finish();
-      res.end();
+      this.finish(() => {
+        if (!res.destroyed) res.end(last);
+      });
     });
   }
 }
@@ -172,6 +202,7 @@ export function passThrough(sink: ExchangeSink, options: PassthroughOptions, req
   const ex = new Exchange(sink, conn, req);
   const p = new Passage(ex, req, res, sink.bodyLimit);
   req.on('error', (err) => p.failed('CLIENT_TO_PROXY_REQUEST_ERROR', err));
+  req.once(CLIENT_FAULT, (fault: ClientFault) => p.failed('CLIENT_TO_PROXY_REQUEST_ERROR', fault));
   res.on('error', (err) => p.failed('PROXY_TO_CLIENT_RESPONSE_ERROR', err));
   res.on('close', () => {
     if (ex.finished) return;
@@ -261,5 +292,7 @@ export function passThrough(sink: ExchangeSink, options: PassthroughOptions, req
   });
   req.on('end', () => {
     if (!upstreamRequest.destroyed) upstreamRequest.end();
+    // After the corked body has gone upstream (nextTick), before the response can be complete.
+    setImmediate(() => p.requestDone());
   });
 }

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { BodyBuffer } from '../capture/body.js';
 import { pairsFromObject } from '../capture/headers.js';
 import { unknownStub, type StubReply } from '../dialects/index.js';
+import { CLIENT_FAULT, type ClientFault } from './client-faults.js';
 import { Exchange, type ConnectionInfo, type ExchangeSink } from './exchange.js';
 import type { ResponsePart } from './record.js';
 import { answerFromScript, type StubScriptOptions } from './stub-script.js';
@@ -16,14 +17,22 @@ export interface StubOptions {
   workDirOf(runId: string | null): string | undefined;
 }
 
-/** Reads the request body, up to the limit for the record; `incomplete` when the client went away first. */
-function readBody(req: http.IncomingMessage, limit: number, done: (body: BodyBuffer, incomplete: boolean) => void): void {
+/**
+ * Reads the request body, up to the limit for the record; `incomplete` when the client went away
+ * first, `fault` when the transport gave up on the request (client-faults.ts).
+ */
+function readBody(req: http.IncomingMessage, limit: number, done: (body: BodyBuffer, incomplete: boolean, fault?: ClientFault) => void): void {
   const body = new BodyBuffer(limit);
   let finished = false;
   req.on('data', (c: Buffer) => body.push(c));
   req.on('end', () => {
     finished = true;
     done(body, false);
+  });
+  req.once(CLIENT_FAULT, (fault: ClientFault) => {
+    if (finished) return;
+    finished = true;
+    done(body, true, fault);
   });
   req.on('close', () => {
     if (!finished && !req.complete) {
@@ -50,12 +59,19 @@ function replyTo(ex: Exchange, stub: StubOptions): StubReply {
 
 export function answerWithStub(sink: ExchangeSink, stub: StubOptions, req: http.IncomingMessage, res: http.ServerResponse, conn: ConnectionInfo): void {
   const ex = new Exchange(sink, conn, req);
-  readBody(req, sink.bodyLimit, (body, incomplete) => {
+  readBody(req, sink.bodyLimit, (body, incomplete, fault) => {
     ex.setRequestBody(body.bytes(), incomplete, body.overflow());
     if (incomplete) {
       ex.readExact();
-      ex.note('client', 'client disconnected before the request body was complete');
-      ex.finish();
+      ex.note('client', fault?.message ?? 'client disconnected before the request body was complete');
+      if (!fault || fault.status === 0 || res.headersSent || res.destroyed) {
+        ex.finish();
+        return;
+      }
+      const text = Buffer.from(`promptdiff: ${fault.message}\n`);
+      ex.response = { source: 'stub', status: fault.status, headers: [['content-type', 'text/plain']], body: text };
+      res.writeHead(fault.status, { 'content-type': 'text/plain', 'content-length': String(text.length), connection: 'close' });
+      ex.finish(() => res.end(text));
       return;
     }
     const reply = replyTo(ex, stub);
@@ -69,18 +85,24 @@ export function answerWithStub(sink: ExchangeSink, stub: StubOptions, req: http.
       }
       ex.finish();
     });
+    // Durable before acknowledged: the end of the reply (all of a short one, the last chunk of a
+    // stream) goes out once the record has been written, so a client that has the whole reply
+    // finds its exchange in the capture even if the proxy is killed the next moment.
+    const end = (last?: Buffer) => () => {
+      if (!res.destroyed) res.end(last);
+    };
     const streaming = reply.chunks.length > 1;
     res.writeHead(reply.status, streaming ? reply.headers : { ...reply.headers, 'content-length': String(bodyOut.length) });
     if (req.method === 'HEAD') {
-      res.end();
+      ex.finish(end());
       return;
     }
     if (!streaming) {
-      res.end(bodyOut);
+      ex.finish(end(bodyOut));
       return;
     }
     for (const chunk of reply.chunks) res.write(chunk);
-    res.end();
+    ex.finish(end());
   });
 }
 
@@ -91,12 +113,11 @@ export const STUB_UPGRADE_REFUSAL = 'WebSocket upgrade refused: the stub upstrea
  * answered and recorded, so the attempt shows in the capture.
  */
 export function refuseUpgrade(sink: ExchangeSink, req: http.IncomingMessage, socket: Duplex, conn: ConnectionInfo | undefined, status = 501, message = STUB_UPGRADE_REFUSAL): void {
-  const startedAt = new Date();
   const reason = status === 501 ? 'Not Implemented' : 'Bad Gateway';
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(message) + 1}\r\n\r\n${message}\n`);
-  if (!conn) return;
-  const ex = new Exchange(sink, conn, req, startedAt);
+  const answer = () => socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(message) + 1}\r\n\r\n${message}\n`);
+  if (!conn) return void answer();
+  const ex = new Exchange(sink, conn, req);
   ex.response = { source: 'stub', status, headers: [['content-type', 'text/plain']], body: Buffer.from(`${message}\n`) };
   ex.note('request', message);
-  ex.finish();
+  ex.finish(answer);
 }

@@ -38,10 +38,27 @@ export function relayTunnel(sink: ExchangeSink, options: TunnelOptions, client: 
   });
   const why = options.refusal(tunnel.host, tunnel.port);
   const refused = why === null ? null : new Error(why);
+  /** Exchanges of requests that are complete and wait for their response. */
+  const waiting = new WeakMap<TapRequest, Exchange>();
+  const exchangeOf = (r: TapRequest): Exchange => {
+    const known = waiting.get(r);
+    if (known) return known;
+    const ex = new Exchange(sink, conn, requestLike(r), r.startedAt);
+    ex.setRequestBody(r.body, !r.complete, r.overflow);
+    return ex;
+  };
   const upstreamSocket = relayToTarget(client, { host: tunnel.host, port: tunnel.port, target: tunnel.target, refused, bodyLimit: options.bodyLimit }, options.trust, {
-    exchange(r, res, errors) {
-      const ex = new Exchange(sink, conn, requestLike(r), r.startedAt);
-      ex.setRequestBody(r.body, !r.complete, r.overflow);
+    request(r) {
+      const ex = exchangeOf(r);
+      waiting.set(r, ex);
+      // Read for the record while the upstream answers (Exchange.prepare), after this turn's relaying.
+      setImmediate(() => {
+        if (!ex.finished) ex.prepare();
+      });
+    },
+    exchange(r, res, errors, written) {
+      const ex = exchangeOf(r);
+      waiting.delete(r);
       ex.response = res
         ? {
             source: 'upstream',
@@ -53,7 +70,7 @@ export function relayTunnel(sink: ExchangeSink, options: TunnelOptions, client: 
           }
         : null;
       ex.errors.push(...errors);
-      ex.finish();
+      ex.finish(written);
     },
     websocketTurn(handshake, turn) {
       // The dialect is found as for the HTTP request the message stands for (a POST to the

@@ -8,13 +8,16 @@ import { CaptureWriter } from '../capture/store.js';
 import type { RecordDraft } from '../capture/schema.js';
 import { log } from '../log.js';
 import type { ConnectionInfo, ExchangeSink } from './exchange.js';
+import { Exchange } from './exchange.js';
 import { listen, splitHostPort } from './listen.js';
+import { defaultLimits, type Limits } from './limits.js';
 import { passThrough, passthroughFilter, upstreamAgents, type PassthroughOptions } from './respond-passthrough.js';
 import { answerWithStub, refuseUpgrade, type StubOptions } from './respond-stub.js';
 import { relayTunnel } from './respond-tunnel.js';
 import type { StubScriptOptions } from './stub-script.js';
 
-export { isLoopback } from './listen.js';
+export { isLoopback, ListenError } from './listen.js';
+export type { Limits } from './limits.js';
 export { passthroughFilter } from './respond-passthrough.js';
 
 export type UpstreamMode = 'stub' | 'passthrough';
@@ -36,7 +39,10 @@ export interface ProxyOptions {
    * answered 502 and recorded, and nothing is sent to it. Unset: every host.
    */
   passthroughOnly?: string[];
-  /** Store credentials (API keys, auth headers, cookies) as sent instead of redacting them. */
+  /**
+   * Store credentials as sent instead of redacting them: auth headers, cookies, key query
+   * parameters, and the string values of JSON body fields named like a key, token, secret or password.
+   */
   keepSecrets?: boolean;
   /**
    * The most of one body a record keeps, on the wire and once decoded (default 32 MiB); past it
@@ -45,6 +51,8 @@ export interface ProxyOptions {
   bodyLimit?: number;
   /** Accept clients from non-loopback addresses. */
   allowRemote?: boolean;
+  /** Connection cap and timeouts (limits.ts: defaultLimits()); each one given replaces its default. */
+  limits?: Partial<Limits>;
   certsDir?: string;
   /** The assistant text of every stub reply. */
   stubText?: string;
@@ -65,6 +73,8 @@ export interface RunningProxy {
   addRunListener(runId: string, captureDir: string, options?: { workDir?: string }): Promise<{ port: number; url: string }>;
   removeRunListener(runId: string): Promise<void>;
   exchangeCount(runId?: string): number;
+  /** How often each limit (connections, idle, headers, body, idle-tunnel) was hit. */
+  limitsHit?(): Record<string, number>;
   /** Resolves once every exchange completed so far has been written. */
   flush(): Promise<void>;
   close(): Promise<void>;
@@ -132,9 +142,18 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     };
   }
 
+  const limits: Limits = { ...defaultLimits(), ...options.limits };
   const transport = await listen(
-    { host, port: options.port ?? 0, allowRemote: options.allowRemote ?? false, ca, httpAgent, httpsAgent },
+    { host, port: options.port ?? 0, allowRemote: options.allowRemote ?? false, ca, limits, httpAgent, httpsAgent },
     {
+      rejected(conn, r, answer) {
+        const ex = new Exchange(sink, conn, { url: r.url, method: r.method, httpVersion: r.httpVersion, rawHeaders: [], headers: {}, socket: null });
+        ex.setRequestBody(Buffer.alloc(0), r.status !== 200);
+        const body = r.answer ? r.answer.slice(r.answer.indexOf('\r\n\r\n') + 4) : '';
+        if (r.status > 0) ex.response = { source: 'stub', status: r.status, headers: [['content-type', 'text/plain']], body: Buffer.from(body) };
+        ex.note(r.stage, r.reason);
+        ex.finish(answer);
+      },
       request: (req, res, conn) => (upstream === 'stub' ? answerWithStub(sink, stub, req, res, conn) : passThrough(sink, passthrough, req, res, conn)),
       ...(upstream === 'passthrough' && !passthrough.upstreamBase
         ? {
@@ -178,6 +197,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     exchangeCount(runId) {
       return writers.get(runId ?? null)?.written ?? 0;
     },
+    limitsHit: () => transport.limitsHit(),
     async flush() {
       await Promise.all([...writers.values()].map((w) => w.flush()));
     },

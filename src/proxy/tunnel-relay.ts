@@ -3,6 +3,7 @@ import tls from 'node:tls';
 import type { CaptureError } from '../capture/schema.js';
 import { log } from '../log.js';
 import { headerValues } from '../capture/headers.js';
+import { captureError } from './error-kinds.js';
 import { HttpTap, type TapRequest, type TapResponse } from './tap.js';
 import { WebSocketTap, negotiatedDeflate, type WsMessage } from './websocket-tap.js';
 
@@ -18,8 +19,14 @@ export interface RelayTarget {
 }
 
 export interface RelayEvents {
-  /** An exchange to record: complete, or cut off (then `errors` says by whom). */
-  exchange(req: TapRequest, res: TapResponse | null, errors: CaptureError[]): void;
+  /**
+   * An exchange to record: complete, or cut off (then `errors` says by whom). `written`, when
+   * given, must be called once its record is written: the bytes that completed the response for
+   * the client wait for it.
+   */
+  exchange(req: TapRequest, res: TapResponse | null, errors: CaptureError[], written?: () => void): void;
+  /** A request is complete (and relayed); its response is still to come. */
+  request?(req: TapRequest): void;
   /** The tap could not follow the connection's HTTP framing: the rest is relayed unrecorded. */
   framingLost(message: string): void;
   /**
@@ -61,16 +68,51 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
   let failed: Error | null = to.refused ?? null;
   let closed = false;
 
+  /*
+   * Durable before acknowledged: a chunk from the upstream that completes a response (the tap
+   * says so while reading it) is held, with everything after it, until that exchange's record is
+   * written. `unwritten` counts the records the held bytes wait for.
+   */
+  let readingServer = false;
+  let unwritten = 0;
+  const held: Buffer[] = [];
+  /** The upstream ended while bytes were held: end the client after them. */
+  let endAfterHeld = false;
+  /** The client's write buffer is full: the upstream stays paused until it drains. */
+  let blocked = false;
+  const toClient = (chunk: Buffer) => {
+    if (client.destroyed || client.write(chunk) || blocked) return;
+    blocked = true;
+    client.once('drain', () => {
+      blocked = false;
+      if (unwritten === 0) up?.resume();
+    });
+  };
+  const release = () => {
+    unwritten -= 1;
+    if (unwritten > 0) return;
+    for (const c of held.splice(0)) toClient(c);
+    if (endAfterHeld) client.end();
+    else if (up && !blocked) up.resume();
+  };
+  /** A `written` callback for an exchange the server's bytes just completed; none otherwise. */
+  const gate = (): (() => void) | undefined => {
+    if (!readingServer) return undefined;
+    unwritten += 1;
+    return release;
+  };
+
   const answerFailed = (r: TapRequest) => {
     if (!failed) return;
     // The upstream could not be reached (or may not be): answer this request 502 and close.
     const kind = to.refused ? 'PASSTHROUGH_NOT_ALLOWED' : 'PROXY_TO_SERVER_REQUEST_ERROR';
     log.warn({ kind, target: to.target, err: failed.message }, 'proxy error');
     const message = to.refused ? `promptdiff: ${failed.message}\n` : `promptdiff: upstream failed (${kind}): ${failed.message}\n`;
-    client.end(
-      `HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nx-promptdiff-error: ${kind}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(message)}\r\n\r\n${message}`,
+    const error = to.refused ? { stage: 'upstream' as const, message: failed.message } : captureError(kind, failed);
+    // Answered once recorded, like a response from the upstream.
+    events.exchange(r, null, [error], () =>
+      client.end(`HTTP/1.1 502 Bad Gateway\r\ncontent-type: text/plain\r\nx-promptdiff-error: ${kind}\r\nconnection: close\r\ncontent-length: ${Buffer.byteLength(message)}\r\n\r\n${message}`),
     );
-    events.exchange(r, null, [{ stage: 'upstream', message: to.refused ? failed.message : `${kind}: ${failed.message}` }]);
     tap.close();
   };
   // After a 101 to a WebSocket, its messages are read instead, and recorded turn by turn.
@@ -91,8 +133,11 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
     }
   };
   const tap = new HttpTap({
-    exchange: (r, res) => events.exchange(r, res, []),
-    request: answerFailed,
+    exchange: (r, res) => events.exchange(r, res, [], gate()),
+    request: (r) => {
+      events.request?.(r);
+      answerFailed(r);
+    },
     error: (message) => {
       log.warn({ target: to.target, err: message }, 'could not follow the HTTP framing of a tunnel: relaying it unrecorded');
       events.framingLost(`HTTP: ${message}`);
@@ -143,26 +188,37 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
 
   up.on('data', (chunk: Buffer) => {
     if (client.destroyed) return;
-    if (!client.write(chunk)) {
-      up.pause();
-      client.once('drain', () => up.resume());
-    }
     if (ws) ws.fromServer(chunk);
-    else tap.fromServer(chunk);
+    else {
+      readingServer = true;
+      tap.fromServer(chunk);
+      readingServer = false;
+    }
+    if (unwritten > 0) {
+      held.push(chunk);
+      up.pause();
+      return;
+    }
+    toClient(chunk);
+    if (blocked) up.pause();
   });
   up.once('secureConnect', () => {
     connected = true;
   });
   up.on('end', () => {
+    readingServer = true;
     tap.serverEnded();
+    readingServer = false;
     // No response can follow: what is still open was cut off by the upstream, not the client.
     finish('upstream', 'the upstream closed the connection before the response was complete');
-    client.end();
+    if (unwritten > 0) endAfterHeld = true;
+    else client.end();
   });
   up.on('error', (err) => {
     if (connected) {
       log.warn({ kind: 'SERVER_TO_PROXY_RESPONSE_ERROR', target: to.target, err: err.message }, 'proxy error');
-      finish('upstream', `SERVER_TO_PROXY_RESPONSE_ERROR: ${err.message}`);
+      const e = captureError('SERVER_TO_PROXY_RESPONSE_ERROR', err);
+      finish(e.stage, e.message);
       client.destroy();
       return;
     }
@@ -174,7 +230,7 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
   });
   up.on('close', () => {
     // After a clean end the client socket finishes sending what it holds and closes itself.
-    if (!failed && !client.writableEnded) client.destroy();
+    if (!failed && !client.writableEnded && !endAfterHeld) client.destroy();
   });
   return up;
 }

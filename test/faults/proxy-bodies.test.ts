@@ -128,8 +128,8 @@ describe('decompression bombs in requests', () => {
       expect(r.status).toBe(200);
       received += 1;
     }
-    const rss = p.peakRssMb();
     const recs = (await stopped(p)).filter((r) => r.request.path.includes('bomb='));
+    const rss = p.peakRssMb();
     figure('request bombs, stub', { sent: cases.length, received, recorded: recs.length, 'peak RSS MB': rss });
     expect(recs).toHaveLength(cases.length);
     for (const c of cases) {
@@ -156,8 +156,8 @@ describe('decompression bombs in requests', () => {
       const r = await send(p.port, { route, path: '/echo?bomb=gzip', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: GZIP_BOMB });
       expect(r.status).toBe(200);
       expect(JSON.parse(r.body!.toString())).toEqual({ size: GZIP_BOMB.length, sha256: sha256(GZIP_BOMB) });
-      const rss = p.peakRssMb();
       const recs = await stopped(p);
+      const rss = p.peakRssMb();
       figure(`request bomb, passthrough ${route.kind}`, { sent: 1, received: 1, recorded: recs.length, 'peak RSS MB': rss });
       expect(recs).toHaveLength(1);
       expectTruncated(recs[0]!.request.body, GZIP_BOMB, 'x');
@@ -188,8 +188,8 @@ describe('decompression bombs in responses', () => {
         expect({ size: r.size, sha256: r.sha256 }).toEqual({ size: bomb.length, sha256: sha256(bomb) });
         received += 1;
       }
-      const rss = p.peakRssMb();
       const recs = await stopped(p);
+      const rss = p.peakRssMb();
       figure(`response bombs, passthrough ${route.kind}`, { sent: 2, received, recorded: recs.length, 'peak RSS MB': rss });
       expect(recs).toHaveLength(2);
       expectTruncated(recs.find((r) => r.request.path === '/bomb-gzip')!.response!.body, GZIP_BOMB, 'x');
@@ -204,16 +204,16 @@ describe('bodies far past the limit', () => {
     const stub = await startCliProxy({ out: await tempDir('out', dirs), certsDir });
     const r1 = await send(stub.port, { route: reverse, path: '/v1/messages?big', headers: { 'content-type': 'application/json' }, body: BIG, timeoutMs: 50_000 });
     expect(r1.status).toBe(200);
-    const rssStub = stub.peakRssMb();
     const [rec1] = await stopped(stub);
+    const rssStub = stub.peakRssMb();
     expectTruncated(rec1!.request.body, BIG, 'y');
     figure('600 MB request, stub', { sent: 1, received: 1, recorded: rec1 ? 1 : 0, 'peak RSS MB': rssStub });
 
     const tunnel = await startCliProxy({ out: await tempDir('out', dirs), certsDir, args: ['--upstream', 'passthrough', '--upstream-ca', caPath] });
     const r2 = await send(tunnel.port, { route: forward(`127.0.0.1:${upstreamPort}`), method: 'GET', path: '/big', timeoutMs: 50_000 });
     expect({ status: r2.status, size: r2.size, sha256: r2.sha256 }).toEqual({ status: 200, size: BIG.repeat.length * BIG.times, sha256: bodySha256(BIG) });
-    const rssTunnel = tunnel.peakRssMb();
     const [rec2] = await stopped(tunnel);
+    const rssTunnel = tunnel.peakRssMb();
     expectTruncated(rec2!.response!.body, BIG, 'y');
     figure('600 MB response, tunnel', { sent: 1, received: 1, recorded: rec2 ? 1 : 0, 'peak RSS MB': rssTunnel });
     expect(Math.max(rssStub, rssTunnel)).toBeLessThan(600);

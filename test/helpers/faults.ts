@@ -7,6 +7,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
+import { Duplex } from 'node:stream';
 import { CLI } from './cli.js';
 import { connectTunnel } from './clients.js';
 
@@ -26,7 +27,7 @@ export interface CliProxy {
   stdout(): string;
   stderr(): string;
   alive(): boolean;
-  /** Peak resident memory of the proxy process so far, in MB (VmHWM). */
+  /** Peak resident memory of the proxy process so far (or until it stopped), in MB (VmHWM). */
   peakRssMb(): number;
   /** SIGTERM and wait; resolves with the exit code. */
   stop(): Promise<number | null>;
@@ -199,4 +200,29 @@ export async function send(proxyPort: number, o: SendOptions): Promise<Received>
 /** The figure line every fault test prints. */
 export function figure(name: string, f: Record<string, string | number>): void {
   process.stdout.write(`[fault] ${name}: ${Object.entries(f).map(([k, v]) => `${k} ${v}`).join(', ')}\n`);
+}
+
+/** Keep-alive connections that are CONNECT tunnels through the proxy, TLS to `target` inside: how HTTPS_PROXY clients connect. */
+export class TunnelAgent extends http.Agent {
+  constructor(
+    private readonly proxyPort: number,
+    private readonly target: string,
+    private readonly ca: string,
+    sockets: number,
+  ) {
+    super({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
+  }
+
+  override createConnection(_options: http.ClientRequestArgs, cb?: (err: Error | null, stream: Duplex) => void): undefined {
+    connectTunnel(this.proxyPort, this.target).then(
+      (socket) => {
+        const servername = this.target.replace(/:\d+$/, '');
+        const t = tls.connect({ socket, host: servername, servername: net.isIP(servername) ? undefined : servername, ca: this.ca });
+        t.once('secureConnect', () => cb?.(null, t));
+        t.once('error', (err) => cb?.(err, t));
+      },
+      (err: Error) => cb?.(err, new Duplex()),
+    );
+    return undefined;
+  }
 }
