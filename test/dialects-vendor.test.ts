@@ -238,7 +238,7 @@ describe('vendor APIs through the proxy', () => {
     ]);
     expect(records[0]!.parsed!.metadata.machine_id).toBe(MACHINE_ID);
     expect(records[0]!.redacted).toContain('body:personal_token');
-    expect(JSON.parse(records[0]!.request.body.text)).toMatchObject({ personal_token: '[redacted]', machine_id: MACHINE_ID });
+    expect(JSON.parse(records[0]!.request.body.text)).toMatchObject({ personal_token: expect.stringMatching(/^\[redacted:[0-9a-f]{8}\]$/), machine_id: MACHINE_ID });
     expect(records[1]!.parsed!.tools.map((t) => t.name)).toEqual(['view']);
     expect(records[2]!.parsed!.metadata['x-amp-device-fingerprint']).toBe(AMP_HEADERS['x-amp-device-fingerprint']);
     for (const r of records) expect(r.errors).toEqual([]);

@@ -1,4 +1,5 @@
-import type { BodyDraft, HeaderList } from './schema.js';
+import type { HeaderList } from './schema.js';
+import { isSecretField } from './secret-values.js';
 
 export const REDACTED = '[redacted]';
 
@@ -61,23 +62,123 @@ function decodeURIComponentSafe(s: string): string {
   }
 }
 
-/**
- * Blanks the values of a JSON request body's credential fields (a dialect's `secretBodyFields`,
- * e.g. Qoder's `personal_token`) in the stored text, keeping every other byte: the value's JSON
- * form becomes `"[redacted]"` wherever it occurs. Only string values of top-level fields.
+/*
+ * Secrets inside JSON bodies: the string value of a field whose name says key, token, secret or
+ * password (isSecretField, secret-values.ts), or that the request's dialect names
+ * (Dialect.secretBodyFields: Qoder's personal_token), is replaced by its tag (SecretValues.add): the one tag
+ * of that value everywhere else too, and registered, so the value is replaced wherever else it
+ * appears. Equal secrets get equal tags and different ones differ, so the differ still sees
+ * whether a value changed.
  */
-export function redactBodyFields(body: BodyDraft, json: unknown, fields: readonly string[]): { body: BodyDraft; redacted: string[] } {
-  if (body.encoding !== 'utf8' || typeof json !== 'object' || json === null || Array.isArray(json)) return { body, redacted: [] };
-  let text = typeof body.text === 'string' ? body.text : body.text.bytes.toString('utf8');
-  const redacted: string[] = [];
-  for (const f of fields) {
-    const v = (json as Record<string, unknown>)[f];
-    if (typeof v !== 'string' || v.length === 0 || v === REDACTED) continue;
-    const encoded = JSON.stringify(v);
-    if (!text.includes(encoded)) continue;
-    text = text.split(encoded).join(JSON.stringify(REDACTED));
-    redacted.push(`body:${f}`);
+
+/** What stands for a secret value in a record: SecretValues.add. */
+export type Tagger = (value: string) => string;
+
+/** Field names repeat across bodies (type, text, name...): each is judged once. */
+const fieldVerdicts = new Map<string, boolean>();
+
+/** A secret field: named like one (isSecretField), or named by the request's dialect (Dialect.secretBodyFields). */
+function secretName(name: string, extra: readonly string[]): boolean {
+  if (extra.length > 0 && extra.includes(name)) return true;
+  let v = fieldVerdicts.get(name);
+  if (v === undefined) {
+    v = isSecretField(name);
+    if (fieldVerdicts.size < 10_000) fieldVerdicts.set(name, v);
   }
-  if (!redacted.length) return { body, redacted };
-  return { body: { ...body, text, size: Buffer.byteLength(text) }, redacted };
+  return v;
+}
+
+/** Whether a parsed JSON value has a string under a secret field anywhere (cheap: no text is rewritten). */
+export function hasSecretField(v: unknown, extra: readonly string[] = [], depth = 0): boolean {
+  if (typeof v !== 'object' || v === null || depth > 64) return false;
+  if (Array.isArray(v)) {
+    for (const x of v) if (typeof x === 'object' && hasSecretField(x, extra, depth + 1)) return true;
+    return false;
+  }
+  const o = v as Record<string, unknown>;
+  for (const k in o) {
+    const x = o[k];
+    if (typeof x === 'string') {
+      if (secretName(k, extra)) return true;
+    } else if (typeof x === 'object' && x !== null && hasSecretField(x, extra, depth + 1)) return true;
+  }
+  return false;
+}
+
+/** A copy of a parsed value with every secret field's string replaced by its tag; `names` collects the fields. */
+export function redactParsed<T>(v: T, tag: Tagger, names: Set<string>, extra: readonly string[] = [], depth = 0): T {
+  if (typeof v !== 'object' || v === null || depth > 64) return v;
+  if (Array.isArray(v)) return v.map((x) => redactParsed(x, tag, names, extra, depth + 1)) as T;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x === 'string' && secretName(k, extra)) {
+      names.add(k);
+      out[k] = tag(x);
+    } else out[k] = redactParsed(x, tag, names, extra, depth + 1);
+  }
+  return out as T;
+}
+
+/**
+ * The JSON text with the string value of every secret field replaced by its tag, everything
+ * else byte for byte; null when there is none. `text` may be a byte string (one char per UTF-8
+ * byte, see encode.ts): JSON's structure is ASCII, and the value is hashed as the text it stands for.
+ */
+export function redactJsonText(text: string, tag: Tagger, bytes = false, extra: readonly string[] = []): { text: string; names: string[] } | null {
+  const names: string[] = [];
+  let out = '';
+  let copied = 0;
+  let i = 0;
+  const n = text.length;
+  /** The end (after the closing quote) of the string starting at `at`. */
+  const stringEnd = (at: number): number => {
+    let j = at + 1;
+    while (j < n) {
+      const c = text.charCodeAt(j);
+      if (c === 0x5c) j += 2;
+      else if (c === 0x22) return j + 1;
+      else j += 1;
+    }
+    return n;
+  };
+  for (;;) {
+    i = text.indexOf('"', i);
+    if (i < 0) break;
+    const end = stringEnd(i);
+    let j = end;
+    while (j < n && /\s/.test(text[j]!)) j += 1;
+    if (text[j] !== ':') {
+      i = end;
+      continue;
+    }
+    // A key: is its value a string, and is the key a secret's name?
+    let v = j + 1;
+    while (v < n && /\s/.test(text[v]!)) v += 1;
+    if (text[v] !== '"') {
+      i = v;
+      continue;
+    }
+    const vEnd = stringEnd(v);
+    let name: string;
+    try {
+      name = JSON.parse(text.slice(i, end)) as string;
+    } catch {
+      name = '';
+    }
+    if (secretName(name, extra)) {
+      let value: string;
+      try {
+        value = JSON.parse(text.slice(v, vEnd)) as string;
+      } catch {
+        value = text.slice(v + 1, vEnd - 1);
+      }
+      if (bytes) value = Buffer.from(value, 'latin1').toString('utf8');
+      out += text.slice(copied, v + 1) + tag(value);
+      copied = vEnd - 1;
+      names.push(name);
+    }
+    i = vEnd;
+  }
+  if (names.length === 0) return null;
+  return { text: out + text.slice(copied), names };
 }

@@ -134,7 +134,11 @@ export const ExchangeRecord = z.object({
     headers: HeaderList,
     body: Body,
   }),
-  /** Header names whose values were replaced by "[redacted]" before storing. */
+  /**
+   * What was redacted before storing: header names (their values became "[redacted]"), `query:NAME`
+   * for URL parameters, and `body:NAME` / `response.body:NAME` for JSON body fields whose string
+   * value became its tag "[redacted:<8 hex>]" (capture/secret-values.ts: equal values, equal tags).
+   */
   redacted: z.array(z.string()),
   dialect: DialectName,
   parsed: ParsedRequest.nullable(),

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 
 /**
  * Redaction by value. A secret is found by its name once (a variable called *_API_KEY, a proxy
@@ -37,6 +37,24 @@ const NOT_SECRET = new Set(['PWD', 'OLDPWD']);
 export function isSecretName(name: string): boolean {
   if (NOT_SECRET.has(name.toUpperCase())) return false;
   return SECRET_PART.test(name) || SECRET_WORD.test(name);
+}
+
+/*
+ * A JSON field's name is judged by its words, not its substrings: request bodies are full of
+ * names like max_tokens, input_tokens, tokenizer, keywords or passage that a variable would
+ * rarely carry, and a body field redacted by mistake hides a value the differ must see.
+ */
+const SECRET_FIELD_WORDS = new Set(['key', 'apikey', 'token', 'secret', 'password', 'passwd', 'pwd', 'passphrase', 'credential', 'credentials']);
+
+/** Whether a JSON field of this name holds a credential ("api_key", "accessToken", "client_secret", "x-api-key"). */
+export function isSecretField(name: string): boolean {
+  if (name.length < 3 || !/key|token|secret|pass|pwd|credential/i.test(name)) return false;
+  const words = name
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
+  return words.some((w) => SECRET_FIELD_WORDS.has(w)) || SECRET_FIELD_WORDS.has(words.join(''));
 }
 
 export function isTag(value: string): boolean {
@@ -80,14 +98,25 @@ export class SecretValues {
   constructor(
     keyValues: readonly string[],
     readonly enabled = true,
+    key?: Buffer,
   ) {
     const material = [...new Set(keyValues)].sort().join('\0');
-    this.key = createHash('sha256').update(`promptdiff secret tags v1\0${material}`).digest();
+    this.key = key ?? createHash('sha256').update(`promptdiff secret tags v1\0${material}`).digest();
     for (const v of keyValues) this.add(v);
   }
 
   static disabled(): SecretValues {
     return new SecretValues([], false);
+  }
+
+  /**
+   * For a proxy with no scenario (`promptdiff proxy`): nothing to derive a key from, so the key is
+   * random and lives as long as the process. Equal secrets get equal tags within one proxy
+   * session's captures; two sessions tag the same secret differently, and nobody can check a tag
+   * against a guess.
+   */
+  static forSession(): SecretValues {
+    return new SecretValues([], true, randomBytes(32));
   }
 
   /** The tag standing for `value` (a tag stays itself). */

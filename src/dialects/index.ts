@@ -1,7 +1,7 @@
 import type { ParsedRequest } from '../capture/schema.js';
 import { headerOf } from '../capture/headers.js';
 import { anthropicMessages } from './anthropic-messages.js';
-import { emptyParsed, headerValue, jsonReply, pathname, STUB_HEADER, unixSeconds } from './common.js';
+import { emptyParsed, jsonReply, pathname, STUB_HEADER, unixSeconds } from './common.js';
 import { amp } from './amp.js';
 import { augment } from './augment.js';
 import { gemini } from './gemini.js';

@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import { decodeBody, decodeBodySlow, type Decoding, type Overflow } from '../capture/body.js';
 import { headerOf, pairsFromRaw } from '../capture/headers.js';
 import type { CaptureError, RecordDraft, StubTurn } from '../capture/schema.js';
+import type { SecretValues } from '../capture/secret-values.js';
 import { captureError, type ErrorKind } from './error-kinds.js';
 import { buildRecord, nextSeq, readExact, readForRecord, type ParsedView, type RequestPart, type ResponsePart } from './record.js';
 
@@ -37,6 +38,8 @@ export interface RequestLike {
 /** Where finished exchanges go. */
 export interface ExchangeSink {
   keepSecrets: boolean;
+  /** Tags secret JSON fields in bodies (capture/redact.ts); unused when secrets are kept. */
+  secrets?: SecretValues;
   /** The most of one body a record keeps (capture/body.ts). */
   bodyLimit: number;
   /** Work that will still record an exchange: the run's flush waits for it. */
@@ -237,6 +240,7 @@ export class Exchange {
       response: this.response,
       errors: this.errors,
       keepSecrets: this.sink.keepSecrets,
+      ...(this.sink.secrets ? { secrets: this.sink.secrets } : {}),
       bodyLimit: this.sink.bodyLimit,
       bytesText: !exact,
       ...(this.stubTurn ? { stubTurn: this.stubTurn } : {}),

@@ -3,8 +3,9 @@ import { isAscii, isUtf8 } from 'node:buffer';
 import { captureBody, decodeBody, toText, DEFAULT_BODY_LIMIT, type DecodedBody, type Decoding, type Overflow } from '../capture/body.js';
 import { ByteStrings, Utf8Text, byteStringsSafe } from '../capture/encode.js';
 import { headerOf } from '../capture/headers.js';
-import { redactBodyFields, redactHeaders, redactQuery } from '../capture/redact.js';
-import type { CaptureError, DialectName, HeaderList, ParsedRequest, RecordDraft, SseEvent, StubTurn } from '../capture/schema.js';
+import { hasSecretField, redactHeaders, redactJsonText, redactParsed, redactQuery, type Tagger } from '../capture/redact.js';
+import { SecretValues } from '../capture/secret-values.js';
+import type { BodyDraft, CaptureError, DialectName, HeaderList, ParsedRequest, RecordDraft, SseEvent, StubTurn } from '../capture/schema.js';
 import { CAPTURE_VERSION } from '../capture/schema.js';
 import { detectDialect, parseUnknown, parseSse, type Dialect, type RequestHead } from '../dialects/index.js';
 
@@ -164,11 +165,29 @@ export interface RecordInput {
   bytesText?: boolean;
   /** The most of a body the record keeps (capture/body.ts). */
   bodyLimit?: number;
+  /** Unless secrets are kept: tags the values of secret JSON fields in bodies (capture/redact.ts). */
+  secrets?: SecretValues;
 }
+
+/** A body's text with its secret JSON fields tagged; the record's `redacted` gets `prefix:name` for each. */
+function redactBody(body: BodyDraft, tag: Tagger, redacted: string[], prefix: string, extra: readonly string[] = []): BodyDraft {
+  if (body.encoding !== 'utf8') return body;
+  const bytes = body.text instanceof Utf8Text;
+  const text = body.text instanceof Utf8Text ? body.text.bytes.toString('latin1') : body.text;
+  const r = redactJsonText(text, tag, bytes, extra);
+  if (!r) return body;
+  for (const name of new Set(r.names)) redacted.push(`${prefix}:${name}`);
+  const out = bytes ? new Utf8Text(Buffer.from(r.text, 'latin1')) : r.text;
+  return { ...body, text: out, size: bytes ? (out as Utf8Text).bytes.length : Buffer.byteLength(r.text, 'utf8') };
+}
+
+/** Tags for a record built without a proxy's secrets (a direct caller): keyed for this process. */
+let processSecrets: SecretValues | null = null;
+const sessionSecrets = (): SecretValues => (processSecrets ??= SecretValues.forSession());
 
 export function buildRecord(input: RecordInput): RecordDraft {
   const { request, response } = input;
-  let reqBody = captureBody({
+  const reqBody = captureBody({
     wire: request.body,
     overflow: request.overflow,
     contentEncoding: request.contentEncoding,
@@ -185,6 +204,23 @@ export function buildRecord(input: RecordInput): RecordDraft {
   let url = request.url;
   let pathOnly = request.path;
   const redacted: string[] = [];
+  let requestBody = reqBody;
+  let parsed = input.view?.parsed ?? null;
+  const secrets = input.keepSecrets ? undefined : (input.secrets ?? sessionSecrets());
+  const tag: Tagger | undefined = secrets?.enabled ? (value) => secrets.add(value) : undefined;
+  const extra = input.view?.dialect?.secretBodyFields ?? [];
+  // Only bodies whose parse shows a secret field are rewritten: the walk costs microseconds, the rewrite more.
+  if (tag && input.view?.json && hasSecretField(input.view.json, extra)) {
+    requestBody = redactBody(reqBody, tag, redacted, 'body', extra);
+    if (parsed && hasSecretField(parsed instanceof ByteStrings ? parsed.value.metadata : parsed.metadata, extra)) {
+      const names = new Set<string>();
+      parsed =
+        parsed instanceof ByteStrings
+          ? new ByteStrings({ ...parsed.value, metadata: redactParsed(parsed.value.metadata, tag, names, extra) })
+          : { ...parsed, metadata: redactParsed(parsed.metadata, tag, names, extra) };
+      for (const name of names) redacted.push(`body:${name}`);
+    }
+  }
   if (!input.keepSecrets) {
     const h = redactHeaders(headers);
     headers = h.headers;
@@ -193,12 +229,6 @@ export function buildRecord(input: RecordInput): RecordDraft {
     url = u.value;
     pathOnly = redactQuery(pathOnly).value;
     redacted.push(...u.redacted);
-    const secretFields = input.view?.dialect?.secretBodyFields;
-    if (secretFields) {
-      const b = redactBodyFields(reqBody, input.view!.json, secretFields);
-      reqBody = b.body;
-      redacted.push(...b.redacted);
-    }
   }
 
   let responseOut: RecordDraft['response'] = null;
@@ -222,7 +252,9 @@ export function buildRecord(input: RecordInput): RecordDraft {
       resHeaders = h.headers;
       redacted.push(...h.redacted.map((n) => `response:${n}`));
     }
-    responseOut = { source: response.source, status: response.status, headers: resHeaders, body };
+    // Token endpoints answer with credentials (an OAuth refresh): JSON responses are checked too.
+    const resBody = tag && !isSse && /json/i.test(contentType) ? redactBody(body, tag, redacted, 'response.body') : body;
+    responseOut = { source: response.source, status: response.status, headers: resHeaders, body: resBody };
     if (response.events) {
       responseOut.sse = response.events;
       if (input.view?.dialect) responseOut.assembledText = input.view.dialect.assembleText(response.events);
@@ -250,11 +282,11 @@ export function buildRecord(input: RecordInput): RecordDraft {
       path: pathOnly,
       httpVersion: request.httpVersion,
       headers,
-      body: reqBody,
+      body: requestBody,
     },
     redacted: [...new Set(redacted)],
     dialect: input.view?.dialectName ?? 'unknown',
-    parsed: input.view?.parsed ?? null,
+    parsed,
     response: responseOut,
     ...(input.stubTurn ? { stubTurn: input.stubTurn } : {}),
     errors,

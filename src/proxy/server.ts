@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { ensureCA, defaultCertsDir } from '../ca/index.js';
 import { DEFAULT_BODY_LIMIT } from '../capture/body.js';
+import { SecretValues } from '../capture/secret-values.js';
 import { CaptureWriter } from '../capture/store.js';
 import type { RecordDraft } from '../capture/schema.js';
 import { log } from '../log.js';
@@ -44,6 +45,11 @@ export interface ProxyOptions {
    * parameters, and the string values of JSON body fields named like a key, token, secret or password.
    */
   keepSecrets?: boolean;
+  /**
+   * The tags secret body fields become (capture/secret-values.ts): a scenario's own, so a key in a
+   * body gets the tag it has in the manifest. Unset: a key of this proxy session's own.
+   */
+  secrets?: SecretValues;
   /**
    * The most of one body a record keeps, on the wire and once decoded (default 32 MiB); past it
    * the record keeps the first bytes, the size and a hash. The bytes are relayed whole either way.
@@ -102,6 +108,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   const sink: ExchangeSink = {
     keepSecrets: options.keepSecrets ?? false,
+    secrets: options.keepSecrets ? SecretValues.disabled() : (options.secrets ?? SecretValues.forSession()),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     hold: (runId, work) => writerOf(runId).hold(work),
     // The record is built when the next batch is written, after the bytes already queued for the

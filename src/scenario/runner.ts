@@ -569,6 +569,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     ...(scenario.stub_script ? { stubScript: stubScriptOptions(scenario.stub_script, agent.preset?.name ?? null) } : {}),
     certsDir,
     keepSecrets: scenarioSecretSet.keep,
+    secrets: scenarioSecretSet.secrets,
   }).catch(async (err: unknown) => {
     // A CA the proxy refuses (CaDirError) or a port it cannot bind: no scratch left behind.
     await rm(scratch, { recursive: true, force: true });
