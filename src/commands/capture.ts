@@ -5,6 +5,7 @@ import { readExchanges } from '../capture/store.js';
 import { toHar } from '../capture/har.js';
 import { startProxy, ListenError, type Limits, type UpstreamMode } from '../proxy/server.js';
 import { clientEnv, formatExports, SHELLS } from '../proxy/client-env.js';
+import { flowLineWriter } from '../proxy/flow-lines.js';
 import { UsageError, parse, intOption, oneOf, toolVersion } from '../cli-support.js';
 import { log } from '../log.js';
 
@@ -25,6 +26,7 @@ const PROXY_HELP = `Usage: promptdiff proxy --out DIR [options]
   --body-limit MB       the most of one body a record keeps (default 32); past it the record keeps
                         the first bytes, the size and a SHA-256, and says truncated; bytes are relayed whole
   --allow-remote        accept clients from non-loopback addresses
+  --quiet               no line per exchange on stderr
   --max-connections N   client connections open at once; more are refused (default 1024 or what the
                         open-files limit allows)
   --idle-timeout S      close a connection with no byte either way for S seconds (default 300)
@@ -36,6 +38,8 @@ Runs until SIGINT/SIGTERM. Both routes work on the same port:
   forward  HTTPS_PROXY=http://127.0.0.1:P + trust the CA (any hostname, no DNS needed in stub mode)
   reverse  base URL http://127.0.0.1:P (e.g. ANTHROPIC_BASE_URL)
 HTTP/1.1 only (clients negotiate it through ALPN).
+Each exchange prints one line on stderr as it completes (unless --quiet):
+  time route method host+path dialect model status request>response sizes [truncated] [system changed] [! error]
 `;
 
 export async function cmdCa(args: string[]): Promise<number> {
@@ -83,6 +87,7 @@ export async function cmdProxy(args: string[]): Promise<number> {
       'keep-secrets': { type: 'boolean' },
       'body-limit': { type: 'string' },
       'allow-remote': { type: 'boolean' },
+      quiet: { type: 'boolean' },
       'max-connections': { type: 'string' },
       'idle-timeout': { type: 'string' },
       'header-timeout': { type: 'string' },
@@ -142,6 +147,7 @@ export async function cmdProxy(args: string[]): Promise<number> {
     allowRemote: values['allow-remote'] ?? false,
     certsDir: values.certs ? path.resolve(values.certs) : undefined,
     stubText: values['stub-text'],
+    ...(values.quiet ? {} : { flowLine: flowLineWriter((text) => process.stderr.write(text)) }),
     limits,
   }).catch((err: unknown) => {
     // A busy or privileged port is the user's to fix: one line, exit 2.

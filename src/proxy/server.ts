@@ -64,6 +64,8 @@ export interface ProxyOptions {
   stubText?: string;
   /** Stub only: answer model turns from this script (tool calls, then text); other requests get stubText. */
   stubScript?: StubScriptOptions;
+  /** Hears of every record as it is written (flow-lines.ts: the proxy command's live line per exchange). */
+  flowLine?: (record: RecordDraft) => void;
 }
 
 export interface RunningProxy {
@@ -111,10 +113,23 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     secrets: options.keepSecrets ? SecretValues.disabled() : (options.secrets ?? SecretValues.forSession()),
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     hold: (runId, work) => writerOf(runId).hold(work),
-    // The record is built when the next batch is written, after the bytes already queued for the
-    // client have gone out: decoding, parsing and serialising a large prompt is most of the
-    // proxy's work per exchange, and the client should not wait for it.
-    record: (runId, build: () => RecordDraft, after) => writerOf(runId).appendLater(build, after),
+    // The record is built when the next batch is written, after the bytes already queued for
+    // clients have gone out (decoding, parsing and serialising a large prompt is most of the
+    // proxy's work per exchange); `after` sends the end of the response once the batch is written
+    // (durable before acknowledged).
+    record: (runId, build: () => RecordDraft, after) => {
+      const flow = options.flowLine;
+      writerOf(runId).appendLater(
+        flow
+          ? () => {
+              const d = build();
+              flow(d);
+              return d;
+            }
+          : build,
+        after,
+      );
+    },
   };
 
   const upstreamTrust = options.upstreamCa
