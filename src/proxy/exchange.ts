@@ -4,6 +4,7 @@ import { decodeBody, decodeBodySlow, type Decoding, type Overflow } from '../cap
 import { headerOf, pairsFromRaw } from '../capture/headers.js';
 import type { CaptureError, RecordDraft, StubTurn } from '../capture/schema.js';
 import type { SecretValues } from '../capture/secret-values.js';
+import { redactQuery } from '../capture/redact.js';
 import { captureError, type ErrorKind } from './error-kinds.js';
 import { buildRecord, nextSeq, readExact, readForRecord, type ParsedView, type RequestPart, type ResponsePart } from './record.js';
 
@@ -132,15 +133,41 @@ export class Exchange {
     return this.view;
   }
 
+  /**
+   * What a log line about this exchange says about it, so an error names the request it belongs
+   * to: the request line (query redacted as in the record), the client, the tunnel and the run.
+   */
+  logContext(): Record<string, string> {
+    const c = this.conn;
+    const out: Record<string, string> = {
+      request: `${this.request.method ?? ''} ${redactQuery(this.request.url ?? '').value}`,
+      client: `${c.clientAddress}:${c.clientPort}`,
+      exchange: this.id,
+    };
+    if (c.tunnel) out.tunnel = c.tunnel.target;
+    if (c.runId !== null) out.run = c.runId;
+    return out;
+  }
+
   /** Hands the record to the capture, once: later calls return false and change nothing. */
   finish(after?: () => void): boolean {
     if (this.done) return false;
     this.done = true;
     const runId = this.conn.runId;
     const slow = this.decodeLarge();
-    if (slow === null) this.sink.record(runId, () => this.build(), after);
-    else this.sink.hold(runId, slow.then(() => this.sink.record(runId, () => this.build(), after)));
+    if (slow === null) this.sink.record(runId, () => this.buildNamed(), after);
+    else this.sink.hold(runId, slow.then(() => this.sink.record(runId, () => this.buildNamed(), after)));
     return true;
+  }
+
+  /** build(), whose failure names the request it could not record (the capture's error log line says it). */
+  private buildNamed(): RecordDraft {
+    try {
+      return this.build();
+    } catch (err) {
+      const ctx = this.logContext();
+      throw new Error(`${ctx.request} from ${ctx.client}${ctx.run ? ` (run ${ctx.run})` : ''}: ${(err as Error).message}`);
+    }
   }
 
   /**

@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import { Duplex } from 'node:stream';
 import { Proxy } from 'http-mitm-proxy';
 import { LeafIssuer, type CertificateAuthority } from '../ca/index.js';
+import { redactQuery } from '../capture/redact.js';
 import { log } from '../log.js';
 import { CLIENT_FAULT, ClientFault, describeClientError, rawAnswer, requestLineOf } from './client-faults.js';
 import type { ConnectionInfo } from './exchange.js';
@@ -172,9 +173,13 @@ export async function listen(options: TransportOptions, handlers: TransportHandl
   let failListen: ((err: Error) => void) | null = null;
   // The library reports errors with console.error; ours go through pino. Before the server is
   // listening, its error is the listen's (a busy port): the library reports it only here.
-  proxyInternals._onError = (kind, _ctx, err) => {
+  proxyInternals._onError = (kind, ctx, err) => {
     if (!listening && kind === 'HTTP_SERVER_ERROR' && failListen) failListen(err);
-    else log.warn({ kind, err: err?.message }, 'proxy error');
+    else {
+      // The library's context holds the request when there is one (its WebSocket relay): name it.
+      const req = (ctx as { clientToProxyRequest?: { method?: string; url?: string } } | null)?.clientToProxyRequest;
+      log.warn({ kind, err: err?.message, ...(req?.url ? { request: `${req.method ?? ''} ${redactQuery(req.url).value}` } : {}) }, 'proxy error');
+    }
   };
 
   function own(socket: net.Socket) {

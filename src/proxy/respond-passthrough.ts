@@ -126,7 +126,7 @@ class Passage {
   failed(kind: ErrorKind, err: Error): void {
     // A request the transport gave up on (malformed, too slow) was logged there already.
     const fault = err instanceof ClientFault ? err : null;
-    if (!fault) log.warn({ kind, err: err?.message }, 'proxy error');
+    if (!fault) log.warn({ kind, err: err?.message, ...this.ex.logContext() }, 'proxy error');
     this.ex.fail(kind, err);
     const res = this.res;
     if (res.destroyed || fault?.status === 0) {

@@ -3,9 +3,15 @@ import tls from 'node:tls';
 import type { CaptureError } from '../capture/schema.js';
 import { log } from '../log.js';
 import { headerValues } from '../capture/headers.js';
+import { redactQuery } from '../capture/redact.js';
 import { captureError } from './error-kinds.js';
 import { HttpTap, type TapRequest, type TapResponse } from './tap.js';
 import { WebSocketTap, negotiatedDeflate, type WsMessage } from './websocket-tap.js';
+
+/** A tunnelled request as a log line names it (query redacted as in the record). */
+function requestLine(r: TapRequest): string {
+  return `${r.method} ${redactQuery(r.url).value}`;
+}
 
 export interface RelayTarget {
   host: string;
@@ -106,7 +112,7 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
     if (!failed) return;
     // The upstream could not be reached (or may not be): answer this request 502 and close.
     const kind = to.refused ? 'PASSTHROUGH_NOT_ALLOWED' : 'PROXY_TO_SERVER_REQUEST_ERROR';
-    log.warn({ kind, target: to.target, err: failed.message }, 'proxy error');
+    log.warn({ kind, target: to.target, err: failed.message, request: requestLine(r) }, 'proxy error');
     const message = to.refused ? `promptdiff: ${failed.message}\n` : `promptdiff: upstream failed (${kind}): ${failed.message}\n`;
     const error = to.refused ? { stage: 'upstream' as const, message: failed.message } : captureError(kind, failed);
     // Answered once recorded, like a response from the upstream.
@@ -216,7 +222,7 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
   });
   up.on('error', (err) => {
     if (connected) {
-      log.warn({ kind: 'SERVER_TO_PROXY_RESPONSE_ERROR', target: to.target, err: err.message }, 'proxy error');
+      log.warn({ kind: 'SERVER_TO_PROXY_RESPONSE_ERROR', target: to.target, err: err.message, ...(tap.waiting ? { request: requestLine(tap.waiting) } : {}) }, 'proxy error');
       const e = captureError('SERVER_TO_PROXY_RESPONSE_ERROR', err);
       finish(e.stage, e.message);
       client.destroy();

@@ -226,3 +226,30 @@ describe('the port', () => {
     expect(r.stderr.trim().split('\n')).toEqual(['promptdiff: proxy: port 80 on 127.0.0.1 needs privileges this user does not have (ports below 1024 usually do): use --port 1024 or above']);
   });
 });
+
+describe('honest logs', () => {
+  it('an upstream failure names the request it belongs to (query redacted as in the record), on both passthrough paths', async () => {
+    // A port nobody listens on: every request fails upstream.
+    const closed = net.createServer().listen(0, '127.0.0.1');
+    await new Promise((r) => closed.once('listening', r));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    process.env.PROMPTDIFF_LOG_LEVEL = 'info';
+    const viaUrl = await startCliProxy({ out: await tempDir('out', dirs), certsDir, args: ['--upstream', 'passthrough', '--upstream-url', `http://127.0.0.1:${port}`] });
+    const viaTunnel = await startCliProxy({ out: await tempDir('out', dirs), certsDir, args: ['--upstream', 'passthrough'] });
+    delete process.env.PROMPTDIFF_LOG_LEVEL;
+    const path = '/v1/messages?key=sk-secret-in-query&beta=true';
+    const json = { 'content-type': 'application/json' };
+    expect((await send(viaUrl.port, { route: { kind: 'reverse' }, path, headers: json, body: Buffer.from('{}') })).status).toBe(502);
+    expect((await send(viaTunnel.port, { route: { kind: 'forward', target: `127.0.0.1:${port}`, ca: viaTunnel.caPem }, path, headers: json, body: Buffer.from('{}') })).status).toBe(502);
+    for (const p of [viaUrl, viaTunnel]) {
+      const errors = logLines(p).filter((l) => l.msg === 'proxy error');
+      expect(errors.length, p.stderr()).toBeGreaterThanOrEqual(1);
+      expect(errors[0]!.request).toBe('POST /v1/messages?key=%5Bredacted%5D&beta=true');
+      expect(p.stderr()).not.toContain('sk-secret-in-query');
+      const recs = await stopAndRead(p);
+      expect(recs).toHaveLength(1);
+      expect(recs[0]!.errors[0]!.stage).toBe('upstream');
+    }
+  }, 30_000);
+});
