@@ -120,7 +120,7 @@ export class CaptureWriter {
     if (this.closed) return;
     this.closed = true;
     // Each batch reaches the OS before the responses it holds are acknowledged (survives a killed
-    // proxy); an fdatasync per batch would cost 3-6 ms p50 here (docs/reliability.md), so the disk
+    // proxy); an fdatasync per batch would cost 2-6 ms p50 here (docs/reliability.md), so the disk
     // is asked once, when the capture is closed (survives a power cut after a clean stop).
     await new Promise<void>((resolve) => fs.fdatasync(this.fd, () => resolve()));
     await new Promise<void>((resolve) => fs.close(this.fd, () => resolve()));
