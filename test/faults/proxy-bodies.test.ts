@@ -1,12 +1,9 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { createHash } from 'node:crypto';
-import https from 'node:https';
-import type net from 'node:net';
 import zlib from 'node:zlib';
 import { readExchanges } from '../../src/capture/store.js';
-import { ensureCA, LeafIssuer } from '../../src/ca/index.js';
 import type { ExchangeRecord } from '../../src/capture/schema.js';
-import { figure, removeAll, send, sha256, startCliProxy, tempDir, bodySha256, type BodySpec, type CliProxy } from '../helpers/faults.js';
+import { figure, removeAll, standInApi, send, sha256, startCliProxy, tempDir, bodySha256, type BodySpec, type CliProxy, type SendOptions, type StandInApi } from '../helpers/faults.js';
 
 /*
  * Bodies that once crashed the proxy or cost their record (issue 10 #1, #2): decompression bombs
@@ -17,11 +14,7 @@ import { figure, removeAll, send, sha256, startCliProxy, tempDir, bodySha256, ty
 
 const LIMIT = 32 * 1024 * 1024;
 const dirs: string[] = [];
-let certsDir: string;
-let caPath: string;
-let caPem: string;
-let upstream: https.Server;
-let upstreamPort: number;
+let api: StandInApi;
 
 /** 1 GiB of "x" as 1024 concatenated gzip members of 1 MiB each: about 1 MB on the wire. */
 const gzipMember = zlib.gzipSync(Buffer.alloc(1 << 20, 'x'), { level: 9 });
@@ -64,12 +57,8 @@ function expectTruncated(body: ExchangeRecord['request']['body'], wire: Buffer |
 }
 
 beforeAll(async () => {
-  certsDir = await tempDir('certs', dirs);
-  const ca = await ensureCA(certsDir);
-  caPath = ca.certPath;
-  caPem = ca.certPem;
   // The stand-in API: echoes what it received (size and hash of the raw bytes), or answers a bomb.
-  upstream = https.createServer({ key: ca.leafKeyPem, cert: new LeafIssuer(ca).certificatePem('127.0.0.1') }, (req, res) => {
+  api = await standInApi(dirs, (req, res) => {
     if (req.url?.startsWith('/bomb-gzip')) {
       res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': GZIP_BOMB.length });
       res.end(GZIP_BOMB);
@@ -101,22 +90,33 @@ beforeAll(async () => {
     });
     req.on('end', () => res.end(JSON.stringify({ size, sha256: h.digest('hex') })));
   });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  upstreamPort = (upstream.address() as net.AddressInfo).port;
 }, 60_000);
 
 afterAll(async () => {
-  upstream?.closeAllConnections();
-  upstream?.close();
+  api?.close();
   await removeAll(dirs);
 });
 
-const forward = (target: string) => ({ kind: 'forward' as const, target, ca: caPem });
+const forward = (target: string) => ({ kind: 'forward' as const, target, ca: api.caPem });
 const reverse = { kind: 'reverse' as const };
+
+/** Both passthrough paths to the stand-in API: --upstream-url (reverse route) and a CONNECT tunnel. */
+async function passthroughProxies(): Promise<Array<readonly [CliProxy, SendOptions['route']]>> {
+  const viaUrl = await startCliProxy({
+    out: await tempDir('out', dirs),
+    certsDir: api.certsDir,
+    args: ['--upstream', 'passthrough', '--upstream-url', `https://127.0.0.1:${api.port}`, '--upstream-ca', api.caPath],
+  });
+  const viaTunnel = await startCliProxy({ out: await tempDir('out', dirs), certsDir: api.certsDir, args: ['--upstream', 'passthrough', '--upstream-ca', api.caPath] });
+  return [
+    [viaUrl, reverse],
+    [viaTunnel, forward(`127.0.0.1:${api.port}`)],
+  ];
+}
 
 describe('decompression bombs in requests', () => {
   it('stub mode: answered, the proxy lives, each recorded truncated (gzip and zstd 1 GiB, br 256 MiB; reverse and forward)', async () => {
-    const p = await startCliProxy({ out: await tempDir('out', dirs), certsDir });
+    const p = await startCliProxy({ out: await tempDir('out', dirs), certsDir: api.certsDir });
     const cases = [
       { route: reverse, enc: 'gzip', bomb: GZIP_BOMB },
       { route: forward('api.anthropic.com:443'), enc: 'br', bomb: BR_BOMB },
@@ -143,16 +143,7 @@ describe('decompression bombs in requests', () => {
   });
 
   it('passthrough (--upstream-url and tunnel): the upstream gets the bytes untouched, the record is truncated', async () => {
-    const viaUrl = await startCliProxy({
-      out: await tempDir('out', dirs),
-      certsDir,
-      args: ['--upstream', 'passthrough', '--upstream-url', `https://127.0.0.1:${upstreamPort}`, '--upstream-ca', caPath],
-    });
-    const viaTunnel = await startCliProxy({ out: await tempDir('out', dirs), certsDir, args: ['--upstream', 'passthrough', '--upstream-ca', caPath] });
-    for (const [p, route] of [
-      [viaUrl, reverse],
-      [viaTunnel, forward(`127.0.0.1:${upstreamPort}`)],
-    ] as const) {
+    for (const [p, route] of await passthroughProxies()) {
       const r = await send(p.port, { route, path: '/echo?bomb=gzip', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: GZIP_BOMB });
       expect(r.status).toBe(200);
       expect(JSON.parse(r.body!.toString())).toEqual({ size: GZIP_BOMB.length, sha256: sha256(GZIP_BOMB) });
@@ -168,16 +159,7 @@ describe('decompression bombs in requests', () => {
 
 describe('decompression bombs in responses', () => {
   it('passthrough (--upstream-url and tunnel): the client gets the compressed bytes as sent, the record is truncated', async () => {
-    const viaUrl = await startCliProxy({
-      out: await tempDir('out', dirs),
-      certsDir,
-      args: ['--upstream', 'passthrough', '--upstream-url', `https://127.0.0.1:${upstreamPort}`, '--upstream-ca', caPath],
-    });
-    const viaTunnel = await startCliProxy({ out: await tempDir('out', dirs), certsDir, args: ['--upstream', 'passthrough', '--upstream-ca', caPath] });
-    for (const [p, route] of [
-      [viaUrl, reverse],
-      [viaTunnel, forward(`127.0.0.1:${upstreamPort}`)],
-    ] as const) {
+    for (const [p, route] of await passthroughProxies()) {
       let received = 0;
       for (const [path, bomb] of [
         ['/bomb-gzip', GZIP_BOMB],
@@ -201,7 +183,7 @@ describe('decompression bombs in responses', () => {
 
 describe('bodies far past the limit', () => {
   it('a 600 MB request (stub) and a 600 MB response (tunnel): relayed whole, recorded as their first 32 MiB, size and hash', async () => {
-    const stub = await startCliProxy({ out: await tempDir('out', dirs), certsDir });
+    const stub = await startCliProxy({ out: await tempDir('out', dirs), certsDir: api.certsDir });
     const r1 = await send(stub.port, { route: reverse, path: '/v1/messages?big', headers: { 'content-type': 'application/json' }, body: BIG, timeoutMs: 50_000 });
     expect(r1.status).toBe(200);
     const [rec1] = await stopped(stub);
@@ -209,8 +191,8 @@ describe('bodies far past the limit', () => {
     expectTruncated(rec1!.request.body, BIG, 'y');
     figure('600 MB request, stub', { sent: 1, received: 1, recorded: rec1 ? 1 : 0, 'peak RSS MB': rssStub });
 
-    const tunnel = await startCliProxy({ out: await tempDir('out', dirs), certsDir, args: ['--upstream', 'passthrough', '--upstream-ca', caPath] });
-    const r2 = await send(tunnel.port, { route: forward(`127.0.0.1:${upstreamPort}`), method: 'GET', path: '/big', timeoutMs: 50_000 });
+    const tunnel = await startCliProxy({ out: await tempDir('out', dirs), certsDir: api.certsDir, args: ['--upstream', 'passthrough', '--upstream-ca', api.caPath] });
+    const r2 = await send(tunnel.port, { route: forward(`127.0.0.1:${api.port}`), method: 'GET', path: '/big', timeoutMs: 50_000 });
     expect({ status: r2.status, size: r2.size, sha256: r2.sha256 }).toEqual({ status: 200, size: BIG.repeat.length * BIG.times, sha256: bodySha256(BIG) });
     const [rec2] = await stopped(tunnel);
     const rssTunnel = tunnel.peakRssMb();

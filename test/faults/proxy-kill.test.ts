@@ -1,10 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import http from 'node:http';
-import https from 'node:https';
-import type net from 'node:net';
 import { readExchanges } from '../../src/capture/store.js';
-import { ensureCA, LeafIssuer } from '../../src/ca/index.js';
-import { figure, removeAll, startCliProxy, tempDir, TunnelAgent, type CliProxy } from '../helpers/faults.js';
+import { figure, removeAll, standInApi, startCliProxy, tempDir, TunnelAgent, type CliProxy, type StandInApi } from '../helpers/faults.js';
 
 /*
  * Durable before acknowledged (issue 10 #3): the proxy is killed with SIGKILL in the middle of
@@ -14,11 +11,7 @@ import { figure, removeAll, startCliProxy, tempDir, TunnelAgent, type CliProxy }
  */
 
 const dirs: string[] = [];
-let certsDir: string;
-let caPath: string;
-let caPem: string;
-let upstream: https.Server;
-let upstreamPort: number;
+let api: StandInApi;
 const CONCURRENCY = 50;
 const ROUNDS = 2;
 
@@ -26,12 +19,8 @@ const body = (id: number) =>
   Buffer.from(JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 16, stream: id % 2 === 1, messages: [{ role: 'user', content: `${id} ${'x'.repeat(50_000)}` }] }));
 
 beforeAll(async () => {
-  certsDir = await tempDir('certs', dirs);
-  const ca = await ensureCA(certsDir);
-  caPath = ca.certPath;
-  caPem = ca.certPem;
   // Odd ids are answered chunked in two writes, even ones with a Content-Length.
-  upstream = https.createServer({ key: ca.leafKeyPem, cert: new LeafIssuer(ca).certificatePem('127.0.0.1') }, (req, res) => {
+  api = await standInApi(dirs, (req, res) => {
     req.resume();
     req.on('end', () => {
       const id = Number(/id=(\d+)/.exec(req.url ?? '')?.[1] ?? 0);
@@ -42,13 +31,10 @@ beforeAll(async () => {
       } else res.end(JSON.stringify({ id, content: [{ type: 'text', text: 'ok' }] }));
     });
   });
-  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
-  upstreamPort = (upstream.address() as net.AddressInfo).port;
 }, 30_000);
 
 afterAll(async () => {
-  upstream?.closeAllConnections();
-  upstream?.close();
+  api?.close();
   await removeAll(dirs);
 });
 
@@ -65,20 +51,20 @@ const MODES: Mode[] = [
   {
     name: 'stub, CONNECT+TLS',
     args: () => [],
-    agent: (p) => new TunnelAgent(p.port, 'api.anthropic.com:443', caPem, CONCURRENCY),
+    agent: (p) => new TunnelAgent(p.port, 'api.anthropic.com:443', api.caPem, CONCURRENCY),
     origin: () => ({ host: 'api.anthropic.com', port: 443 }),
   },
   {
     name: 'passthrough, --upstream-url',
-    args: () => ['--upstream', 'passthrough', '--upstream-url', `https://127.0.0.1:${upstreamPort}`, '--upstream-ca', caPath],
+    args: () => ['--upstream', 'passthrough', '--upstream-url', `https://127.0.0.1:${api.port}`, '--upstream-ca', api.caPath],
     agent: () => new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY }),
     origin: (p) => ({ host: '127.0.0.1', port: p.port }),
   },
   {
     name: 'passthrough, tunnel',
-    args: () => ['--upstream', 'passthrough', '--upstream-ca', caPath],
-    agent: (p) => new TunnelAgent(p.port, `127.0.0.1:${upstreamPort}`, caPem, CONCURRENCY),
-    origin: () => ({ host: '127.0.0.1', port: upstreamPort }),
+    args: () => ['--upstream', 'passthrough', '--upstream-ca', api.caPath],
+    agent: (p) => new TunnelAgent(p.port, `127.0.0.1:${api.port}`, api.caPem, CONCURRENCY),
+    origin: () => ({ host: '127.0.0.1', port: api.port }),
   },
 ];
 
@@ -107,7 +93,7 @@ describe('kill -9 under load', () => {
     let peak = 0;
     for (const mode of MODES) {
       for (let round = 0; round < ROUNDS; round++) {
-        const p = await startCliProxy({ out: await tempDir('out', dirs), certsDir, args: mode.args() });
+        const p = await startCliProxy({ out: await tempDir('out', dirs), certsDir: api.certsDir, args: mode.args() });
         const agent = mode.agent(p);
         const origin = mode.origin(p);
         const received = new Set<number>();

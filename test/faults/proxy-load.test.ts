@@ -1,9 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import https from 'node:https';
-import type net from 'node:net';
 import { readExchanges } from '../../src/capture/store.js';
-import { ensureCA, LeafIssuer } from '../../src/ca/index.js';
-import { figure, removeAll, send, startCliProxy, tempDir, type SendOptions } from '../helpers/faults.js';
+import { figure, removeAll, standInApi, send, startCliProxy, tempDir, type SendOptions, type StandInApi } from '../helpers/faults.js';
 
 /*
  * 500 exchanges at once, each on a connection of its own (issue 10: "100 and 500 concurrent
@@ -12,41 +9,29 @@ import { figure, removeAll, send, startCliProxy, tempDir, type SendOptions } fro
 
 const N = 500;
 const dirs: string[] = [];
-let certsDir: string;
-let caPath: string;
-let caPem: string;
-let upstream: https.Server;
-let upstreamPort: number;
+let api: StandInApi;
 
 beforeAll(async () => {
-  certsDir = await tempDir('certs', dirs);
-  const ca = await ensureCA(certsDir);
-  caPath = ca.certPath;
-  caPem = ca.certPem;
-  upstream = https.createServer({ key: ca.leafKeyPem, cert: new LeafIssuer(ca).certificatePem('127.0.0.1') }, (req, res) => {
+  api = await standInApi(dirs, (req, res) => {
     req.resume();
     req.on('end', () => res.end(JSON.stringify({ path: req.url })));
-  });
-  upstream.maxConnections = 2 * N;
-  await new Promise<void>((r) => upstream.listen({ port: 0, host: '127.0.0.1', backlog: 2 * N }, r));
-  upstreamPort = (upstream.address() as net.AddressInfo).port;
+  }, { backlog: 2 * N });
 });
 
 afterAll(async () => {
-  upstream?.closeAllConnections();
-  upstream?.close();
+  api?.close();
   await removeAll(dirs);
 });
 
 describe(`${N} concurrent exchanges`, () => {
   const cases: Array<{ name: string; args: () => string[]; route: () => SendOptions['route'] }> = [
     { name: 'stub, reverse', args: () => [], route: () => ({ kind: 'reverse' }) },
-    { name: 'stub, CONNECT+TLS', args: () => [], route: () => ({ kind: 'forward', target: 'api.anthropic.com:443', ca: caPem }) },
-    { name: 'passthrough, tunnel', args: () => ['--upstream', 'passthrough', '--upstream-ca', caPath], route: () => ({ kind: 'forward', target: `127.0.0.1:${upstreamPort}`, ca: caPem }) },
+    { name: 'stub, CONNECT+TLS', args: () => [], route: () => ({ kind: 'forward', target: 'api.anthropic.com:443', ca: api.caPem }) },
+    { name: 'passthrough, tunnel', args: () => ['--upstream', 'passthrough', '--upstream-ca', api.caPath], route: () => ({ kind: 'forward', target: `127.0.0.1:${api.port}`, ca: api.caPem }) },
   ];
   for (const c of cases) {
     it(`are all answered and each recorded once (${c.name})`, async () => {
-      const p = await startCliProxy({ out: await tempDir('out', dirs), certsDir, args: c.args() });
+      const p = await startCliProxy({ out: await tempDir('out', dirs), certsDir: api.certsDir, args: c.args() });
       const payload = Buffer.from(JSON.stringify({ model: 'm', max_tokens: 8, messages: [{ role: 'user', content: 'y'.repeat(20_000) }] }));
       const t0 = Date.now();
       const results = await Promise.all(

@@ -3,11 +3,13 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { Duplex } from 'node:stream';
+import { ensureCA, LeafIssuer } from '../../src/ca/index.js';
 import { CLI } from './cli.js';
 import { connectTunnel } from './clients.js';
 
@@ -42,6 +44,36 @@ export async function tempDir(what: string, cleanup: string[]): Promise<string> 
 
 export async function removeAll(dirs: string[]): Promise<void> {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+}
+
+/** A test CA and a stand-in API over HTTPS on 127.0.0.1, its certificate a leaf of that CA. */
+export interface StandInApi {
+  certsDir: string;
+  caPath: string;
+  caPem: string;
+  server: https.Server;
+  port: number;
+  /** Closes the server and its connections. */
+  close(): void;
+}
+
+export async function standInApi(dirs: string[], handler: http.RequestListener, o: { backlog?: number } = {}): Promise<StandInApi> {
+  const certsDir = await tempDir('certs', dirs);
+  const ca = await ensureCA(certsDir);
+  const server = https.createServer({ key: ca.leafKeyPem, cert: new LeafIssuer(ca).certificatePem('127.0.0.1') }, handler);
+  if (o.backlog) server.maxConnections = o.backlog;
+  await new Promise<void>((r) => server.listen({ port: 0, host: '127.0.0.1', ...(o.backlog ? { backlog: o.backlog } : {}) }, r));
+  return {
+    certsDir,
+    caPath: ca.certPath,
+    caPem: ca.certPem,
+    server,
+    port: (server.address() as net.AddressInfo).port,
+    close() {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
 }
 
 export async function startCliProxy(o: { out: string; certsDir: string; args?: string[]; port?: number }): Promise<CliProxy> {
