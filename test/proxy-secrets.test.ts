@@ -106,6 +106,27 @@ describe('through the proxy', () => {
     expect(scenario.text('the agent printed sk-ant-only-in-a-body')).toBe(`the agent printed ${tags[1]}`);
   });
 
+  it('a known secret value is replaced wherever it appears in a record, as the record is written (not only after the run)', async () => {
+    const out = await tmp('secrets-anywhere');
+    dirs.push(out);
+    const scenario = new SecretValues(['sk-ant-scenario-value-1234']);
+    const proxy = await startProxy({ outDir: out, certsDir, secrets: scenario });
+    const said = (text: string) => JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 16, system: `key: ${text} caf\u00e9`, messages: [{ role: 'user', content: `${text} ${'x'.repeat(300)}` }] });
+    // The scenario's value in the prompt; then a value first met in a body field, and later in a prompt.
+    await reverseRequest(proxy.port, { path: '/v1/messages', headers: { 'content-type': 'application/json' }, body: said('sk-ant-scenario-value-1234') });
+    await reverseRequest(proxy.port, { path: '/v1/messages', headers: { 'content-type': 'application/json' }, body: body('sk-ant-body-field-5678') });
+    await reverseRequest(proxy.port, { path: '/v1/messages', headers: { 'content-type': 'application/json' }, body: said('sk-ant-body-field-5678') });
+    await proxy.flush();
+    // Read while the proxy still runs: nothing waits for the end of a run.
+    const text = (await import('node:fs')).readFileSync(`${out}/exchanges.jsonl`, 'utf8');
+    await proxy.close();
+    expect(text).not.toContain('sk-ant-scenario-value-1234');
+    expect(text).not.toContain('sk-ant-body-field-5678');
+    const { records } = await readExchanges(out);
+    expect(records[0]!.parsed!.system[0]).toBe(`key: ${scenario.tag('sk-ant-scenario-value-1234')} caf\u00e9`);
+    expect(records[2]!.parsed!.messages[0]!.text.startsWith(`${scenario.tag('sk-ant-body-field-5678')} x`)).toBe(true);
+  });
+
   it('without a scenario, tags are keyed per proxy session: the same secret tags differently in two sessions', async () => {
     const tagOf = async () => {
       const out = await tmp('secrets-session');

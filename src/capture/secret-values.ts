@@ -90,6 +90,8 @@ export class SecretValues {
   /** Searched form → tag. */
   private readonly searched = new Map<string, string>();
   private pattern: RegExp | null = null;
+  /** The searched forms as bytes (latin1), for line(); rebuilt when a value is added. */
+  private searchedBytes: Map<string, Buffer> | null = null;
 
   /**
    * @param keyValues the secret values the scenario holds (the HMAC key is derived from them)
@@ -141,6 +143,29 @@ export class SecretValues {
     return tag;
   }
 
+  /**
+   * A capture line (UTF-8 bytes) with every registered value replaced by its tag, as the proxy
+   * writes it: the same replacement the runner's pass over a finished run makes (text() over the
+   * bytes read as latin1), so a capture holds tags from its first write on, even when the run never
+   * finishes. Searched as bytes first: most lines hold no value and are returned as they are, uncopied.
+   * URL passwords are left to that pass (finding them means a regular expression over every line).
+   */
+  line(bytes: Buffer): Buffer {
+    if (!this.enabled || this.searched.size === 0) return bytes;
+    if (this.searchedBytes?.size !== this.searched.size) this.searchedBytes = new Map([...this.searched.keys()].map((f) => [f, Buffer.from(f, 'latin1')]));
+    let present = false;
+    for (const b of this.searchedBytes.values()) {
+      if (bytes.indexOf(b) >= 0) {
+        present = true;
+        break;
+      }
+    }
+    if (!present) return bytes;
+    const text = bytes.toString('latin1');
+    this.pattern ??= this.searchPattern();
+    return Buffer.from(text.replace(this.pattern, (match, kept: string | undefined) => kept ?? this.searched.get(match) ?? match), 'latin1');
+  }
+
   /** Whether any value was registered for searching (else text() only redacts URL user info). */
   get searching(): boolean {
     return this.searched.size > 0;
@@ -164,15 +189,20 @@ export class SecretValues {
       }
     }
     if (!present) return out;
-    this.pattern ??= new RegExp(
+    this.pattern ??= this.searchPattern();
+    out = out.replace(this.pattern, (match, kept: string | undefined) => kept ?? this.searched.get(match) ?? match);
+    return out;
+  }
+
+  /** Tags and plain markers (kept as they are), then every searched form, longest first. */
+  private searchPattern(): RegExp {
+    return new RegExp(
       `(${PROTECTED})|${[...this.searched.keys()]
         .sort((a, b) => b.length - a.length)
         .map(escapeRegExp)
         .join('|')}`,
       'g',
     );
-    out = out.replace(this.pattern, (match, kept: string | undefined) => kept ?? this.searched.get(match) ?? match);
-    return out;
   }
 
   /** Every string in a JSON-like value through text(); object keys are names and stay. */

@@ -54,16 +54,18 @@ export class CaptureWriter {
     readonly file: string,
     private readonly fd: number,
     private readonly onError: (err: Error, file: string) => void,
+    private readonly redactLine?: (line: Buffer) => Buffer,
   ) {}
 
   /**
    * Opens DIR/exchanges.jsonl for appending (0600). `onError` hears of the first failed write or
    * record (the writer goes on with the next ones; lines after a failed write are counted as lost).
+   * `redactLine` rewrites each encoded line before it is written (SecretValues.line).
    */
-  static async open(dir: string, onError: (err: Error, file: string) => void = () => undefined): Promise<CaptureWriter> {
+  static async open(dir: string, onError: (err: Error, file: string) => void = () => undefined, redactLine?: (line: Buffer) => Buffer): Promise<CaptureWriter> {
     await mkdir(dir, { recursive: true });
     const file = path.join(dir, EXCHANGES_FILE);
-    return new CaptureWriter(file, fs.openSync(file, 'a', 0o600), onError);
+    return new CaptureWriter(file, fs.openSync(file, 'a', 0o600), onError, redactLine);
   }
 
   /** Records accepted so far (written, or queued for the next batch). */
@@ -131,8 +133,9 @@ export class CaptureWriter {
   }
 
   private enqueue(record: RecordDraft | ExchangeRecord): void {
-    const { line, slab } = this.encoder.encode(record);
-    this.queue.push({ line, slab });
+    const encoded = this.encoder.encode(record);
+    const line = this.redactLine ? this.redactLine(encoded.line) : encoded.line;
+    this.queue.push({ line, slab: encoded.slab });
     this.queuedBytes += line.length;
   }
 

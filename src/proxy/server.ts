@@ -104,13 +104,17 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const writers = new Map<string | null, CaptureWriter>();
   const runWorkDirs = new Map<string, string>();
   const onCaptureError = (err: Error, file: string) => log.error({ err: err.message, file }, 'could not write a capture record');
-  const mainWriter = await CaptureWriter.open(options.outDir, onCaptureError);
+  const secrets = options.keepSecrets ? SecretValues.disabled() : (options.secrets ?? SecretValues.forSession());
+  // Every known secret value (the scenario's, and each one met in a body field) is replaced in each
+  // line as it is written: a capture never holds one, even if its run never finishes.
+  const redactLine = (line: Buffer) => secrets.line(line);
+  const mainWriter = await CaptureWriter.open(options.outDir, onCaptureError, redactLine);
   writers.set(null, mainWriter);
   const writerOf = (runId: string | null) => writers.get(runId) ?? mainWriter;
 
   const sink: ExchangeSink = {
     keepSecrets: options.keepSecrets ?? false,
-    secrets: options.keepSecrets ? SecretValues.disabled() : (options.secrets ?? SecretValues.forSession()),
+    secrets,
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     hold: (runId, work) => writerOf(runId).hold(work),
     // The record is built when the next batch is written, after the bytes already queued for
@@ -206,7 +210,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     upstream,
     async addRunListener(runId, captureDir, listenerOptions = {}) {
       if (writers.has(runId)) throw new Error(`run ${runId} already has a listener`);
-      writers.set(runId, await CaptureWriter.open(captureDir, onCaptureError));
+      writers.set(runId, await CaptureWriter.open(captureDir, onCaptureError, redactLine));
       if (listenerOptions.workDir !== undefined) runWorkDirs.set(runId, listenerOptions.workDir);
       const port = await transport.addRunListener(runId);
       return { port, url: transport.urlFor(port) };
