@@ -29,7 +29,8 @@ const PROXY_HELP = `Usage: promptdiff proxy --out DIR [options]
   --quiet               no line per exchange on stderr
   --max-connections N   client connections open at once; more are refused (default 1024 or what the
                         open-files limit allows)
-  --idle-timeout S      close a connection with no byte either way for S seconds (default 300)
+  --idle-timeout S      close a connection with no byte either way for S seconds and no request
+                        waiting for its answer (default 300)
   --header-timeout S    answer 408 to a request whose headers take longer (default 60)
   --body-timeout S      answer 408 to a request not complete after S seconds (default 300)
   --certs DIR           CA directory (default $PROMPTDIFF_CERTS_DIR, else ${defaultCertsDir()})

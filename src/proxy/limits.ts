@@ -5,7 +5,10 @@ import { log } from '../log.js';
 export interface Limits {
   /** Client connections open at once; more are closed as they arrive. */
   maxConnections: number;
-  /** No byte either way for this long: the connection is closed (also a tunnel that never starts TLS). */
+  /**
+   * No byte either way for this long, and no request waiting for its response: the connection is
+   * closed (also a tunnel that never starts TLS).
+   */
   idleTimeoutMs: number;
   /** A request's headers not complete this long after its first byte: 408. */
   headerTimeoutMs: number;
@@ -37,6 +40,12 @@ export function defaultLimits(): Limits {
     bodyTimeoutMs: 300_000,
   };
 }
+
+/**
+ * Tunnelled client connections with a request waiting for its response (the tunnel relay keeps it):
+ * not idle whatever the clock says, since an upstream may think for minutes before its first byte.
+ */
+export const awaitingResponse = new WeakSet<object>();
 
 export type LimitKind = 'connections' | 'idle' | 'headers' | 'body' | 'idle-tunnel';
 

@@ -9,7 +9,7 @@ import { redactQuery } from '../capture/redact.js';
 import { log } from '../log.js';
 import { CLIENT_FAULT, ClientFault, describeClientError, rawAnswer, requestLineOf } from './client-faults.js';
 import type { ConnectionInfo } from './exchange.js';
-import { LimitLog, type Limits } from './limits.js';
+import { awaitingResponse, LimitLog, type Limits } from './limits.js';
 
 /*
  * The transport: the listening sockets, CONNECT, TLS termination, the per-run listeners and the
@@ -198,6 +198,10 @@ export async function listen(options: TransportOptions, handlers: TransportHandl
 
   /** No byte either way for the idle timeout: close, and say so in the record of what was in flight. */
   function onIdle(socket: net.Socket | tls.TLSSocket, what: string): void {
+    // A request in flight is not idle: a non-streaming request may wait minutes for its answer's
+    // first byte. The timer re-arms with the next byte either way; a request's own deadline is the
+    // body timeout's.
+    if (current.has(socket) || awaitingResponse.has(socket)) return;
     const seconds = limits.idleTimeoutMs / 1000;
     limitLog.hit('idle', `closed ${what} idle for ${seconds} s (--idle-timeout)`, { seconds });
     faultCurrent(socket, new ClientFault(0, `no byte either way for ${seconds} s: the proxy closed the connection (idle timeout)`));
@@ -367,6 +371,9 @@ export async function listen(options: TransportOptions, handlers: TransportHandl
     handlers.request(req, res, conn);
   });
   server.on('clientError', onClientError);
+  // The idle timer is ours (onIdle decides). Without a listener here, Node's HTTP server destroys a
+  // socket at its first timeout, even one whose request is waiting for a slow upstream.
+  server.on('timeout', () => undefined);
   if (handlers.upgrade) {
     const upgrade = handlers.upgrade;
     const libraryUpgrade = server.listeners('upgrade') as Array<(req: http.IncomingMessage, socket: Duplex, head: Buffer) => void>;

@@ -5,6 +5,7 @@ import { log } from '../log.js';
 import { headerValues } from '../capture/headers.js';
 import { redactQuery } from '../capture/redact.js';
 import { captureError } from './error-kinds.js';
+import { awaitingResponse } from './limits.js';
 import { HttpTap, type TapRequest, type TapResponse } from './tap.js';
 import { WebSocketTap, negotiatedDeflate, type WsMessage } from './websocket-tap.js';
 
@@ -139,8 +140,12 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
     }
   };
   const tap = new HttpTap({
-    exchange: (r, res) => events.exchange(r, res, [], gate()),
+    exchange: (r, res) => {
+      if (!tap.waiting) awaitingResponse.delete(client);
+      events.exchange(r, res, [], gate());
+    },
     request: (r) => {
+      awaitingResponse.add(client);
       events.request?.(r);
       answerFailed(r);
     },

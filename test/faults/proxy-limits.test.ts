@@ -10,7 +10,7 @@ import { ensureCA } from '../../src/ca/index.js';
 import type { ExchangeRecord } from '../../src/capture/schema.js';
 import { CLI, runCli } from '../helpers/cli.js';
 import { connectTunnel } from '../helpers/clients.js';
-import { figure, removeAll, send, startCliProxy, tempDir, type CliProxy } from '../helpers/faults.js';
+import { figure, removeAll, send, standInApi, startCliProxy, tempDir, type CliProxy } from '../helpers/faults.js';
 
 /*
  * What a careless or hostile client can do to the proxy's connections (issue 10 #8, #9, #11):
@@ -145,6 +145,30 @@ describe('timeouts', () => {
     const limitLogs = logLines(p).filter((l) => typeof l.limit === 'string');
     expect(limitLogs.map((l) => l.limit).sort()).toEqual(['body', 'headers', 'idle']);
     figure('timeouts', { sent: 9, 'closed idle': idle.length, 'answered 408': slowHead.length + slowBody.length, recorded: recs.length, seconds: seconds.toFixed(1), 'peak RSS MB': p.peakRssMb() });
+  }, 30_000);
+});
+
+describe('a request waiting for its answer', () => {
+  it('is not idle: an upstream that thinks for longer than --idle-timeout still answers, on both passthrough paths', async () => {
+    // A non-streaming request: nothing either way until the whole answer, 2.5 s later.
+    const api = await standInApi(dirs, (req, res) => {
+      req.resume();
+      req.on('end', () => setTimeout(() => res.end(JSON.stringify({ content: [{ type: 'text', text: 'late' }] })), 2500));
+    });
+    try {
+      const viaUrl = await startCliProxy({ out: await tempDir('out', dirs), certsDir: api.certsDir, args: ['--idle-timeout', '1', '--upstream', 'passthrough', '--upstream-url', `https://127.0.0.1:${api.port}`, '--upstream-ca', api.caPath] });
+      const viaTunnel = await startCliProxy({ out: await tempDir('out', dirs), certsDir: api.certsDir, args: ['--idle-timeout', '1', '--upstream', 'passthrough', '--upstream-ca', api.caPath] });
+      const json = { 'content-type': 'application/json' };
+      const [a, b] = await Promise.all([
+        send(viaUrl.port, { route: { kind: 'reverse' }, path: '/v1/messages', headers: json, body: Buffer.from('{}') }).catch((e: Error) => ({ status: `--upstream-url: ${e.message}`, body: null })),
+        send(viaTunnel.port, { route: { kind: 'forward', target: `127.0.0.1:${api.port}`, ca: api.caPem }, path: '/v1/messages', headers: json, body: Buffer.from('{}') }).catch((e: Error) => ({ status: `tunnel: ${e.message}`, body: null })),
+      ]);
+      expect([a.status, b.status]).toEqual([200, 200]);
+      expect(JSON.parse(b.body!.toString()).content[0].text).toBe('late');
+      for (const p of [viaUrl, viaTunnel]) expect((await stopAndRead(p)).map((r) => r.response?.status)).toEqual([200]);
+    } finally {
+      api.close();
+    }
   }, 30_000);
 });
 
