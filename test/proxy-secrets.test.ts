@@ -30,6 +30,9 @@ describe('which JSON fields hold secrets', () => {
     expect(mark('a')).toBe(mark('a'));
     expect(mark('a')).not.toBe(mark('b'));
     expect(redactJsonText('{"model":"m"}', mark)).toBeNull();
+    // A field the word rule cannot tell (Qoder-style), named by the request's dialect (secretBodyFields).
+    expect(redactJsonText('{"pat":"pt-123456789","n":"x"}', mark)).toBeNull();
+    expect(redactJsonText('{"pat":"pt-123456789","n":"x"}', mark, false, ['pat'])).toEqual({ text: `{"pat":"${mark('pt-123456789')}","n":"x"}`, names: ['pat'] });
   });
 });
 
