@@ -110,6 +110,14 @@ function createBody(message: unknown): unknown {
   return isRecord(message) && message.type === 'response.create' && isRecord(message.response) ? message.response : message;
 }
 
+/** A `response.create` message asks for a turn (always streamed); `response.processed` and the like do not. */
+function websocketTurn(message: unknown): { body: unknown; continues: boolean } | null {
+  if (!isRecord(message) || message.type !== 'response.create') return null;
+  const body = createBody(message);
+  if (!isRecord(body)) return null;
+  return { body: { ...body, stream: true }, continues: typeof body.previous_response_id === 'string' && body.previous_response_id !== '' };
+}
+
 function read(p: ParsedRequest, message: unknown): void {
   const body = createBody(message);
   if (!isRecord(body)) return;
@@ -324,4 +332,5 @@ export const openaiResponses: Dialect = {
   assembleText,
   conversation,
   toolCall,
+  websocketTurn,
 };

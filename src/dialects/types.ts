@@ -46,4 +46,12 @@ export interface Dialect {
   conversation(head: RequestHead, body: unknown): Conversation | null;
   /** A valid reply (streaming when the request asked for it) in which the model calls one tool. */
   toolCall(head: RequestHead, body: unknown, call: ToolCall): StubReply;
+  /**
+   * For an API that also runs over a WebSocket (Responses WebSocket mode): the body of the
+   * streamed request one client message stands for, answered like it with the events as text
+   * messages; null for a message that wants no answer (an acknowledgement). `continues`: the
+   * message carries only what is new since the connection's last turn. Absent: the stub refuses
+   * this dialect's WebSocket upgrades.
+   */
+  websocketTurn?(message: unknown): { body: unknown; continues: boolean } | null;
 }

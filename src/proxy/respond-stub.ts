@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { BodyBuffer } from '../capture/body.js';
 import { pairsFromObject } from '../capture/headers.js';
 import { unknownStub, type StubReply } from '../dialects/index.js';
+import type { Conversation } from '../dialects/tool-turns.js';
 import { CLIENT_FAULT, type ClientFault } from './client-faults.js';
 import { Exchange, type ConnectionInfo, type ExchangeSink } from './exchange.js';
 import type { ResponsePart } from './record.js';
@@ -44,14 +45,19 @@ function readBody(req: http.IncomingMessage, limit: number, done: (body: BodyBuf
   req.resume();
 }
 
-/** The stub's reply to one request: a script turn, the dialect's ordinary reply, or a harmless 200. */
-function replyTo(ex: Exchange, stub: StubOptions): StubReply {
+/**
+ * The stub's reply to one request: a script turn, the dialect's ordinary reply, or a harmless 200.
+ * `turn`: a WebSocket message's turn, which has a body of its own (streamed) and may continue the
+ * connection's last conversation.
+ */
+export function replyTo(ex: Exchange, stub: StubOptions, turn?: { body: unknown; prior?: Conversation }): StubReply {
   const v = ex.readExact();
+  const body = turn ? turn.body : v.json;
   try {
-    const scripted = stub.script && v.dialect ? answerFromScript(v.dialect, v.head, v.json, stub.script, stub.workDirOf(ex.conn.runId)) : null;
+    const scripted = stub.script && v.dialect ? answerFromScript(v.dialect, v.head, body, stub.script, stub.workDirOf(ex.conn.runId), turn?.prior) : null;
     ex.stubTurn = scripted?.turn ?? (stub.script ? { index: null, reason: 'not a model API request' } : undefined);
     if (ex.stubTurn?.error) ex.note('upstream', ex.stubTurn.error);
-    return scripted?.reply ?? (v.dialect ? v.dialect.stub(v.head, v.json, { text: stub.text }) : unknownStub(v.head));
+    return scripted?.reply ?? (v.dialect ? v.dialect.stub(v.head, body, { text: stub.text }) : unknownStub(v.head));
   } catch (err) {
     return { status: 500, headers: { 'content-type': 'text/plain' }, chunks: [`promptdiff stub failed: ${(err as Error).message}`] };
   }

@@ -14,6 +14,7 @@ import { listen, splitHostPort } from './listen.js';
 import { defaultLimits, type Limits } from './limits.js';
 import { passThrough, passthroughFilter, upstreamAgents, type PassthroughOptions } from './respond-passthrough.js';
 import { answerWithStub, refuseUpgrade, type StubOptions } from './respond-stub.js';
+import { answerUpgradeWithStub } from './respond-stub-websocket.js';
 import { relayTunnel } from './respond-tunnel.js';
 import type { StubScriptOptions } from './stub-script.js';
 
@@ -157,8 +158,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   let upgrade: ((req: http.IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo | undefined, relay: () => void) => void) | undefined;
   if (upstream === 'stub') {
-    // The library would relay a WebSocket to the real host: in stub mode nothing may leave the machine.
-    upgrade = (req, socket, _head, conn) => refuseUpgrade(sink, req, socket, conn);
+    // The library would relay a WebSocket to the real host: in stub mode nothing may leave the machine…
+    // …except to the stub itself, for an API that runs over a WebSocket.
+    upgrade = (req, socket, head, conn) => answerUpgradeWithStub(sink, stub, req, socket, head, conn);
   } else if (mayPassTo) {
     // The library relays a WebSocket to the host the request names; only to the allowed ones.
     upgrade = (req, socket, _head, conn, relay) => {

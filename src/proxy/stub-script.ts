@@ -81,6 +81,11 @@ export function planTurn(conv: Conversation | null, script: StubScriptOptions, w
   return { kind: 'tool', index, call: resolved.call, ...(isGenericTool(item.tool) ? { generic: item.tool } : {}), reason };
 }
 
+export function continued(conv: Conversation | null, prior: Conversation | undefined): Conversation | null {
+  if (!conv || !prior) return conv;
+  return { ...conv, toolResults: prior.toolResults + conv.toolResults, tools: conv.tools.length > 0 ? conv.tools : prior.tools };
+}
+
 export interface ScriptedAnswer {
   /** null: not a turn of the script; answer with the ordinary stub reply. */
   reply: StubReply | null;
@@ -88,8 +93,12 @@ export interface ScriptedAnswer {
 }
 
 /** The script's answer to one request of a recognised dialect, and what the capture records about it. */
-export function answerFromScript(dialect: Dialect, head: RequestHead, body: unknown, script: StubScriptOptions, workDir?: string): ScriptedAnswer {
-  const plan = planTurn(dialect.conversation(head, body), script, workDir);
+/**
+ * `prior`: the conversation a request continues without repeating it (a WebSocket turn naming a
+ * `previous_response_id` sends only what is new): its tool results count, its tools stay declared.
+ */
+export function answerFromScript(dialect: Dialect, head: RequestHead, body: unknown, script: StubScriptOptions, workDir?: string, prior?: Conversation): ScriptedAnswer {
+  const plan = planTurn(continued(dialect.conversation(head, body), prior), script, workDir);
   switch (plan.kind) {
     case 'none':
       return { reply: null, turn: { index: null, reason: plan.reason } };

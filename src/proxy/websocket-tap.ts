@@ -57,6 +57,7 @@ class FrameReader {
     private readonly masked: boolean,
     private readonly onMessage: (opcode: number, compressed: boolean, data: Buffer) => void,
     private readonly fail: (message: string) => void,
+    private readonly onControl?: (opcode: number, payload: Buffer) => void,
   ) {}
 
   feed(chunk: Buffer): void {
@@ -94,7 +95,11 @@ class FrameReader {
         for (let i = 0; i < payload.length; i++) payload[i]! ^= data[maskAt + (i & 3)]!;
       }
       at += head + length;
-      if (opcode >= 0x8) continue; // close, ping, pong: not part of any message
+      if (opcode >= 0x8) {
+        // close, ping, pong: not part of any message; only a peer (the stub) answers them.
+        this.onControl?.(opcode, payload);
+        continue;
+      }
       if (opcode !== 0) {
         if (this.fragments.length > 0) return this.fail('a new message before the last one ended');
         this.opcode = opcode;
@@ -192,10 +197,12 @@ export class WebSocketTap {
     deflate: Deflate,
     private readonly onMessage: (message: WsMessage) => void,
     private readonly onError: (message: string) => void,
+    /** The client's control frames (close, ping, pong), for a peer that must answer them. */
+    onClientControl?: (opcode: number, payload: Buffer) => void,
   ) {
     this.clientInflater = deflate.enabled ? new Inflater(deflate.clientNoContextTakeover) : null;
     this.serverInflater = deflate.enabled ? new Inflater(deflate.serverNoContextTakeover) : null;
-    this.client = new FrameReader(true, (op, c, d) => this.message(true, op, c, d), (m) => this.fail(`client: ${m}`));
+    this.client = new FrameReader(true, (op, c, d) => this.message(true, op, c, d), (m) => this.fail(`client: ${m}`), onClientControl);
     this.server = new FrameReader(false, (op, c, d) => this.message(false, op, c, d), (m) => this.fail(`server: ${m}`));
   }
 

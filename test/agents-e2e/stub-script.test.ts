@@ -28,6 +28,8 @@ const ISSUE_SCRIPT: StubScript = [
 ];
 const AGENTS = [
   { preset: 'codex', version: process.env.PROMPTDIFF_E2E_CODEX_VERSION ?? '0.169.0', script: ISSUE_SCRIPT, tools: ['exec', 'exec', undefined] },
+  // The Responses WebSocket transport (what Codex uses with OpenAI's own provider): the stub is its peer.
+  { preset: 'codex', version: process.env.PROMPTDIFF_E2E_CODEX_VERSION ?? '0.169.0', script: ISSUE_SCRIPT, tools: ['exec', 'exec', undefined], flags: ['-c', 'model_providers.stub.supports_websockets=true'], method: 'WEBSOCKET' },
   { preset: 'gemini-cli', version: process.env.PROMPTDIFF_E2E_GEMINI_VERSION ?? '0.61.0', script: DEFAULT_STUB_SCRIPT, tools: ['run_shell_command', 'read_file', 'list_directory', undefined] },
   { preset: 'qwen-code', version: process.env.PROMPTDIFF_E2E_QWEN_VERSION ?? '0.24.4', script: DEFAULT_STUB_SCRIPT, tools: ['run_shell_command', 'read_file', 'glob', undefined] },
   { preset: 'opencode', version: process.env.PROMPTDIFF_E2E_OPENCODE_VERSION ?? '1.18.33', script: DEFAULT_STUB_SCRIPT, tools: ['bash', 'read', 'glob', undefined] },
@@ -46,14 +48,14 @@ afterAll(() => rm(baseDir, { recursive: true, force: true }));
 
 const modelCalls = (records: ExchangeRecord[]) => records.filter((x) => x.dialect !== 'unknown' && x.stubTurn !== undefined);
 
-describe.each(AGENTS)('$preset $version plays a stub script', ({ preset, version, script, tools }) => {
+describe.each(AGENTS)('$preset $version $flags plays a stub script', ({ preset, version, script, tools, flags, method }: (typeof AGENTS)[number] & { flags?: string[]; method?: string }) => {
   beforeAll(() => AGENT_PRESETS[preset]!.install(version), 900_000);
 
   it('runs the command, sends 42-probe back, uses its file tools, ends on the text turn with exit 0; the turns align across runs', async () => {
     const scenario = validateScenario(
       {
         name: `${preset}-script`,
-        agent: { preset, version, args: ['Run the probe, then read the README.'] },
+        agent: { preset, version, args: [...(flags ?? []), 'Run the probe, then read the README.'] },
         route: 'forward',
         repetitions: 2,
         timeout: '120s',
@@ -63,7 +65,7 @@ describe.each(AGENTS)('$preset $version plays a stub script', ({ preset, version
       },
       'agents-e2e-script',
     );
-    const outDir = path.join(baseDir, preset);
+    const outDir = path.join(baseDir, `${preset}${flags ? '-flags' : ''}`);
     const result = await runScenario({ scenario, outDir, certsDir: path.join(baseDir, 'certs'), progress: silentProgress });
     const explain = result.manifest.runs.map((r) => `${r.id} ${r.status} ${r.durationMs} ms ${r.message ?? ''}`).join('\n');
     expect(result.exitCode, explain).toBe(0);
@@ -76,6 +78,7 @@ describe.each(AGENTS)('$preset $version plays a stub script', ({ preset, version
       expect(calls.length, why).toBeGreaterThanOrEqual(3);
       const turns = calls.filter((c) => c.stubTurn!.index !== null);
       expect(turns.map((c) => [c.stubTurn!.index, c.stubTurn!.tool]), why).toEqual(tools.map((t, i) => [i, t]));
+      if (method) expect(new Set(turns.map((c) => c.request.method)), why).toEqual(new Set([method]));
       const second = turns[1]!.parsed!.messages.at(-1)!;
       expect(second.role, why).toMatch(/^(user|tool)$/);
       expect(second.text, why).toContain('42-probe');
