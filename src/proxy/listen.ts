@@ -17,8 +17,8 @@ import { awaitingResponse, LimitLog, type Limits } from './limits.js';
  * about answers; it tags every connection with where it came from (ConnectionInfo) and hands
  * requests, tunnels and upgrades to the handlers, and what it refuses to `rejected`.
  *
- * http-mitm-proxy provides the listening HTTP server, CONNECT dispatch and, in passthrough mode,
- * WebSocket relaying on the request path. CONNECT tunnels are taken over and TLS is terminated in
+ * http-mitm-proxy provides the listening HTTP server and CONNECT dispatch (its WebSocket relay is
+ * not used: it recorded nothing). CONNECT tunnels are taken over and TLS is terminated in
  * this process instead of through the library's per-host loopback HTTPS servers.
  */
 
@@ -28,7 +28,7 @@ export interface TransportOptions {
   allowRemote: boolean;
   ca: CertificateAuthority;
   limits: Limits;
-  /** Used by the library's WebSocket relay. */
+  /** Handed to the library, which would use them for requests it relays itself (none reach it). */
   httpAgent: http.Agent;
   httpsAgent: https.Agent;
 }
@@ -52,8 +52,8 @@ export interface TransportHandlers {
   request(req: http.IncomingMessage, res: http.ServerResponse, conn: ConnectionInfo): void;
   /** A decrypted TLS tunnel to relay as bytes. Absent: tunnels are served through request() too. */
   tunnel?(client: tls.TLSSocket, conn: ConnectionInfo): void;
-  /** An HTTP upgrade; `relay` hands it to the library's WebSocket relay. Absent: the library relays every one. */
-  upgrade?(req: http.IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo | undefined, relay: () => void): void;
+  /** An HTTP upgrade (a WebSocket): the responder answers or relays it; the library's relay is never used. */
+  upgrade(req: http.IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo | undefined): void;
   /** Records a refused request; `answer` sends the refusal, once recorded. */
   rejected(conn: ConnectionInfo, rejection: Rejection, answer: () => void): void;
 }
@@ -350,7 +350,7 @@ export async function listen(options: TransportOptions, handlers: TransportHandl
   });
   listening = true;
   const server = proxyInternals.httpServer;
-  // HTTP requests take the proxy's own path; the library keeps CONNECT and WebSockets.
+  // HTTP requests take the proxy's own path; the library keeps CONNECT dispatch; upgrades go to the responder (below).
   server.removeAllListeners('request');
   server.on('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
     const conn = connections.get(req.socket);
@@ -374,16 +374,8 @@ export async function listen(options: TransportOptions, handlers: TransportHandl
   // The idle timer is ours (onIdle decides). Without a listener here, Node's HTTP server destroys a
   // socket at its first timeout, even one whose request is waiting for a slow upstream.
   server.on('timeout', () => undefined);
-  if (handlers.upgrade) {
-    const upgrade = handlers.upgrade;
-    const libraryUpgrade = server.listeners('upgrade') as Array<(req: http.IncomingMessage, socket: Duplex, head: Buffer) => void>;
-    server.removeAllListeners('upgrade');
-    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
-      upgrade(req, socket, head, connections.get(req.socket), () => {
-        for (const l of libraryUpgrade) l.call(server, req, socket, head);
-      });
-    });
-  }
+  server.removeAllListeners('upgrade');
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => handlers.upgrade(req, socket, head, connections.get(req.socket)));
   // Marks the connection before http-mitm-proxy's own listeners see it.
   server.prependListener('connection', (socket: net.Socket) => {
     if (!connections.has(socket)) admit(socket, null);

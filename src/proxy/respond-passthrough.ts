@@ -198,20 +198,17 @@ class Passage {
   }
 }
 
-export function passThrough(sink: ExchangeSink, options: PassthroughOptions, req: http.IncomingMessage, res: http.ServerResponse, conn: ConnectionInfo): void {
-  const ex = new Exchange(sink, conn, req);
-  const p = new Passage(ex, req, res, sink.bodyLimit);
-  req.on('error', (err) => p.failed('CLIENT_TO_PROXY_REQUEST_ERROR', err));
-  req.once(CLIENT_FAULT, (fault: ClientFault) => p.failed('CLIENT_TO_PROXY_REQUEST_ERROR', fault));
-  res.on('error', (err) => p.failed('PROXY_TO_CLIENT_RESPONSE_ERROR', err));
-  res.on('close', () => {
-    if (ex.finished) return;
-    ex.note('client', 'client disconnected before the response was complete');
-    if (ex.response) ex.response.incomplete = true;
-    p.upstreamRequest?.destroy();
-    p.finish();
-  });
+/** Where a request on the proxy's own path goes upstream, or why it may not. */
+export interface UpstreamTarget {
+  isSSL: boolean;
+  hostname: string;
+  port: number;
+  upstreamPath: string;
+  /** The Host to send instead of the client's; null keeps the client's. */
+  hostHeader: string | null;
+}
 
+export function upstreamTarget(options: PassthroughOptions, req: http.IncomingMessage, conn: ConnectionInfo): UpstreamTarget | { refusal: string; answer: string } {
   const rawUrl = req.url ?? '/';
   const absolute = /^https?:\/\//i.test(rawUrl);
   const requested = absolute ? new URL(rawUrl) : null;
@@ -224,8 +221,7 @@ export function passThrough(sink: ExchangeSink, options: PassthroughOptions, req
     // Reverse route: the client's base URL is us, so the real host must come from the dialect.
     const guess = defaultUpstreamFor(path, req.headers);
     if (!guess) {
-      p.refuse(`no upstream for ${path}: pass --upstream-url`, `reverse-route passthrough needs --upstream-url to know where ${path} goes`);
-      return;
+      return { refusal: `no upstream for ${path}: pass --upstream-url`, answer: `reverse-route passthrough needs --upstream-url to know where ${path} goes` };
     }
     target = new URL(guess);
   }
@@ -249,13 +245,36 @@ export function passThrough(sink: ExchangeSink, options: PassthroughOptions, req
   }
   if (options.mayPassTo && !options.mayPassTo(hostname, port)) {
     const why = options.notAllowed(hostname, port);
-    p.refuse(why, why);
-    return;
+    return { refusal: why, answer: why };
   }
   // Node adds no Host of its own to a raw header list; an HTTP/1.0 client may not have sent one.
   if (hostHeader === null && req.headers.host === undefined) {
     hostHeader = target ? target.host : conn.tunnel!.target.replace(isSSL ? /:443$/ : /:80$/, '');
   }
+
+  return { isSSL, hostname, port, upstreamPath, hostHeader };
+}
+
+export function passThrough(sink: ExchangeSink, options: PassthroughOptions, req: http.IncomingMessage, res: http.ServerResponse, conn: ConnectionInfo): void {
+  const ex = new Exchange(sink, conn, req);
+  const p = new Passage(ex, req, res, sink.bodyLimit);
+  req.on('error', (err) => p.failed('CLIENT_TO_PROXY_REQUEST_ERROR', err));
+  req.once(CLIENT_FAULT, (fault: ClientFault) => p.failed('CLIENT_TO_PROXY_REQUEST_ERROR', fault));
+  res.on('error', (err) => p.failed('PROXY_TO_CLIENT_RESPONSE_ERROR', err));
+  res.on('close', () => {
+    if (ex.finished) return;
+    ex.note('client', 'client disconnected before the response was complete');
+    if (ex.response) ex.response.incomplete = true;
+    p.upstreamRequest?.destroy();
+    p.finish();
+  });
+
+  const t = upstreamTarget(options, req, conn);
+  if ('refusal' in t) {
+    p.refuse(t.refusal, t.answer);
+    return;
+  }
+  const { isSSL, hostname, port, upstreamPath, hostHeader } = t;
 
   const upstreamRequest = (isSSL ? https : http).request({
     method: req.method,

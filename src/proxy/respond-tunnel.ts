@@ -1,10 +1,10 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { headersObject, pairsFromRaw } from '../capture/headers.js';
-import type { CaptureError } from '../capture/schema.js';
 import { Exchange, type ConnectionInfo, type ExchangeSink, type RequestLike } from './exchange.js';
 import type { TapRequest } from './tap.js';
 import { relayToTarget } from './tunnel-relay.js';
+import { recordWebSocketTurn } from './websocket-turns.js';
 
 /*
  * Passthrough for a decrypted CONNECT tunnel without --upstream-url: the bytes are relayed as they
@@ -73,25 +73,7 @@ export function relayTunnel(sink: ExchangeSink, options: TunnelOptions, client: 
       ex.finish(written);
     },
     websocketTurn(handshake, turn) {
-      // The dialect is found as for the HTTP request the message stands for (a POST to the
-      // handshake's path); the record says what it was.
-      const ex = new Exchange(sink, conn, { ...requestLike(handshake.req), method: 'POST' }, turn.request?.at ?? turn.responses[0]?.at ?? new Date());
-      ex.recordedMethod = 'WEBSOCKET';
-      ex.setRequestBody(turn.request?.data ?? EMPTY, false);
-      // Text messages as they are; binary ones (or ones that failed to inflate) as base64.
-      const events = turn.responses.map((m) => (m.opcode === 1 && !m.error ? { data: m.data.toString('utf8') } : { event: 'binary', data: m.data.toString('base64') }));
-      ex.response = {
-        source: 'upstream',
-        status: handshake.res.status,
-        headers: pairsFromRaw(handshake.res.rawHeaders),
-        body: Buffer.from(events.map((e) => e.data).join('\n'), 'utf8'),
-        events,
-      };
-      const errors: CaptureError[] = [...(turn.request ? [turn.request] : []), ...turn.responses]
-        .filter((m) => m.error)
-        .map((m) => ({ stage: 'decode' as const, message: `${m.fromClient ? 'client' : 'server'} message: ${m.error}` }));
-      ex.errors.push(...errors);
-      ex.finish();
+      recordWebSocketTurn(sink, conn, requestLike(handshake.req), { status: handshake.res.status, rawHeaders: handshake.res.rawHeaders }, turn);
     },
     hold(work) {
       options.hold(conn.runId, work);

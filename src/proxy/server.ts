@@ -10,11 +10,12 @@ import type { RecordDraft } from '../capture/schema.js';
 import { log } from '../log.js';
 import type { ConnectionInfo, ExchangeSink } from './exchange.js';
 import { Exchange } from './exchange.js';
-import { listen, splitHostPort } from './listen.js';
+import { listen } from './listen.js';
 import { defaultLimits, type Limits } from './limits.js';
 import { passThrough, passthroughFilter, upstreamAgents, type PassthroughOptions } from './respond-passthrough.js';
-import { answerWithStub, refuseUpgrade, type StubOptions } from './respond-stub.js';
+import { answerWithStub, type StubOptions } from './respond-stub.js';
 import { answerUpgradeWithStub } from './respond-stub-websocket.js';
+import { relayUpgrade } from './respond-passthrough-websocket.js';
 import { relayTunnel } from './respond-tunnel.js';
 import type { StubScriptOptions } from './stub-script.js';
 
@@ -156,19 +157,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     workDirOf: (runId) => (runId === null ? undefined : runWorkDirs.get(runId)),
   };
 
-  let upgrade: ((req: http.IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo | undefined, relay: () => void) => void) | undefined;
-  if (upstream === 'stub') {
-    // The library would relay a WebSocket to the real host: in stub mode nothing may leave the machine…
-    // …except to the stub itself, for an API that runs over a WebSocket.
-    upgrade = (req, socket, head, conn) => answerUpgradeWithStub(sink, stub, req, socket, head, conn);
-  } else if (mayPassTo) {
-    // The library relays a WebSocket to the host the request names; only to the allowed ones.
-    upgrade = (req, socket, _head, conn, relay) => {
-      const to = conn?.tunnel ?? splitHostPort(req.headers.host ?? '', 80);
-      if (mayPassTo(to.host, to.port)) relay();
-      else refuseUpgrade(sink, req, socket, conn, 502, notAllowed(to.host, to.port));
-    };
-  }
+  // A WebSocket never goes through the library's relay: in stub mode nothing may leave the machine
+  // (the stub answers an API that runs over a WebSocket and refuses the rest); in passthrough it
+  // goes where an HTTP request would, recorded turn by turn.
+  const upgrade =
+    upstream === 'stub'
+      ? (req: http.IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo | undefined) => answerUpgradeWithStub(sink, stub, req, socket, head, conn)
+      : (req: http.IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo | undefined) =>
+          relayUpgrade(sink, passthrough, (runId, work) => writerOf(runId).hold(work), req, socket, head, conn);
 
   const limits: Limits = { ...defaultLimits(), ...options.limits };
   const transport = await listen(
@@ -200,7 +196,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
               ),
           }
         : {}),
-      ...(upgrade ? { upgrade } : {}),
+      upgrade,
     },
   );
 

@@ -7,7 +7,8 @@ import { redactQuery } from '../capture/redact.js';
 import { captureError } from './error-kinds.js';
 import { awaitingResponse } from './limits.js';
 import { HttpTap, type TapRequest, type TapResponse } from './tap.js';
-import { WebSocketTap, negotiatedDeflate, type WsMessage } from './websocket-tap.js';
+import { WebSocketTap, negotiatedDeflate } from './websocket-tap.js';
+import { TurnGrouper, type WebSocketTurn } from './websocket-turns.js';
 
 /** A tunnelled request as a log line names it (query redacted as in the record). */
 function requestLine(r: TapRequest): string {
@@ -46,10 +47,6 @@ export interface RelayEvents {
   hold(work: Promise<unknown>): void;
 }
 
-export interface WebSocketTurn {
-  request: WsMessage | null;
-  responses: WsMessage[];
-}
 
 
 /**
@@ -124,21 +121,10 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
   };
   // After a 101 to a WebSocket, its messages are read instead, and recorded turn by turn.
   let ws: WebSocketTap | null = null;
-  let turn: WebSocketTurn | null = null;
   let handshake: { req: TapRequest; res: TapResponse } | null = null;
-  const endTurn = () => {
-    if (turn && handshake) events.websocketTurn(handshake, turn);
-    turn = null;
-  };
-  const onMessage = (m: WsMessage) => {
-    if (m.fromClient) {
-      endTurn();
-      turn = { request: m, responses: [] };
-    } else {
-      turn ??= { request: null, responses: [] };
-      turn.responses.push(m);
-    }
-  };
+  const turns = new TurnGrouper((turn) => {
+    if (handshake) events.websocketTurn(handshake, turn);
+  });
   const tap = new HttpTap({
     exchange: (r, res) => {
       if (!tap.waiting) awaitingResponse.delete(client);
@@ -156,7 +142,7 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
     upgraded: (req, res, clientRest, serverRest) => {
       if (!/^websocket$/i.test(headerValues(res.rawHeaders, 'upgrade')[0]?.trim() ?? '')) return;
       handshake = { req, res };
-      ws = new WebSocketTap(negotiatedDeflate(headerValues(res.rawHeaders, 'sec-websocket-extensions')[0]), onMessage, (message) => {
+      ws = new WebSocketTap(negotiatedDeflate(headerValues(res.rawHeaders, 'sec-websocket-extensions')[0]), (m) => turns.message(m), (message) => {
         log.warn({ target: to.target, err: message }, 'could not follow the WebSocket framing of a tunnel: relaying it unrecorded');
         events.framingLost(`WebSocket: ${message}`);
       });
@@ -173,7 +159,7 @@ export function relayToTarget(client: tls.TLSSocket, to: RelayTarget, trust: tls
     if (open) {
       events.hold(
         open.settled().then(() => {
-          endTurn();
+          turns.end();
           open.close();
         }),
       );
