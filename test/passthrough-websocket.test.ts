@@ -81,8 +81,12 @@ describe('passthrough on the request path: a WebSocket is relayed and recorded',
     const c = await upgrade(proxy.port, '/v1/responses');
     await waitFor(() => c.received().includes('\r\n\r\n'));
     expect(c.received().toString('latin1')).toMatch(/^HTTP\/1\.1 101 [^\r]*\r\n[\s\S]*X-Upstream: yes/);
-    for (const model of ['gpt-a', 'gpt-b']) c.socket.write(wsFrame(JSON.stringify({ type: 'response.create', model, input: `hello ${model}` }), { mask: true }));
-    await waitFor(() => c.received().toString('latin1').split('response.completed').length === 3);
+    // One turn at a time, as a Responses client does: a message sent before the last turn's answer
+    // would take that answer into its own turn (turns are grouped by arrival).
+    for (const [i, model] of ['gpt-a', 'gpt-b'].entries()) {
+      c.socket.write(wsFrame(JSON.stringify({ type: 'response.create', model, input: `hello ${model}` }), { mask: true }));
+      await waitFor(() => c.received().toString('latin1').split('response.completed').length === i + 2);
+    }
     c.socket.destroy();
     // The client gone, the relayed connection to the upstream goes too.
     let open = await upstreamConnections();
