@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { classifyGroup } from '../diff/classify.js';
+import { pathShape } from '../diff/element-path.js';
 import type { Change, CodePointInfo, Finding, FindingClass, Findings, Group } from '../diff/findings-schema.js';
 
 /**
@@ -20,10 +21,8 @@ import type { Change, CodePointInfo, Finding, FindingClass, Findings, Group } fr
  * themselves (dates, paths) and timestamps.
  */
 
-/** `body.system[2].text` → `body.system[].text`. */
-export function normaliseFieldPath(p: string): string {
-  return p.replace(/\[\d+\]/g, '[]');
-}
+/** `body.system[2].text` → `body.system[].text` (and `body.tools[name=Bash]` → `body.tools[]`). */
+export const normaliseFieldPath = pathShape;
 
 function sortedUnique(xs: Iterable<string>): string[] {
   return [...new Set(xs)].sort();

@@ -1,6 +1,7 @@
 import type { ExchangeRecord } from '../capture/schema.js';
 import type { Location } from './findings-schema.js';
-import { flattenExchange, type Fields } from './flatten.js';
+import { alignElements } from './elements.js';
+import { flattenExchange, type ArrayShape, type Fields } from './flatten.js';
 
 /** One logical request, as seen in each run that sent it. */
 export interface AlignedRequest {
@@ -147,13 +148,17 @@ interface Group {
  */
 export class Aligner {
   private readonly groups = new Map<string, Group>();
+  /** Each request's array shapes, for aligning array elements once every run is in. */
+  private readonly shapes = new Map<Fields, ArrayShape[]>();
 
   add(runId: string, records: ExchangeRecord[]): void {
     const ordered = [...records].sort((a, b) => a.seq - b.seq);
     const byGroup = new Map<string, Request[]>();
     for (const rec of ordered) {
       const id = identity(rec);
-      const fields = flattenExchange(rec);
+      const arrays: ArrayShape[] = [];
+      const fields = flattenExchange(rec, arrays);
+      this.shapes.set(fields, arrays);
       const key = groupKey(id);
       const list = byGroup.get(key) ?? [];
       list.push({ id, fields, sig: signature(id.urlPath, fields) });
@@ -169,15 +174,20 @@ export class Aligner {
     }
   }
 
-  /** The aligned requests, keyed "<dialect> <endpoint> <model> <method> <path> #<ordinal>" (ordinal in slot order). */
+  /**
+   * The aligned requests, keyed "<dialect> <endpoint> <model> <method> <path> #<ordinal>" (ordinal in
+   * slot order), with the array elements of each request aligned across its runs (elements.ts).
+   */
   finish(): Alignment {
     const out: Alignment = new Map();
+    const shapeOf = (fields: Fields) => this.shapes.get(fields);
     for (const { slots } of this.groups.values()) {
       slots.forEach((slot, i) => {
         const key = `${label(slot.id)} #${i + 1}`;
-        out.set(key, { key, location: { ...slot.id, exchange: key, ordinal: i + 1 }, runs: slot.runs });
+        out.set(key, { key, location: { ...slot.id, exchange: key, ordinal: i + 1 }, runs: alignElements(slot.runs, shapeOf) });
       });
     }
+    this.shapes.clear();
     return out;
   }
 }

@@ -1,12 +1,7 @@
 import { createHash } from 'node:crypto';
+import { pathShape } from './element-path.js';
 import { CODE_POINT_CLASSES, type Finding, type Group, type Occurrence } from './findings-schema.js';
 import { compareExchange, describeWhere } from './where.js';
-
-
-/** body.messages[3].content[0].text → body.messages[].content[].text */
-export function pathShape(path: string): string {
-  return path.replace(/\[\d+\]/g, '[]');
-}
 
 /**
  * What makes two per-request findings "the same change": class (and underlying class), the field

@@ -1,3 +1,4 @@
+import { pathShape } from '../diff/element-path.js';
 import type { Finding, Findings, Group } from '../diff/findings-schema.js';
 import { minimalChanges } from '../diff/minimal.js';
 import type { Outcome } from './design.js';
@@ -56,7 +57,7 @@ function overlaps(a: Edit, b: Edit): boolean {
   return Math.max(a.start, b.start) < Math.min(a.end, b.end);
 }
 
-const pathKey = (p: string) => p.replace(/\[\d+\]/g, '[]');
+const pathKey = pathShape;
 
 export interface Located {
   finding: Finding;

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { pathShape } from '../diff/element-path.js';
 import { flattenExchange } from '../diff/flatten.js';
 import { codePointInfo } from '../diff/unicode.js';
 import { toolVersion } from '../version.js';
@@ -24,9 +25,7 @@ const MAX_LOCATIONS = 1000;
 const MAX_WORDS = 10;
 
 /** body.messages[3].content → body.messages[].content: the same place in every turn. */
-function normaliseField(field: string): string {
-  return field.replace(/\[\d+\]/g, '[]');
-}
+const normaliseField = pathShape;
 
 function groupKey(kind: string, text: string, field: string): string {
   return JSON.stringify([kind, text, field]);
