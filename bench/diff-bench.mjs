@@ -16,6 +16,9 @@
 //
 // Environment knobs (all optional): BENCH_CELLS=10 BENCH_REPS=10 BENCH_REQUESTS=10 BENCH_KB=100
 //   BENCH_KEEP=1 keeps the run directory and prints its path.
+//   BENCH_SHIFT=1: cells with LANG=zh_CN send one tool and one message more, first in their arrays
+//   (as Claude Code does for a first-party base URL), so every aligned request needs its array
+//   elements aligned; the differ must then also report those two, as presence by LANG, and nothing else.
 import { execFile, fork } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -31,6 +34,7 @@ const CELLS = Number(process.env.BENCH_CELLS ?? 10);
 const REPS = Number(process.env.BENCH_REPS ?? 10);
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10);
 const BODY_KB = Number(process.env.BENCH_KB ?? 100);
+const SHIFT = process.env.BENCH_SHIFT === '1';
 const TARGET_MS = 10_000;
 const TARGET_BYTES = 1024 ** 3;
 
@@ -126,12 +130,13 @@ function makeRecord(runId, seq, cell, session, base) {
       content: [{ type: 'text', text: t % 2 ? `I read the file; step ${t} done.` : `Please continue with step ${t}.` }],
     });
   }
+  const shifted = SHIFT && cell.values.LANG === 'zh_CN.UTF-8';
   const body = JSON.stringify({
     model: 'claude-sonnet-4-5',
     max_tokens: 4096,
     system: [{ type: 'text', text: system, cache_control: { type: 'ephemeral' } }],
-    messages,
-    tools: base.tools,
+    messages: shifted ? [{ role: 'user', content: '<available-deferred-tools>\nWebFetch\n</available-deferred-tools>' }, ...messages] : messages,
+    tools: shifted ? [{ name: 'ToolSearch', description: 'Loads deferred tools.', input_schema: { type: 'object' } }, ...base.tools] : base.tools,
     metadata: { user_id: `user_${session}` },
     stream: true,
   });
@@ -290,7 +295,9 @@ try {
   const base = await gnuDiffBaseline(data.bodiesDir, data.runs);
 
   const planted = diff.findings.filter((f) => f.class === 'invisible' && f.axes.join() === 'TZ' && f.added.includes('U+200B'));
-  const others = diff.findings.filter((f) => !planted.includes(f));
+  // BENCH_SHIFT: the extra tool and the extra message, each one presence change by LANG.
+  const layout = SHIFT ? diff.findings.filter((f) => f.class === 'field-presence' && f.axes.join() === 'LANG') : [];
+  const others = diff.findings.filter((f) => !planted.includes(f) && !layout.includes(f));
   console.log(
     `differ: ${diff.findings.length} finding(s): ${diff.findings.map((f) => `${f.class} ${f.path} by ${f.axes.join('×') || '?'} in ${f.locations} requests`).join('; ') || 'none'}` +
       ` · ${diff.summary.alignedRequests} aligned requests · ${diff.summary.fieldsCompared} fields · ${diff.summary.maskedSpans} noise spans masked`,
@@ -298,7 +305,9 @@ try {
   const rows = [
     ['diffRunDir (load + align + noise + attribute + classify)', fmtMs(diff.ms), `≤ ${fmtMs(TARGET_MS)}`, diff.ms <= TARGET_MS ? 'PASS' : 'MISS'],
     ['peak RSS of the diff process (maxRSS)', fmtMB(diff.maxRssBytes), `≤ ${fmtMB(TARGET_BYTES)}`, diff.maxRssBytes <= TARGET_BYTES ? 'PASS' : 'MISS'],
-    ['planted ZWSP found, attributed to TZ, nothing else', `${planted.length} + ${others.length} other`, '1 + 0', planted.length === 1 && others.length === 0 ? 'PASS' : 'MISS'],
+    SHIFT
+      ? ['planted ZWSP by TZ, the 2 extra elements by LANG, nothing else', `${planted.length} + ${layout.length} + ${others.length} other`, '1 + 2 + 0', planted.length === 1 && layout.length === 2 && others.length === 0 ? 'PASS' : 'MISS']
+      : ['planted ZWSP found, attributed to TZ, nothing else', `${planted.length} + ${others.length} other`, '1 + 0', planted.length === 1 && others.length === 0 ? 'PASS' : 'MISS'],
   ];
   const w = [0, 1, 2, 3].map((i) => Math.max(...rows.map((r) => r[i].length)));
   for (const r of rows) console.log(`  ${r.map((c, i) => c.padEnd(w[i])).join('  ')}`);

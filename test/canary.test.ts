@@ -610,3 +610,51 @@ describe('canary tool loop', () => {
     expect(c[3]).toContain('<file >wrapped');
   });
 });
+
+describe('canary layout plants (an element more in an array) and the tool-description plant', () => {
+  const plants = ['--plant', 'extra-tool:env.FIRST=^1$', '--plant', 'extra-message:env.FIRST=^1$', '--plant', 'tooldesc:env.DESC=^1$'];
+  const names = (q: Request) => q.body.tools!.map((t) => t.name);
+
+  test('extra-tool puts ToolSearch first, extra-message opens the conversation with one more user message; the title call is unchanged', async () => {
+    const bash = (id: string): Block => ({ type: 'tool_use', id, name: 'Bash', input: { command: 'echo hi' } });
+    const script: Script = (n) => (n === 0 ? { stream: true, content: [bash('toolu_1')] } : textReply('Done.'));
+    const off = await runScripted(plants, { FIRST: '0' }, { script });
+    const on = await runScripted(plants, { FIRST: '1' }, { script });
+    expect(on.code, on.stderr).toBe(0);
+    expect(off.main.map(names)).toEqual([
+      ['Bash', 'Read', 'LS'],
+      ['Bash', 'Read', 'LS'],
+    ]);
+    expect(on.main.map(names)).toEqual([
+      ['ToolSearch', 'Bash', 'Read', 'LS'],
+      ['ToolSearch', 'Bash', 'Read', 'LS'],
+    ]);
+    const roles = (r: Run) => r.main.map((q) => q.body.messages.map((m) => m.role).join(','));
+    expect(roles(off)).toEqual(['user', 'user,assistant,user']);
+    expect(roles(on)).toEqual(['user,user', 'user,user,assistant,user']);
+    expect(on.main[1]!.body.messages[0]!.content).toBe('<available-deferred-tools>\nWebFetch\nWebSearch\n</available-deferred-tools>');
+    // Everything after the extra message is what the plain run sends.
+    expect(on.main[1]!.body.messages.slice(1).map((m) => m.role)).toEqual(off.main[1]!.body.messages.map((m) => m.role));
+    const title = (r: Run) => ({ ...r.requests[0]!.body, metadata: null });
+    expect(title(on)).toEqual(title(off));
+    const prompt = (r: Run) => r.main[0]!.body.system.replace(/Session: .*/, '');
+    expect(prompt(on)).toBe(prompt(off));
+  });
+
+  test('tooldesc puts a zero-width space into the Read description only', async () => {
+    const off = await runScripted(plants, { DESC: '0' });
+    const on = await runScripted(plants, { DESC: '1' });
+    const desc = (r: Run) => r.main[0]!.body.tools!.map((t) => t.description);
+    expect(desc(on)[1]).toBe('Reads a\u200B file and returns its text.');
+    expect(desc(off)[1]).toBe('Reads a file and returns its text.');
+    expect([desc(on)[0], desc(on)[2]]).toEqual([desc(off)[0], desc(off)[2]]);
+  });
+
+  test('the layout and description plants take no slot', async () => {
+    for (const kind of ['extra-tool', 'extra-message', 'tooldesc']) {
+      const r = await runScripted(['--plant', `${kind}@2:env.X=^1$`], {});
+      expect(r.code, kind).toBe(2);
+      expect(r.stderr).toContain(`plant kind ${kind} takes no slot`);
+    }
+  });
+});

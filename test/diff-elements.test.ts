@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Aligner } from '../src/diff/align.js';
 import { pathShape } from '../src/diff/element-path.js';
+import { matchExpected } from '../src/diff/expect.js';
 import { diffRunDir } from '../src/diff/index.js';
 import { makeExchange, makeRunDir, removeRunDirs } from './fixtures/diff/make-run.js';
 
@@ -235,6 +236,12 @@ describe('array elements aligned across runs', () => {
     expect(pathShape('body.tools[name=Bash].description')).toBe('body.tools[].description');
     expect(pathShape('body.tools[name="web.search"].function.name')).toBe('body.tools[].function.name');
     expect(pathShape('body["name=x"]')).toBe('body["name=x"]');
+  });
+
+  it('an expect rule matches a named element with * as it matches an index', () => {
+    for (const path of ['body.tools[2].description', 'body.tools[name=Bash].description']) {
+      expect(matchExpected([{ path: 'body.tools[*].description', axis: 'A' }], path, ['A']), path).not.toBeNull();
+    }
   });
 });
 

@@ -49,6 +49,13 @@
 //     header       x-client-build: 2026.07.1 becomes 2026.07.1-r
 //     toolwrap     every tool_result's opening tag <stdout> (<file>, <listing>, <error>) gets a space
 //                  before its '>': <stdout >. Tool results only, so it shows from the second model turn on.
+//     tooldesc     the Read tool's description "Reads a file ..." becomes "Reads a\u200B file ..."
+//   Two kinds change the layout of the main turn's arrays instead of bytes inside a field (as Claude
+//   Code does for a first-party base URL), shifting every later element by one:
+//     extra-tool     a tool ToolSearch is put before Bash, Read and LS
+//     extra-message  the conversation opens with one more user message, before the task:
+//                    "<available-deferred-tools>\nWebFetch\nWebSearch\n</available-deferred-tools>"
+//   These three take no slot.
 //   SLOT (1..24) gives a plant its own place, so many plants run at once and each one changes only
 //   its own bytes. When an apostrophe, homoglyph, zwsp or date-format plant has a slot, the system
 //   prompt carries a list of 24 neutral rules (RULES below: the same lines whatever fires, placed
@@ -79,7 +86,9 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 
-const KINDS = ['apostrophe', 'homoglyph', 'zwsp', 'date-format', 'header', 'toolwrap'];
+const KINDS = ['apostrophe', 'homoglyph', 'zwsp', 'date-format', 'header', 'toolwrap', 'tooldesc', 'extra-tool', 'extra-message'];
+/** The kinds that have one place only. */
+const UNSLOTTED_KINDS = ['tooldesc', 'extra-tool', 'extra-message'];
 /** The kinds that write into the system prompt; a slotted one of these brings the rule list. */
 const PROMPT_KINDS = ['apostrophe', 'homoglyph', 'zwsp', 'date-format'];
 const TRIGGERS = [
@@ -163,6 +172,7 @@ function parsePlant(spec) {
   const [, kind, slotText, rest] = m;
   if (!KINDS.includes(kind)) usage(`unknown plant kind ${kind}`);
   const slot = slotText === undefined ? null : Number(slotText);
+  if (slot !== null && UNSLOTTED_KINDS.includes(kind)) usage(`plant kind ${kind} takes no slot`);
   if (slot !== null && !(slot >= 1 && slot <= RULES.length)) usage(`plant slot ${slotText} out of range: 1..${RULES.length}`);
   const clauses = rest.split('&').map((clause) => {
     const n = /^([a-z]+|env\.[A-Za-z_][A-Za-z0-9_]*)(>=|<=|>|<)(-?\d+(?:\.\d+)?)$/.exec(clause);
@@ -468,6 +478,26 @@ const TOOLS = [
   },
 ];
 
+/** Put first by the extra-tool plant: it finds nothing (there are no deferred tools). */
+const TOOL_SEARCH = {
+  name: 'ToolSearch',
+  description: 'Finds deferred tools by name and loads their schemas.',
+  input_schema: {
+    type: 'object',
+    properties: { query: { type: 'string', description: 'Names to look for' } },
+    required: ['query'],
+    additionalProperties: false,
+  },
+};
+
+/** The main turn's tools, with the plants that change them. */
+function toolsOf(fired) {
+  const tools = fired.has('tooldesc')
+    ? TOOLS.map((t) => (t.name === 'Read' ? { ...t, description: t.description.replace('Reads a file', 'Reads a\u200B file') } : t))
+    : TOOLS;
+  return fired.has('extra-tool') ? [TOOL_SEARCH, ...tools] : tools;
+}
+
 /**
  * stdout and stderr in the order they arrive. The shell stays in the canary's process group, so the
  * runner's kill of the agent's group reaches it too; on timeout the shell is killed and the call
@@ -512,6 +542,7 @@ async function runTool(name, input) {
     }
     if (name === 'Read') return { tag: 'file', text: readFileSync(arg('file_path'), 'utf8'), error: null };
     if (name === 'LS') return { tag: 'listing', text: readdirSync(arg('path')).sort().join('\n'), error: null };
+    if (name === 'ToolSearch') return { tag: 'listing', text: '', error: null };
     return { tag: null, text: '', error: `unknown tool ${JSON.stringify(name)}: this agent has ${TOOLS.map((t) => t.name).join(', ')}` };
   } catch (err) {
     return { tag: null, text: '', error: err.message };
@@ -744,8 +775,13 @@ class Agent {
     });
     this.turns = 0;
     this.usedTools = false;
-    const messages = [{ role: 'user', content: [{ type: 'text', text: this.opts.task }] }];
-    const common = { model: this.opts.model, max_tokens: 1024, stream: true, system: this.system, tools: TOOLS };
+    const messages = [
+      ...(this.fired.has('extra-message')
+        ? [{ role: 'user', content: '<available-deferred-tools>\nWebFetch\nWebSearch\n</available-deferred-tools>' }]
+        : []),
+      { role: 'user', content: [{ type: 'text', text: this.opts.task }] },
+    ];
+    const common = { model: this.opts.model, max_tokens: 1024, stream: true, system: this.system, tools: toolsOf(this.fired) };
     const first = await this.converse(common, messages);
     if (this.usedTools || this.turns >= MAX_TURNS) return textOf(first);
     messages.push({ role: 'assistant', content: [{ type: 'text', text: textOf(first) }] });

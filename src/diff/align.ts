@@ -53,13 +53,16 @@ function label(id: Identity): string {
 
 /**
  * A cheap summary of a request for telling same-key requests apart: the conversation's shape
- * (message roles in order), the system prompt's length and opening, the tool count and the size.
+ * (message roles in order, and with repeats folded), the system prompt's length and opening, the
+ * tool count and the size.
  * Run-to-run noise (a uuid in the prompt) and small environment-driven edits barely move it.
  */
 interface Signature {
   /** The URL path without its query. */
   path: string;
   roles: string;
+  /** The roles with consecutive repeats folded: an extra leading user message (a reminder) leaves it alone. */
+  turns: string;
   messages: number;
   systemLength: number;
   systemHead: string;
@@ -99,7 +102,9 @@ function signature(path: string, fields: Fields): Signature {
       if (systemHead.length < SYSTEM_HEAD) systemHead += value.slice(0, SYSTEM_HEAD - systemHead.length);
     }
   }
-  return { path, roles: Array.from({ length: messages }, (_, i) => roles[i] ?? '').join(','), messages, systemLength, systemHead, tools, size };
+  const all = Array.from({ length: messages }, (_, i) => roles[i] ?? '');
+  const turns = all.filter((r, i) => i === 0 || r !== all[i - 1]).join(',');
+  return { path, roles: all.join(','), turns, messages, systemLength, systemHead, tools, size };
 }
 
 function near(a: number, b: number, ratio: number): boolean {
@@ -117,6 +122,7 @@ function similarity(a: Signature, b: Signature): number {
   // The same path, or the same one under a base-URL prefix (/anthropic/v1/messages, /v1/messages).
   if (a.path === b.path || a.path.endsWith(b.path) || b.path.endsWith(a.path)) s += 4;
   if (a.roles === b.roles) s += 8;
+  else if (a.turns === b.turns) s += 6;
   else if (a.messages === b.messages) s += 4;
   if (a.systemHead === b.systemHead) s += 2;
   if (near(a.systemLength, b.systemLength, 0.9)) s += 2;
