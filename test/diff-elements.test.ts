@@ -277,3 +277,35 @@ describe('diffRunDir with shifted elements', () => {
     expect(odd.changes.map((c) => c.after)).toEqual(['/', '/']);
   });
 });
+
+describe('requests of a conversation with an extra leading message', () => {
+  it('turn k meets turn k (repeated roles folded), and the extra message is one presence change in every turn', async () => {
+    const turns = (extra: boolean, tz: string) => {
+      const history: unknown[] = [...(extra ? [{ role: 'user', content: '<available-deferred-tools>\nWebFetch\n</available-deferred-tools>' }] : []), user('Run it.')];
+      const out = [];
+      for (let k = 0; k < 3; k++) {
+        out.push({ body: request({ system: 'You are an agent.', tools: [...(extra ? [tool('ToolSearch')] : []), tool('Bash')], messages: structuredClone(history) }) });
+        history.push({ role: 'assistant', content: [{ type: 'tool_use', id: `t${k}`, name: 'Bash', input: { command: `step ${k} with a longer command line` } }] });
+        const wrap = tz === 'Asia/Shanghai' ? '<stdout >' : '<stdout>';
+        history.push({ role: 'user', content: [{ type: 'tool_result', tool_use_id: `t${k}`, content: `${wrap}output of step ${k}, which is long enough to weigh on the size</stdout>` }] });
+      }
+      return out;
+    };
+    const dir = await makeRunDir({ axes: { TZ: ['UTC', 'Asia/Shanghai'], BASE: ['first', 'third'] }, reps: 2, exchanges: (cell) => turns(cell.values.BASE === 'first', cell.values.TZ!) });
+    const f = await diffRunDir(dir);
+    expect(f.summary.alignedRequests).toBe(3);
+    const got = f.findings.map((x) => `${x.class} ${x.location.path} by ${x.attribution.axes.join(' × ')} in ${x.locations.map((l) => l.ordinal).join(',')}`);
+    expect(got.sort()).toEqual([
+      'field-presence body.messages[0] by BASE in 1,2,3',
+      'field-presence body.tools[name=ToolSearch] by BASE in 1,2,3',
+      // Both tool results carry the same change: one finding, three places.
+      'whitespace-lookalike body.messages[3].content[0].content by TZ in 2,3,3',
+    ]);
+    const wrap = f.findings.find((x) => x.class === 'whitespace-lookalike')!;
+    expect(wrap.locations.map((l) => `#${l.ordinal} ${l.path}`)).toEqual([
+      '#2 body.messages[3].content[0].content',
+      '#3 body.messages[3].content[0].content',
+      '#3 body.messages[5].content[0].content',
+    ]);
+  });
+});
