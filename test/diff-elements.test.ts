@@ -204,6 +204,27 @@ const CASES: Case[] = [
       'body.messages[3].role': ['assistant', 'assistant', 'assistant'],
     },
   },
+  {
+    name: 'named elements in another order with new ones between: each new name after its run\'s previous element',
+    bodies: [request({ tools: [tool('A'), tool('B'), tool('C')] }), request({ tools: [tool('C'), tool('X'), tool('A'), tool('Y')] })],
+    expect: {
+      'body.tools[name=X].name': [undefined, 'X'],
+      'body.tools[name=Y].name': [undefined, 'Y'],
+      'body.tools[name=B].name': ['B', undefined],
+      'body.tools{keys}': ['A,B,C', 'C,X,A,Y'],
+    },
+  },
+  {
+    name: 'arrays too long for the quadratic alignment are matched by position',
+    bodies: [
+      { items: Array.from({ length: 1001 }, (_, i) => `v${i}`) },
+      { items: ['new', ...Array.from({ length: 1001 }, (_, i) => `v${i}`)] },
+    ],
+    expect: {
+      'body.items[0]': ['v0', 'new'],
+      'body.items[1001]': [undefined, 'v1000'],
+    },
+  },
 ];
 
 describe('array elements aligned across runs', () => {

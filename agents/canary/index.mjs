@@ -69,7 +69,7 @@
 // REQUESTS (Anthropic Messages, ANTHROPIC_BASE_URL, through HTTPS_PROXY unless --ignore-proxy)
 //   1. a title side call (non-streamed, no tools);
 //   2. the main turn: streamed, system prompt above, tools Bash {command}, Read {file_path},
-//      LS {path}. A reply is read as SSE or JSON by its content-type, whichever the server sends.
+//      LS {path} (ToolSearch {query} first with extra-tool). A reply is read as SSE or JSON by its content-type, whichever the server sends.
 //   Tool loop: while a reply has tool_use blocks, run them (Bash: /bin/sh -c in the working
 //   directory, 10 s timeout, stdout+stderr together; Read: the file as UTF-8; LS: the directory's
 //   names, sorted), append the assistant message with the reply's content blocks as they came (ids

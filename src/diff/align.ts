@@ -1,6 +1,6 @@
 import type { ExchangeRecord } from '../capture/schema.js';
 import type { Location } from './findings-schema.js';
-import { alignElements } from './elements.js';
+import { alignElements, near } from './elements.js';
 import { flattenExchange, type ArrayShape, type Fields } from './flatten.js';
 
 /** One logical request, as seen in each run that sent it. */
@@ -105,11 +105,6 @@ function signature(path: string, fields: Fields): Signature {
   const all = Array.from({ length: messages }, (_, i) => roles[i] ?? '');
   const turns = all.filter((r, i) => i === 0 || r !== all[i - 1]).join(',');
   return { path, roles: all.join(','), turns, messages, systemLength, systemHead, tools, size };
-}
-
-function near(a: number, b: number, ratio: number): boolean {
-  const hi = Math.max(a, b);
-  return hi === 0 || Math.min(a, b) / hi >= ratio;
 }
 
 /**

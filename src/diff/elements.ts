@@ -123,27 +123,29 @@ class ElementAligner {
 
   /** Named elements meet by name; the union keeps the order they were first seen in. */
   private byName(members: Member[]): Array<{ segment: string; at: Map<number, number> }> {
-    const union: Array<{ name: string; at: Map<number, number> }> = [];
-    const index = new Map<string, number>();
+    let union: Array<{ name: string; at: Map<number, number> }> = [];
     members.forEach((m, mi) => {
       const names = m.array.elements.map((el) => el.name!);
       this.editsOf(m.run).inserts.push({ at: m.array.at, path: `${m.path}{keys}`, value: names.join(',') });
-      // A name not seen before goes right after the previous element of this run.
+      const index = new Map(union.map((u, i) => [u.name, i]));
+      // A name not seen before goes right after this run's previous element (-1: first).
+      const added = new Map<number, Array<{ name: string; at: Map<number, number> }>>();
       let after = -1;
-      const added: Array<{ after: number; name: string; ei: number }> = [];
       names.forEach((name, ei) => {
         const u = index.get(name);
-        if (u === undefined) added.push({ after, name, ei });
-        else {
+        if (u !== undefined) {
           union[u]!.at.set(mi, ei);
           after = u;
+          return;
         }
+        const list = added.get(after) ?? [];
+        list.push({ name, at: new Map([[mi, ei]]) });
+        added.set(after, list);
       });
-      // Spliced from the back, so the places still to fill keep their indices.
-      added.sort((x, y) => y.after - x.after || y.ei - x.ei);
-      for (const a of added) union.splice(a.after + 1, 0, { name: a.name, at: new Map([[mi, a.ei]]) });
-      index.clear();
-      union.forEach((u, i) => index.set(u.name, i));
+      if (added.size === 0) return;
+      const out = [...(added.get(-1) ?? [])];
+      union.forEach((u, i) => out.push(u, ...(added.get(i) ?? [])));
+      union = out;
     });
     return union.map((u) => ({ segment: nameSegment(u.name), at: u.at }));
   }
@@ -207,7 +209,8 @@ function isKeyed(array: ArrayShape): boolean {
   return true;
 }
 
-function near(a: number, b: number, ratio: number): boolean {
+/** Whether two sizes are within `ratio` of each other. */
+export function near(a: number, b: number, ratio: number): boolean {
   const hi = Math.max(a, b);
   return hi === 0 || Math.min(a, b) / hi >= ratio;
 }
