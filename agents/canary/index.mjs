@@ -136,7 +136,7 @@ function usage(message) {
       'usage: node agents/canary/index.mjs --task TEXT [--plant KIND[@SLOT]:TRIGGER=REGEX[&TRIGGER=REGEX...] ...]\n' +
       '       [--ca FILE] [--model NAME] [--ignore-proxy]\n' +
       `  KIND: ${KINDS.join(' | ')}\n` +
-      `  SLOT: 1..${RULES.length} (optional: the plant's own place; see the comment at the top of this file)\n` +
+      `  SLOT: 1..${RULES.length} (optional: see the top of this file)\n` +
       `  TRIGGER: ${TRIGGERS.join(' | ')} | env.NAME\n` +
       '  every clause must match for the plant to fire; clauses are split on every &, so write a literal & as \\x26\n' +
       '  a clause TRIGGER>=N (>, <=, <) compares the number its trigger reads instead\n',
