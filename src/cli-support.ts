@@ -1,12 +1,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { distance } from './levenshtein.js';
+import { UserError } from './errors.js';
 
 /** A mistake the user can fix: printed as one line, exit code 2, never a stack trace. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
+export class UsageError extends UserError {
+  override name = 'UsageError';
 }
 
 export { toolVersion, PACKAGE_ROOT } from './version.js';

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { UsageError, toolVersion } from './cli-support.js';
+import { EXIT, UserError } from './errors.js';
 
 const HELP = `promptdiff ${toolVersion()}: catch agents that hide environment-dependent bytes in their prompts
 
@@ -51,22 +52,15 @@ export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(HELP);
-    return command ? 0 : 2;
+    return command ? EXIT.ok : EXIT.inputError;
   }
   if (command === '--version' || command === '-v') {
     process.stdout.write(`${toolVersion()}\n`);
-    return 0;
+    return EXIT.ok;
   }
   const load = COMMANDS[command];
   if (!load) throw new UsageError(`unknown command "${command}" (promptdiff --help lists them)`);
   return (await load())(rest);
-}
-
-/** Errors a user can cause and fix: one line, exit 2, no stack trace. */
-const USER_ERRORS = new Set(['UsageError', 'CaptureFileError', 'ScenarioError', 'InputError', 'CatalogueError', 'CaDirError']);
-
-function isUserError(err: unknown): err is Error {
-  return err instanceof Error && USER_ERRORS.has(err.name);
 }
 
 /** "promptdiff: …", once: many messages already name their command ("promptdiff report: …"). */
@@ -79,18 +73,18 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (isUserError(err)) {
+    if (err instanceof UserError) {
       process.stderr.write(userLine(err.message));
-      process.exitCode = 2;
+      process.exitCode = EXIT.inputError;
       return;
     }
     const code = (err as NodeJS.ErrnoException)?.code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'ENOENT') {
       process.stderr.write(`promptdiff: ${(err as Error).message}\n`);
-      process.exitCode = 2;
+      process.exitCode = EXIT.inputError;
       return;
     }
     process.stderr.write(`promptdiff: internal error: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exitCode = 70;
+    process.exitCode = EXIT.internal;
   },
 );

@@ -213,7 +213,7 @@ describe('bisect over local canary releases', () => {
     await expect(bisect({ scenario, baseDir: dir, from: '1.0.9', to: '1.0.2', outDir: path.join(dir, 'x') })).rejects.toThrow(/must be older than/);
     const plain = validateScenario({ name: 'plain', agent: { command: ['node', 'x.mjs'] } }, 't');
     await expect(bisect({ scenario: plain, baseDir: dir, from: '1.0.0', outDir: path.join(dir, 'x') })).rejects.toThrow(/needs an agent preset/);
-    await expect(bisect({ scenario, baseDir: dir, agent: 'nope', from: '1.0.0', outDir: path.join(dir, 'x') })).rejects.toThrow(/unknown preset "nope"/);
+    await expect(bisect({ scenario, baseDir: dir, agent: 'nope', from: '1.0.0', outDir: path.join(dir, 'x') })).rejects.toThrow(/--agent: unknown agent preset "nope"/);
     await expect(cmdBisect([scenarioFile])).rejects.toThrow(/--from VERSION is required/);
   }, 60_000);
 });

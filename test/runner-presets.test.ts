@@ -150,7 +150,7 @@ describe('runner with an agent preset', () => {
     const agentInstall = { cacheRoot, npm: path.join(npmDir, 'npm') };
     const run = (agent: ScenarioInput['agent'], name: string) =>
       runScenario({ scenario: scenario({ agent }), outDir: path.join(dir, name), progress: silentProgress, startProxy: startFakeProxy, agentInstall });
-    await expect(run({ preset: 'claude', args: ['hi'] }, 'e1')).rejects.toThrow(/agent\.preset: unknown preset "claude" \(known: claude-code, codex/);
+    await expect(run({ preset: 'claude', args: ['hi'] }, 'e1')).rejects.toThrow(/agent\.preset: unknown agent preset "claude" \(known: claude-code, codex/);
     await expect(run({ preset: 'claude-code', args: [] }, 'e2')).rejects.toThrow(/agent\.args: give the task as the last argument/);
     await expect(run({ preset: 'claude-code', version: '9.9.9', args: ['hi'] }, 'e3')).rejects.toThrow(/agent\.version: .*9\.9\.9: no such version/);
   });

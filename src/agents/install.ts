@@ -14,10 +14,17 @@ import path from 'node:path';
 export const INSTALL_MARKER = 'promptdiff-install.json';
 const MARKER_VERSION = 1;
 
+/**
+ * `unknown`: the name or version asked for does not exist (the user's mistake, exit 2);
+ * `failed`: npm, the registry or the installed copy let us down (exit 3).
+ */
 export class AgentInstallError extends Error {
-  constructor(message: string) {
+  override name = 'AgentInstallError';
+  constructor(
+    message: string,
+    readonly kind: 'unknown' | 'failed' = 'failed',
+  ) {
     super(message);
-    this.name = 'AgentInstallError';
   }
 }
 
@@ -99,8 +106,8 @@ export function isExactVersion(v: string): boolean {
 }
 
 export function agentInstallDir(name: string, version: string, cacheRoot = agentCacheRoot()): string {
-  if (!SAFE_NAME.test(name)) throw new AgentInstallError(`invalid agent name ${JSON.stringify(name)}`);
-  if (!isExactVersion(version)) throw new AgentInstallError(`${name}: ${JSON.stringify(version)} is not an exact version (resolve it first)`);
+  if (!SAFE_NAME.test(name)) throw new AgentInstallError(`invalid agent name ${JSON.stringify(name)}`, 'unknown');
+  if (!isExactVersion(version)) throw new AgentInstallError(`${name}: ${JSON.stringify(version)} is not an exact version (resolve it first)`, 'unknown');
   return path.join(cacheRoot, `${name}@${version}`);
 }
 
@@ -233,7 +240,7 @@ async function npmViewJson(spec: string, field: string, options: InstallOptions)
     const text = npmErrorText(r.stderr);
     // "No match found for version" is a 404 too, for a package that exists.
     if (/No match found for version/i.test(text)) return undefined;
-    if (/E404|404 Not Found/i.test(text)) throw new AgentInstallError(`npm package ${spec.replace(/(.)@[^@/]*$/, '$1')} not found in the registry`);
+    if (/E404|404 Not Found/i.test(text)) throw new AgentInstallError(`npm package ${spec.replace(/(.)@[^@/]*$/, '$1')} not found in the registry`, 'unknown');
     throw new AgentInstallError(`npm view ${spec} failed${r.signal ? ` (${r.signal})` : ''}:\n${text}`);
   }
   const out = r.stdout.trim();
@@ -266,6 +273,7 @@ export async function resolveVersion(npmPackage: string, spec: string, options: 
   throw new AgentInstallError(
     `${npmPackage}@${wanted}: no such version in the registry` +
       (near.length > 0 ? ` (nearest published: ${near.join(', ')}; ${all.length} versions in all, \`npm view ${npmPackage} versions\` lists them)` : ''),
+    'unknown',
   );
 }
 
@@ -401,7 +409,7 @@ async function npmInstallInto(tmp: string, spec: InstallSpec, options: InstallOp
     } catch {
       // the registry is unreachable or the package unknown: the npm error below says which
     }
-    throw new AgentInstallError(`${spec.npmPackage}@${spec.version}: no such version in the registry${hint}`);
+    throw new AgentInstallError(`${spec.npmPackage}@${spec.version}: no such version in the registry${hint}`, 'unknown');
   }
   throw new AgentInstallError(`npm install ${spec.npmPackage}@${spec.version} failed (exit ${r.code}):\n${text}`);
 }

@@ -8,6 +8,7 @@ import { kilo } from './kilo.js';
 import { continueCli } from './continue.js';
 import { factory } from './factory.js';
 import type { AgentPreset } from './types.js';
+import { UnknownPresetError } from '../errors.js';
 
 export const AGENT_PRESETS: Record<string, AgentPreset> = {
   [claudeCode.name]: claudeCode,
@@ -21,9 +22,13 @@ export const AGENT_PRESETS: Record<string, AgentPreset> = {
   [factory.name]: factory,
 };
 
-export function agentPreset(name: string): AgentPreset {
-  const p = AGENT_PRESETS[name];
-  if (!p) throw new Error(`unknown agent preset "${name}" (known: ${Object.keys(AGENT_PRESETS).join(', ')})`);
+/**
+ * The one lookup of a preset by name, for a scenario, a flag or an argument alike; `where` names what
+ * gave the name (`agent.preset`, `--agent`) so the one-line error points at it.
+ */
+export function agentPreset(name: string, where?: string): AgentPreset {
+  const p = Object.hasOwn(AGENT_PRESETS, name) ? AGENT_PRESETS[name] : undefined;
+  if (!p) throw new UnknownPresetError(`${where ? `${where}: ` : ''}unknown agent preset "${name}" (known: ${Object.keys(AGENT_PRESETS).join(', ')})`);
   return p;
 }
 

@@ -38,6 +38,7 @@ import { AUDIT_VERSION, AuditSchema, type Audit, type AuditOptions, type StageRe
 import { verdictOf } from './verdict.js';
 import { DEFAULT_STUB_SCRIPT } from '../proxy/stub-script-definition.js';
 import { AUDIT_FILE } from './summary.js';
+import { EXIT } from '../errors.js';
 
 export { AUDIT_FILE };
 export const DEFAULT_BUDGET = 600;
@@ -205,7 +206,7 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
     mattered: [],
     verdict: [],
     status: 'complete',
-    exitCode: 0,
+    exitCode: EXIT.ok,
   };
 
   const keyOf = (v: Cell) => JSON.stringify(factors.map((f) => v[f.name]));
@@ -217,7 +218,7 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
     const result = await runScenario({ outDir, resume: true, jobs: opts.jobs, certsDir: opts.certsDir, keepSecrets: keep, secretSource: base, catalogue, progress: (opts.progress ?? labelled)('screen', 0), signal: opts.signal, agentInstall: opts.agentInstall, startProxy: opts.startProxy });
     manifest = result.manifest;
     if (opts.signal?.aborted) audit.status = 'interrupted';
-    else if (result.exitCode !== 0) audit.status = 'runs-failed';
+    else if (result.exitCode !== EXIT.ok) audit.status = 'runs-failed';
   }
   // What the runner is given: the directory's cells in its order, new ones appended (never reordered).
   const designCells: Cell[] = (manifest?.cells ?? []).map((c) => only(c.values));
@@ -262,7 +263,7 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
       manifest = result.manifest;
       // A failed run leaves its cell out of the comparison; the stages go on and the audit says so.
       if (opts.signal?.aborted) audit.status = 'interrupted';
-      else if (result.exitCode !== 0) audit.status = 'runs-failed';
+      else if (result.exitCode !== EXIT.ok) audit.status = 'runs-failed';
     }
     const idByKey = new Map((manifest?.cells ?? []).map((c) => [keyOf(c.values), c.id]));
     findings = manifest ? await diffRunDir(outDir, { cells: new Set(cells.map((c) => idByKey.get(keyOf(c))!)) }) : null;
@@ -330,8 +331,8 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
   audit.runs.total = runs.length;
   audit.runs.ok = runs.filter((r) => r.status === 'ok').length;
   const skippedCount = chosen.skipped.length;
-  audit.exitCode = audit.status !== 'complete' ? 3 : final ? exitCodeFor(final) : 3;
-  if (skippedCount > 0 && audit.exitCode === 0) audit.exitCode = 3;
+  audit.exitCode = audit.status !== 'complete' ? EXIT.runsFailed : final ? exitCodeFor(final) : EXIT.runsFailed;
+  if (skippedCount > 0 && audit.exitCode === EXIT.ok) audit.exitCode = EXIT.runsFailed;
   await writeAudit(outDir, audit, secrets);
   return { audit, findings: final, outDir, exitCode: audit.exitCode };
 }

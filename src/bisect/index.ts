@@ -3,6 +3,7 @@ import path from 'node:path';
 import {
   AGENT_PRESETS,
   AgentInstallError,
+  agentPreset,
   compareVersions,
   isExactVersion,
   nearestVersions,
@@ -22,6 +23,7 @@ import type { Scenario } from '../scenario/schema.js';
 import { toolVersion } from '../version.js';
 import { compareSignatures, fingerprint, sameSignatures, type Fingerprint } from './fingerprint.js';
 import { BISECT_FILE, BISECT_VERSION, BisectReportSchema, type BisectReport, type ChangedFinding, type ProbeRecord, type Transition } from './schema.js';
+import { EXIT } from '../errors.js';
 
 export { BISECT_FILE, BisectReportSchema, type BisectReport, type ChangedFinding, type ProbeRecord, type Transition } from './schema.js';
 export { findingAtoms, fingerprint, normaliseFieldPath, type Atom, type Fingerprint } from './fingerprint.js';
@@ -70,7 +72,7 @@ export interface ProbeResult {
 
 export interface BisectResult {
   /** 0 found a version whose findings differ from its predecessor's; 1 none in the range; 3 a probe's runs failed (or interrupted). */
-  exitCode: 0 | 1 | 3;
+  exitCode: typeof EXIT.ok | typeof EXIT.findings | typeof EXIT.runsFailed;
   report: BisectReport;
   file: string;
   /** Per probed version, its findings (null for a failed probe). */
@@ -117,9 +119,7 @@ function presetFor(scenario: Scenario, override: string | undefined): AgentPrese
       `--agent ${name}: the scenario runs a plain command (agent.command), whose arguments are not a preset's; write \`agent: {preset: ${name}, args: ["task"]}\` in the scenario instead`,
     );
   }
-  const preset = AGENT_PRESETS[name];
-  if (!preset) throw new ScenarioError(`--agent: unknown preset "${name}" (known: ${Object.keys(AGENT_PRESETS).join(', ')})`);
-  return preset;
+  return agentPreset(name, override ? '--agent' : 'agent.preset');
 }
 
 function cleanSpec(spec: string): string {
@@ -273,7 +273,7 @@ export async function bisect(opts: BisectOptions): Promise<BisectResult> {
   const finish = async (outcome: BisectReport['outcome'], first: Transition | null, transitions?: Transition[]): Promise<BisectResult> => {
     const report = reportOf(outcome, first, transitions);
     const file = await writeReport(outDir, report);
-    const exitCode = outcome === 'found' ? 0 : outcome === 'no-difference' ? 1 : 3;
+    const exitCode = outcome === 'found' ? EXIT.ok : outcome === 'no-difference' ? EXIT.findings : EXIT.runsFailed;
     return { exitCode, report, file, probes };
   };
   const failed = (r: ProbeResult) => r.record.status !== 'ok';
@@ -375,7 +375,7 @@ async function runProbe(p: ProbeInput): Promise<ProbeResult> {
       agentInstall: p.install,
     });
     record.ran = result.ran.length;
-    if (result.exitCode !== 0 || p.signal?.aborted) {
+    if (result.exitCode !== EXIT.ok || p.signal?.aborted) {
       const bad = result.manifest.runs.filter((r) => r.status !== 'ok');
       record.status = 'failed';
       const one = bad[0];

@@ -1,5 +1,6 @@
 import { chmod, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { UserError } from '../errors.js';
 
 /**
  * The CA directory holds a key every client of the proxy trusts: whoever can replace `ca.pem` or
@@ -10,7 +11,7 @@ import path from 'node:path';
  * - a directory or file that another user owns, or that group or others can write, is refused:
  *   its contents may already have been swapped, and tightening now would not undo that.
  */
-export class CaDirError extends Error {
+export class CaDirError extends UserError {
   override name = 'CaDirError';
 }
 

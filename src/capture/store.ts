@@ -3,15 +3,13 @@ import { readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ExchangeRecord, CAPTURE_VERSION, type RecordDraft } from './schema.js';
 import { LineEncoder, type Slab } from './encode.js';
+import { UserError } from '../errors.js';
 
 export const EXCHANGES_FILE = 'exchanges.jsonl';
 
 /** A user-facing problem with a capture file: the message names the file and line. */
-export class CaptureFileError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CaptureFileError';
-  }
+export class CaptureFileError extends UserError {
+  override name = 'CaptureFileError';
 }
 
 interface QueuedLine {

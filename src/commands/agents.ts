@@ -8,6 +8,7 @@ import {
   type InstalledAgent,
 } from '../agents/index.js';
 import { UsageError, parse } from '../cli-support.js';
+import { EXIT } from '../errors.js';
 
 const AGENTS_HELP = `Usage: promptdiff agents [--json]
        promptdiff agents install NAME[@VERSION]... [--json]
@@ -50,7 +51,7 @@ async function list(json: boolean): Promise<number> {
       })),
     };
     process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-    return 0;
+    return EXIT.ok;
   }
   const lines = [
     table([['preset', 'npm package', 'dialect', 'verified here (routes)'], ...presets.map((p) => [p.name, p.npmPackage, p.dialect, verified(p)])]),
@@ -70,7 +71,7 @@ async function list(json: boolean): Promise<number> {
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
-  return 0;
+  return EXIT.ok;
 }
 
 async function install(specs: string[], json: boolean): Promise<number> {
@@ -90,7 +91,7 @@ async function install(specs: string[], json: boolean): Promise<number> {
     } catch (err) {
       if (!(err instanceof AgentInstallError)) throw err;
       process.stderr.write(`promptdiff: ${err.message}\n`);
-      return /no such version|not found in the registry|not an exact version|invalid agent name/.test(err.message) ? 2 : 3;
+      return err.kind === 'unknown' ? EXIT.inputError : EXIT.runsFailed;
     }
     results.push(r);
     if (!json) {
@@ -101,14 +102,14 @@ async function install(specs: string[], json: boolean): Promise<number> {
     }
   }
   if (json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
-  return 0;
+  return EXIT.ok;
 }
 
 export async function cmdAgents(args: string[]): Promise<number> {
   const { values, positionals } = parse('agents', args, { json: { type: 'boolean' }, help: { type: 'boolean' } });
   if (values.help) {
     process.stdout.write(AGENTS_HELP);
-    return 0;
+    return EXIT.ok;
   }
   const [sub, ...rest] = positionals;
   if (sub === undefined || sub === 'list') {

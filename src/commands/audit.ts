@@ -7,6 +7,7 @@ import { scenarioName } from './scenario.js';
 import { builtInCatalogue, CATALOGUE_FILE } from '../scenario/factors/catalogue.js';
 import { FACTOR_KINDS } from '../scenario/factors/index.js';
 import { terminalOptions, writeHtml } from './findings.js';
+import { EXIT } from '../errors.js';
 
 const AUDIT_HELP = `Usage: promptdiff audit SCENARIO [options]
        promptdiff audit --resume DIR
@@ -53,7 +54,7 @@ export async function cmdAudit(args: string[]): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(AUDIT_HELP);
-    return 0;
+    return EXIT.ok;
   }
   if (positionals.length > 1) throw new UsageError('promptdiff audit: give one scenario file');
   const scenarioPath = positionals[0] ? path.resolve(positionals[0]) : undefined;
@@ -90,7 +91,7 @@ export async function cmdFactors(args: string[]): Promise<number> {
   const { values } = parse('factors', args, { json: { type: 'boolean' }, help: { type: 'boolean' } }, false);
   if (values.help) {
     process.stdout.write(`Usage: promptdiff factors [--json]\n  lists the machine-factor catalogue (${CATALOGUE_FILE}): factors, kinds, values, profiles\n`);
-    return 0;
+    return EXIT.ok;
   }
   const catalogue = builtInCatalogue();
   if (values.json) {
@@ -98,7 +99,7 @@ export async function cmdFactors(args: string[]): Promise<number> {
       [...catalogue.factors.values()].map((f) => [f.name, { kind: f.kind.kind, summary: f.summary, baseline: f.baseline, neutral: f.neutral ?? null, needs: f.kind.needs, readers: f.kind.readers, values: Object.fromEntries(f.values) }]),
     );
     process.stdout.write(`${JSON.stringify({ file: CATALOGUE_FILE, factors, profiles: Object.fromEntries(catalogue.profiles) }, null, 2)}\n`);
-    return 0;
+    return EXIT.ok;
   }
   const out: string[] = [`factor catalogue: ${CATALOGUE_FILE}`, ''];
   for (const f of catalogue.factors.values()) {
@@ -112,5 +113,5 @@ export async function cmdFactors(args: string[]): Promise<number> {
   out.push('', 'kinds (how a value is made real):');
   for (const k of FACTOR_KINDS) out.push(`  ${k.kind}: ${k.summary}`, ...k.readers.map((r) => `      read by ${r}`));
   process.stdout.write(`${out.join('\n')}\n`);
-  return 0;
+  return EXIT.ok;
 }

@@ -5,6 +5,7 @@ import { renderFindingLine } from '../report/terminal.js';
 import { loadScenario } from '../scenario/load.js';
 import { createProgress, silentProgress } from '../scenario/progress.js';
 import { useColor } from './findings.js';
+import { EXIT } from '../errors.js';
 
 const HELP = `Usage: promptdiff bisect SCENARIO --from A [--to B] [options]
 
@@ -104,7 +105,7 @@ export async function cmdBisect(args: string[]): Promise<number> {
   const { values, positionals } = parse('bisect', args, OPTIONS);
   if (values.help) {
     process.stdout.write(HELP);
-    return 0;
+    return EXIT.ok;
   }
   if (positionals.length !== 1) throw new UsageError('promptdiff bisect: give one scenario file (promptdiff bisect --help)');
   if (!values.from) throw new UsageError('promptdiff bisect: --from VERSION is required (the oldest version to test)');

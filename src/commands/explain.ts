@@ -9,6 +9,7 @@ import { renderFindingLine } from '../report/terminal.js';
 import { explainedLines } from '../report/explained.js';
 import { createProgress, type Progress } from '../scenario/progress.js';
 import { useColor, writeHtml } from './findings.js';
+import { EXIT } from '../errors.js';
 
 const HELP = `Usage: promptdiff explain RUN_DIR --finding ID [options]
 
@@ -67,7 +68,7 @@ export async function cmdExplain(args: string[]): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(HELP);
-    return 0;
+    return EXIT.ok;
   }
   if (positionals.length !== 1) throw new UsageError('promptdiff explain: give exactly one run directory (promptdiff explain RUN_DIR --finding ID)');
   if (!values.finding) throw new UsageError('promptdiff explain: --finding ID is required (promptdiff report RUN_DIR shows the ids)');
@@ -93,7 +94,7 @@ export async function cmdExplain(args: string[]): Promise<number> {
       }
       throw err;
     });
-    if (!result) return 3;
+    if (!result) return EXIT.runsFailed;
     // The run directory's report gains the explained section (when it has findings.json to show).
     if (existsSync(path.join(runDir, 'findings.json'))) await writeHtml(runDir, result.findings);
     if (values.json) {

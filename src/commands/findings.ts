@@ -5,6 +5,7 @@ import { renderReport, renderTerminal, renderJson, renderHtml, readFindings, exi
 import { UsageError, parse, oneOf } from '../cli-support.js';
 import { auditLines } from '../audit/summary.js';
 import { readExplanations } from '../explain/store.js';
+import { EXIT } from '../errors.js';
 
 export const REPORT_FILE = 'report.html';
 
@@ -43,7 +44,7 @@ export async function cmdDiff(args: string[]): Promise<number> {
   const { values, positionals } = parse('diff', args, { json: { type: 'boolean' }, quiet: { type: 'boolean' }, help: { type: 'boolean' } });
   if (values.help || positionals.length !== 1) {
     process.stdout.write('Usage: promptdiff diff RUN_DIR [--json] [--quiet]\n  writes RUN_DIR/findings.json and RUN_DIR/report.html; exit 0 no findings, 1 findings, 2 input error, 3 runs failed\n');
-    if (values.help) return 0;
+    if (values.help) return EXIT.ok;
     throw new UsageError('promptdiff diff: give exactly one run directory');
   }
   const runDir = path.resolve(positionals[0]!);
@@ -61,7 +62,7 @@ export async function cmdReport(args: string[]): Promise<number> {
   const { values, positionals } = parse('report', args, { format: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } });
   if (values.help || positionals.length !== 1) {
     process.stdout.write('Usage: promptdiff report RUN_DIR|findings.json [--format terminal|json|html] [--out FILE]\n');
-    if (values.help) return 0;
+    if (values.help) return EXIT.ok;
     throw new UsageError('promptdiff report: give exactly one run directory or findings.json');
   }
   const format = oneOf('format', values.format, ['terminal', 'json', 'html'] as const, 'terminal');

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { UsageError, parse } from '../cli-support.js';
 import { mergeShards } from '../scenario/merge.js';
+import { EXIT } from '../errors.js';
 
 const MERGE_HELP = `Usage: promptdiff merge OUT DIR...
 
@@ -20,7 +21,7 @@ export async function cmdMerge(args: string[]): Promise<number> {
   const { values, positionals } = parse('merge', args, { copy: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean' } });
   if (values.help) {
     process.stdout.write(MERGE_HELP);
-    return 0;
+    return EXIT.ok;
   }
   if (positionals.length < 2) throw new UsageError('promptdiff merge: give the output directory and at least one shard directory: promptdiff merge OUT DIR...');
   const [out, ...dirs] = positionals as [string, ...string[]];

@@ -3,6 +3,7 @@ import { parse, UsageError } from '../cli-support.js';
 import { parseAllow, readAllowFile, scanPath } from '../scan/index.js';
 import { renderScan } from '../scan/render.js';
 import { terminalOptions } from './findings.js';
+import { EXIT } from '../errors.js';
 
 const HELP = `Usage: promptdiff scan DIR|FILE [--json] [--allow LIST] [--allow-file FILE]
 
@@ -30,12 +31,12 @@ export async function cmdScan(args: string[]): Promise<number> {
   });
   if (values.help) {
     process.stdout.write(HELP);
-    return 0;
+    return EXIT.ok;
   }
   if (positionals.length !== 1) throw new UsageError('promptdiff scan: give one capture directory or .jsonl file (promptdiff scan --help)');
   const entries = (values.allow ?? []).flatMap((a) => a.split(','));
   for (const file of values['allow-file'] ?? []) entries.push(...(await readAllowFile(path.resolve(file))));
   const report = await scanPath(positionals[0]!, parseAllow(entries));
   process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : renderScan(report, terminalOptions()));
-  return report.counts.total > 0 ? 1 : 0;
+  return report.counts.total > 0 ? EXIT.findings : EXIT.noFindings;
 }

@@ -10,6 +10,7 @@ import { validateScenario } from '../scenario/load.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { Findings } from '../diff/index.js';
 import { analyse, terminalOptions } from './findings.js';
+import { EXIT } from '../errors.js';
 
 const RUN_HELP = `Usage: promptdiff run SCENARIO [options]
        promptdiff run --resume RUN_DIR
@@ -44,17 +45,17 @@ async function runAndReport(options: {
     const result = await runScenario({ ...options, signal });
     if (signal.aborted) {
       process.stderr.write(`interrupted: finish with  promptdiff run --resume ${result.outDir}\n`);
-      return 3;
+      return EXIT.runsFailed;
     }
     process.stderr.write(`${result.secrets.text(formatRunSummary(result, { diffFollows: options.diff && !options.shard }))}\n`);
-    if (!options.diff || options.shard || result.exitCode !== 0) return result.exitCode;
+    if (!options.diff || options.shard || result.exitCode !== EXIT.ok) return result.exitCode;
     const { findings, htmlFile } = await analyse(result.outDir);
     process.stdout.write(renderTerminal(findings, terminalOptions()));
     process.stdout.write(`\nreport: ${htmlFile}\n`);
     if (options.verdict) {
       const v = options.verdict(findings, validateScenario(result.manifest.scenario, path.join(result.outDir, 'manifest.json')));
       process.stdout.write(`${v.line}\n`);
-      return v.ok ? 0 : 1;
+      return v.ok ? EXIT.noFindings : EXIT.findings;
     }
     return exitCodeFor(findings);
   });
@@ -94,7 +95,7 @@ export async function cmdRun(args: string[]): Promise<number> {
   const { values, positionals } = parse('run', args, RUN_OPTIONS);
   if (values.help) {
     process.stdout.write(RUN_HELP);
-    return 0;
+    return EXIT.ok;
   }
   if (positionals.length > 1) throw new UsageError('promptdiff run: give one scenario file');
   const scenarioPath = positionals[0] ? path.resolve(positionals[0]) : undefined;
@@ -124,7 +125,7 @@ export async function cmdDemo(args: string[]): Promise<number> {
     process.stdout.write(
       `Usage: promptdiff demo [--out DIR] [--jobs N]\n  runs ${DEMO_SCENARIO} offline (the canary agent with planted covert channels), then diffs and reports;\n  exit 0 when exactly the planted channels were found, 1 when not, 3 when runs failed\n`,
     );
-    return 0;
+    return EXIT.ok;
   }
   // Relative from a checkout ("scenarios/demo.yaml"); a path climbing out of the directory (a global install) reads better whole.
   const shown = path.relative(process.cwd(), DEMO_SCENARIO);

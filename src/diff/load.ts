@@ -4,11 +4,10 @@ import { firstIssue, parseInputJson, readInputText } from '../input-file.js';
 import { isWithin } from '../safe-path.js';
 import { ExchangeRecord } from '../capture/schema.js';
 import { ManifestSchema, type Manifest } from '../scenario/manifest.js';
+import { InputError } from '../errors.js';
 
 /** A problem with the run directory the user gave us: exit code 2, message says what to fix. */
-export class InputError extends Error {
-  override name = 'InputError';
-}
+export { InputError };
 
 const inputError = (message: string) => new InputError(message);
 

@@ -24,6 +24,7 @@ import { ProbeEngine } from './probes.js';
 import { EXPLAIN_FILE, EXPLAIN_VERSION, ExplainSchema, type Explain, type ExplainedVariant } from './schema.js';
 import { shapeNamed, shapeOfKind, shapeOfValues, type ShapeName } from './shapes.js';
 import { commandProblem } from './agent-check.js';
+import { EXIT } from '../errors.js';
 
 export { EXPLAIN_FILE } from './schema.js';
 export { readExplanations } from './store.js';
@@ -344,5 +345,5 @@ export async function runExplain(opts: RunExplainOptions): Promise<ExplainResult
     ],
   };
   await writeExplain(dir, explain);
-  return { explain, finding, findings, dir, exitCode: status === 'complete' || status === 'budget-exhausted' ? 0 : 3 };
+  return { explain, finding, findings, dir, exitCode: status === 'complete' || status === 'budget-exhausted' ? EXIT.ok : EXIT.runsFailed };
 }

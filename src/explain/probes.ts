@@ -7,6 +7,7 @@ import { runScenario, type RunScenarioOptions } from '../scenario/runner.js';
 import { PROXY_URL_AXIS, type Scenario } from '../scenario/schema.js';
 import type { Oracle, Outcome } from './design.js';
 import { locate, outcomeOf, type Anchors, type Located } from './outcome.js';
+import { InputError } from '../errors.js';
 
 /**
  * Runs probes for the explain design: one run directory of its own (RUN_DIR/explain/<id>/) that
@@ -23,9 +24,7 @@ const JUDGE_CHUNK = 100;
 export const MAX_CELLS = 999;
 
 /** A mistake in what was asked (exit 2). */
-export class ExplainError extends Error {
-  override name = 'InputError';
-}
+export class ExplainError extends InputError {}
 
 /** The anchors cannot be run or no longer show the finding: nothing can be judged (exit 3). */
 export class AnchorError extends Error {

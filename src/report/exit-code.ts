@@ -1,12 +1,7 @@
 import type { Findings } from '../diff/findings-schema.js';
+import { EXIT, UserError } from '../errors.js';
 
-/** The contract for scripts and CI (see DESIGN.md). */
-export const EXIT = {
-  noFindings: 0,
-  findings: 1,
-  inputError: 2,
-  runsFailed: 3,
-} as const;
+export { EXIT };
 
 /**
  * Failed runs win over findings: with runs missing, the comparison is incomplete and "no
@@ -22,7 +17,7 @@ export function exitCodeFor(findings: Findings): number {
   return findings.findings.some((f) => f.class !== 'expected') ? EXIT.findings : EXIT.noFindings;
 }
 
-/** For an error thrown while diffing or reporting: input problems are 2, anything else is a bug. */
+/** For an error thrown while diffing or reporting: the user's mistakes are 2, anything else is a bug. */
 export function exitCodeForError(err: unknown): number {
-  return err instanceof Error && err.name === 'InputError' ? EXIT.inputError : 70;
+  return err instanceof UserError ? EXIT.inputError : EXIT.internal;
 }

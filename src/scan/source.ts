@@ -4,11 +4,10 @@ import path from 'node:path';
 import { EXCHANGES_FILE } from '../capture/store.js';
 import type { ExchangeRecord } from '../capture/schema.js';
 import { insideRunDir, readExchanges } from '../diff/load.js';
+import { InputError } from '../errors.js';
 
 /** A path that holds no capture: one line, exit 2. */
-export class ScanSourceError extends Error {
-  override readonly name = 'InputError';
-}
+export class ScanSourceError extends InputError {}
 
 export interface Captures {
   /** What was given, resolved. */

@@ -4,11 +4,11 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { ScenarioSchema, type Scenario } from './schema.js';
 import { distance } from '../levenshtein.js';
+import { UserError } from '../errors.js';
 
 /** A problem the user can fix in their scenario file: the CLI prints the message (no stack) and exits 2. */
-export class ScenarioError extends Error {
+export class ScenarioError extends UserError {
   override readonly name = 'ScenarioError';
-  readonly exitCode = 2;
 }
 
 export interface LoadedScenario {

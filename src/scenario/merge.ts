@@ -8,6 +8,7 @@ import { ScenarioError } from './load.js';
 import { ManifestSchema, SafeId, type Manifest, type RunEntry } from './manifest.js';
 import { MANIFEST_FILE, ManifestStore } from './manifest-store.js';
 import { shardOf, type Shard } from './matrix.js';
+import { EXIT } from '../errors.js';
 
 /**
  * Sharded runs (`promptdiff run SCENARIO --shard K/N --out DIR`) and their merge.
@@ -90,7 +91,7 @@ export interface MissingGroup {
 
 export interface MergeResult {
   /** 0 merged and every run ok; 3 runs missing (nothing written) or some merged run not ok. */
-  exitCode: 0 | 3;
+  exitCode: typeof EXIT.ok | typeof EXIT.runsFailed;
   outDir: string;
   /** Null when nothing was written (runs missing). */
   manifest: Manifest | null;
@@ -368,7 +369,7 @@ export async function mergeShards(opts: MergeOptions): Promise<MergeResult> {
     }
     const missing = [...groups.values()].sort((a, b) => (a.shard ?? '').localeCompare(b.shard ?? '', undefined, { numeric: true }));
     return {
-      exitCode: 3,
+      exitCode: EXIT.runsFailed,
       outDir,
       manifest: null,
       missing,
@@ -459,5 +460,5 @@ export async function mergeShards(opts: MergeOptions): Promise<MergeResult> {
     );
   }
   lines.push(`next: promptdiff diff ${outDir}`);
-  return { exitCode: notOk.length ? 3 : 0, outDir, manifest, missing: [], notOk, warnings, files, message: lines.join('\n') };
+  return { exitCode: notOk.length ? EXIT.runsFailed : EXIT.ok, outDir, manifest, missing: [], notOk, warnings, files, message: lines.join('\n') };
 }

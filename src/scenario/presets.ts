@@ -2,6 +2,7 @@ import path from 'node:path';
 import {
   AGENT_PRESETS,
   AgentInstallError,
+  agentPreset,
   type AgentEnvContext,
   type AgentPreset,
   type InstalledAgent,
@@ -39,11 +40,9 @@ export function presetNames(): string[] {
   return Object.keys(AGENT_PRESETS);
 }
 
-/** The preset a scenario names, or a ScenarioError naming the field and the known presets. */
+/** The preset a scenario names, or an error naming the field and the known presets. */
 export function scenarioPreset(name: string): AgentPreset {
-  const preset = AGENT_PRESETS[name];
-  if (!preset) throw new ScenarioError(`agent.preset: unknown preset "${name}" (known: ${presetNames().join(', ')})`);
-  return preset;
+  return agentPreset(name, 'agent.preset');
 }
 
 /** A preset's `args`: the last one is the task (the prompt), the ones before it are extra flags. */

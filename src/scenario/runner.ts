@@ -40,6 +40,7 @@ import { redactManifest, scenarioSecrets, type ScenarioSecrets } from './secrets
 import { scriptProblem, stubScriptOptions } from './stub-script.js';
 import { toolVersion } from '../version.js';
 import type { AgentEnvContext, InstallOptions } from '../agents/index.js';
+import { EXIT } from '../errors.js';
 
 export interface RunScenarioOptions {
   scenarioPath?: string;
@@ -97,7 +98,7 @@ export interface RunScenarioOptions {
 export interface RunScenarioResult {
   manifest: Manifest;
   /** 0 every selected run ok; 3 some run failed, timed out, errored or sent no traffic. */
-  exitCode: 0 | 3;
+  exitCode: typeof EXIT.ok | typeof EXIT.runsFailed;
   outDir: string;
   /** Ids of the runs done by this invocation (resume skips completed ones). */
   ran: string[];
@@ -629,5 +630,5 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     await rm(path.join(outDir, UNATTRIBUTED_DIR), { recursive: true, force: true });
   }
   const allOk = results.length === todo.length && results.every((r) => r.status === 'ok');
-  return { manifest, exitCode: allOk ? 0 : 3, outDir, ran: results.map((r) => r.id), warnings: [...warnings, ...shardNotes], secrets };
+  return { manifest, exitCode: allOk ? EXIT.ok : EXIT.runsFailed, outDir, ran: results.map((r) => r.id), warnings: [...warnings, ...shardNotes], secrets };
 }

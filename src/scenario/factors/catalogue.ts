@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { factorKind, FACTOR_KINDS } from './index.js';
 import type { FactorKind } from './types.js';
 import { FactorDefinition } from '../manifest.js';
+import { UserError } from '../../errors.js';
 
 export { FactorDefinition };
 
@@ -63,7 +64,7 @@ export interface Catalogue {
 }
 
 /** A catalogue (or a manifest's stored factor definitions) that does not check: exit 2, one line. */
-export class CatalogueError extends Error {
+export class CatalogueError extends UserError {
   override name = 'CatalogueError';
 }
 
