@@ -1,4 +1,5 @@
 import type { Findings } from '../diff/findings-schema.js';
+import { CODE_POINT_CLASSES } from '../diff/finding-classes.js';
 
 /**
  * Which cells an audit runs, stage by stage. Pure functions of the factors, the profiles and the
@@ -154,7 +155,7 @@ export interface Mattered {
 }
 
 /** Classes whose change hides in the bytes: what an audit characterises further. */
-export const COVERT_CLASSES: ReadonlySet<string> = new Set(['invisible', 'confusable', 'whitespace-lookalike', 'punctuation-swap', 'format-change']);
+export const COVERT_CLASSES: ReadonlySet<string> = CODE_POINT_CLASSES;
 
 /**
  * The factors that mattered: every factor a finding (other than expected variation) is attributed

@@ -5,6 +5,8 @@ import { classifySpan, rank, type ChangeClass, type GroupView } from './classify
 import { findEcho } from './echo.js';
 import { matchExpected, type ExpectRule } from './expect.js';
 import type { Finding, FindingClass, Group, Location, Occurrence } from './findings-schema.js';
+import { NEVER_EXPECTED } from './finding-classes.js';
+import { axisCondition } from '../report/wording.js';
 import { mergeSameChanges } from './merge.js';
 import { countCodePoints, minimalChanges } from './minimal.js';
 import { analyseField, type Design, type FieldAnalysis, type Span } from './noise.js';
@@ -21,8 +23,6 @@ export interface Analysis {
 const CONTEXT = 40;
 const TOKEN_REACH = 64;
 const PREVIEW = 200;
-/** Changes a scenario rule cannot excuse: nobody expects an axis to add hidden characters. */
-const NEVER_EXPECTED: ReadonlySet<FindingClass> = new Set(['invisible', 'confusable', 'whitespace-lookalike']);
 
 function sha(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 16);
@@ -63,8 +63,7 @@ function runsOfCells(cells: string[], runCell: Map<string, string>, runs: Iterab
 
 function describeGroup(g: Pick<Group, 'values' | 'text' | 'baseline'>, axes: string[], quote: (t: string) => string): string {
   if (g.baseline || axes.length === 0) return `others → ${quote(g.text)}`;
-  const cond = axes.map((a) => `${a} ∈ {${(g.values[a] ?? []).join(', ')}}`).join(' ∧ ');
-  return `${cond} → ${quote(g.text)}`;
+  return `${axisCondition(g.values, axes)} → ${quote(g.text)}`;
 }
 
 /** The finding in words, without its place (merging prepends where it occurs). */

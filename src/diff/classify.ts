@@ -1,4 +1,5 @@
-import { FINDING_CLASSES, type Change, type FindingClass } from './findings-schema.js';
+import type { Change, FindingClass } from './findings-schema.js';
+import { classRank } from './finding-classes.js';
 import {
   codePoints,
   isInvisible,
@@ -26,9 +27,7 @@ export interface GroupView {
   baselineContext: string;
 }
 
-export function rank(cls: FindingClass): number {
-  return FINDING_CLASSES.indexOf(cls);
-}
+export const rank = classRank;
 
 function scriptsOfLetters(text: string): Set<string> {
   const out = new Set<string>();

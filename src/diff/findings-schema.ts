@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FINDING_CLASSES } from './finding-classes.js';
 
 /**
  * findings.json: what `promptdiff diff` writes and every report (and other tools) read.
@@ -6,33 +7,10 @@ import { z } from 'zod';
  */
 export const FINDINGS_VERSION = 1;
 
-/**
- * Most suspicious first. Covert classes come before the overt `echo`, so what an agent hides is
- * never drowned by what it openly discloses; presence changes are coarse and come last.
- */
-export const FINDING_CLASSES = [
-  'invisible',
-  'confusable',
-  'whitespace-lookalike',
-  'punctuation-swap',
-  'format-change',
-  'value-change',
-  'echo',
-  'expected',
-  'request-presence',
-  'field-presence',
-] as const;
+export { FINDING_CLASSES, CODE_POINT_CLASSES, FINDING_CLASS_INFO } from './finding-classes.js';
+/** The classes and what each means: src/diff/finding-classes.ts. */
 export const FindingClass = z.enum(FINDING_CLASSES);
 export type FindingClass = z.infer<typeof FindingClass>;
-
-/** Classes whose identity is the code-point edit itself (the rest are about whole values or presence). */
-export const CODE_POINT_CLASSES: ReadonlySet<FindingClass> = new Set([
-  'invisible',
-  'confusable',
-  'whitespace-lookalike',
-  'punctuation-swap',
-  'format-change',
-]);
 
 export const CodePointInfo = z.object({
   /** "U+2019" */

@@ -1,8 +1,10 @@
-import { CODE_POINT_CLASSES, FINDING_CLASSES, type Change, type Finding, type FindingClass, type Findings, type Group } from '../diff/findings-schema.js';
+import type { Change, Finding, FindingClass, Findings, Group } from '../diff/findings-schema.js';
+import { CODE_POINT_CLASSES, FINDING_CLASSES, FINDING_CLASS_INFO, classRank as rank } from '../diff/finding-classes.js';
 import { howMany } from '../diff/where.js';
 import { ellipsis } from './escape.js';
 import type { Explain } from '../explain/schema.js';
 import { EXPLAINED_CSS, explainedSection } from './explained.js';
+import { groupCondition, variantConditions as variantsWording } from './wording.js';
 
 /**
  * One self-contained HTML file: no scripts, fonts or images from anywhere, so a researcher can
@@ -76,11 +78,7 @@ th{background:#f4f4f4}
 .matrix td.g0{background:#f2f2f2;color:#777}.matrix td.g1{background:#ffcdd2;color:#7f0000}.matrix td.g2{background:#ffe0a3;color:#6d4c00}.matrix td.g3{background:#cfe3ff;color:#0d3c7a}
 .legend{color:#555;font-size:.9em}
 .cls{display:inline-block;padding:0 .45em;border-radius:.3em;font-size:.85em;font-weight:600;background:#eee;vertical-align:middle}
-.cls-invisible,.cls-confusable{background:#b00020;color:#fff}
-.cls-whitespace-lookalike{background:#e65100;color:#fff}
-.cls-punctuation-swap,.cls-format-change{background:#f9a825;color:#1b1b1b}
-.cls-value-change{background:#80deea}.cls-echo{background:#ce93d8}.cls-expected{background:#e0e0e0;color:#555}
-.cls-request-presence,.cls-field-presence{background:#90caf9}
+${FINDING_CLASSES.map((c) => `.cls-${c}{${FINDING_CLASS_INFO[c].css}}`).join('\n')}
 .verdict{table-layout:fixed;width:100%}.verdict th:first-child{width:14em}.verdict td{word-break:break-word}.vrow{margin:.15em 0 .45em}
 .axis{display:inline-block;padding:0 .45em;border-radius:.3em;font-size:.85em;font-weight:600;background:#263238;color:#fff;vertical-align:middle}
 .lede{font-size:1.1em;margin:.3em 0}
@@ -156,7 +154,7 @@ function label(i: number): string {
 }
 
 function clsBadge(c: FindingClass): string {
-  return `<span class="cls cls-${esc(c)}">${esc(c)}</span>`;
+  return `<span class="cls cls-${esc(c)}">${esc(FINDING_CLASS_INFO[c].label)}</span>`;
 }
 
 function axisBadge(f: Finding): string {
@@ -166,14 +164,11 @@ function axisBadge(f: Finding): string {
 }
 
 function condition(g: Group, axes: string[]): string {
-  if (g.baseline) return 'baseline (most cells)';
-  if (axes.length === 0) return `cells ${g.cells.join(', ')}`;
-  return axes.map((a) => `${a} ∈ {${(g.values[a] ?? []).join(', ')}}`).join(' ∧ ');
+  return g.baseline ? 'baseline (most cells)' : groupCondition(g, axes);
 }
 
 function variantConditions(f: Finding): string {
-  const others = f.attribution.groups.filter((g) => !g.baseline);
-  return others.map((g) => condition(g, f.attribution.axes)).join(' or ');
+  return variantsWording(f.attribution.groups, f.attribution.axes);
 }
 
 function cpLabel(x: { cp: string; name: string }): string {
@@ -241,7 +236,6 @@ function verdict(f: Findings, lines: string[]): string {
   }
   const ref = (x: Finding) => `<a href="#${esc(x.id)}">F${f.findings.indexOf(x) + 1}</a>`;
   // Covert first: the properties that hide something lead the table.
-  const rank = (c: FindingClass) => FINDING_CLASSES.indexOf(c);
   const order = [...byFactors].sort(([, a], [, b]) => rank(a[0]!.class) - rank(b[0]!.class));
   const body = order
     .map(([key, list]) => {

@@ -1,9 +1,11 @@
-import type { Finding, FindingClass, Findings, Group } from '../diff/findings-schema.js';
+import type { Finding, Findings, Group } from '../diff/findings-schema.js';
+import { CODE_POINT_CLASSES, FINDING_CLASS_INFO } from '../diff/finding-classes.js';
 import { describeWhere } from '../diff/where.js';
 import { ellipsis, escapeCodePoints } from './escape.js';
 import { fitToWidth } from './fit.js';
 import type { Explain } from '../explain/schema.js';
 import { explainedLines } from './explained.js';
+import { groupCondition } from './wording.js';
 
 export interface TerminalOptions {
   /** ANSI colour; callers turn it on for a TTY. */
@@ -16,18 +18,6 @@ export interface TerminalOptions {
   explanations?: ReadonlyMap<string, Explain>;
 }
 
-const CLASS_COLOR: Record<FindingClass, string> = {
-  invisible: '\x1b[1;31m',
-  confusable: '\x1b[1;31m',
-  'whitespace-lookalike': '\x1b[31m',
-  'punctuation-swap': '\x1b[33m',
-  'format-change': '\x1b[33m',
-  'value-change': '\x1b[36m',
-  echo: '\x1b[35m',
-  expected: '\x1b[2m',
-  'request-presence': '\x1b[34m',
-  'field-presence': '\x1b[34m',
-};
 const RESET = '\x1b[0m';
 const HILITE = '\x1b[7m';
 const DIM = '\x1b[2m';
@@ -55,10 +45,7 @@ function shown(g: Group, p: Paint, ctx: number): string {
   return `"${p.wrap(DIM, before)}${p.wrap(HILITE, span)}${p.wrap(DIM, after)}"`;
 }
 
-function condition(g: Group, axes: string[]): string {
-  if (axes.length === 0) return `cells {${g.cells.join(', ')}}`;
-  return axes.map((a) => `${a} ∈ {${(g.values[a] ?? []).join(', ')}}`).join(' ∧ ');
-}
+const condition = groupCondition;
 
 function presenceLine(f: Finding): string {
   const axes = f.attribution.axes;
@@ -79,17 +66,9 @@ function changeLine(f: Finding, p: Paint, ctx: number): string {
 }
 
 /** Names matter where the code point is the whole story; for a changed value they are clutter. */
-const NAME_CODE_POINTS: ReadonlySet<FindingClass> = new Set([
-  'invisible',
-  'confusable',
-  'whitespace-lookalike',
-  'punctuation-swap',
-  'format-change',
-]);
-
 function codePointNote(f: Finding): string {
   // An echo is a value written out: its letters' names (a hostname spelt code point by code point) are noise.
-  if (f.class === 'echo' || !NAME_CODE_POINTS.has(f.changeClass ?? f.class)) return '';
+  if (f.class === 'echo' || !CODE_POINT_CLASSES.has(f.changeClass ?? f.class)) return '';
   const names = new Set<string>();
   for (const g of f.attribution.groups) {
     for (const c of g.changes) for (const cp of [...c.removed, ...c.added]) names.add(`${cp.cp} ${cp.name}`);
@@ -124,7 +103,8 @@ export function renderFindingLine(f: Finding, options: TerminalOptions = {}): st
   const where = describeWhere(f.locations, at);
   const by = f.attribution.axes.length ? f.attribution.axes.join(' × ') : '?';
   const body = f.span === null ? presenceLine(f) : changeLine(f, p, ctx);
-  const cls = p.wrap(CLASS_COLOR[f.class], f.class);
+  const info = FINDING_CLASS_INFO[f.class];
+  const cls = p.wrap(info.terminal, info.label);
   return `${cls}  ${where}  by ${by}: ${body}${codePointNote(f)}${attributionNote(f)}`;
 }
 
