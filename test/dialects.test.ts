@@ -1,7 +1,10 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
+import { parse as parseYaml } from 'yaml';
+import { defaultUpstreamFor } from '../src/proxy/upstream.js';
 import { describe, expect, it } from 'vitest';
 import { ParsedRequest } from '../src/capture/schema.js';
-import { anthropicMessages, detectDialect, dialects, parseUnknown, unknownStub, type Dialect, type RequestHead } from '../src/dialects/index.js';
+import { anthropicMessages, detectDialect, dialects, gemini, openaiChat, openaiResponses, parseUnknown, unknownStub, type Dialect, type RequestHead } from '../src/dialects/index.js';
 import { head, post, sseOf } from './helpers/dialect-fixtures.js';
 
 /** What every dialect must do (the shared property suite), which dialect a request is, and traffic no dialect claims. Each dialect's own cases: test/dialect-<name>.test.ts. */
@@ -145,5 +148,34 @@ describe('unknown traffic', () => {
       tools: [],
       metadata: {},
     });
+  });
+});
+
+describe('what each dialect owns', () => {
+  const catalogue = parseYaml(readFileSync(new URL('../src/scenario/factors/catalogue.yaml', import.meta.url), 'utf8')) as {
+    factors: Record<string, { values: Record<string, Record<string, string>> }>;
+  };
+  const firstParty = Object.values(catalogue.factors).find((f) => f.values['first-party'])?.values['first-party'];
+
+  it.each(dialects.map((d) => [d.name, d] as [string, Dialect]))('%s: an https origin, a base URL under it, model ids', (name, d) => {
+    expect(new URL(d.origin).origin).toBe(d.origin);
+    expect(d.origin.startsWith('https://')).toBe(true);
+    expect(d.baseUrl.startsWith(d.origin)).toBe(true);
+    // A model API: the catalogue's first-party base URL (a cited value) is the one its clients use by
+    // default, and the stub has model ids to list. A vendor API (qoder, augment, amp) has neither.
+    const modelApi = ['anthropic-messages', 'openai-chat', 'openai-responses', 'gemini'].includes(name);
+    expect(firstParty?.[name]).toBe(modelApi ? d.baseUrl : undefined);
+    expect(d.models.length > 0).toBe(modelApi);
+  });
+
+  it("the stub lists the caller's family's models, and a reverse-routed request goes to its family's origin", () => {
+    const ids = (h: RequestHead) => (JSON.parse(unknownStub(h).chunks.join('')) as { data: Array<{ id: string }> }).data.map((m) => m.id);
+    expect(ids(head('GET', '/v1/models', { 'anthropic-version': '2023-06-01' }))).toEqual([...anthropicMessages.models]);
+    expect(ids(head('GET', '/v1beta/models'))).toEqual([...gemini.models]);
+    expect(ids(head('GET', '/v1/models'))).toEqual([...openaiChat.models]);
+    expect(defaultUpstreamFor('/v1/messages', {})).toBe(anthropicMessages.origin);
+    expect(defaultUpstreamFor('/v1beta/models/g:generateContent', {})).toBe(gemini.origin);
+    expect(defaultUpstreamFor('/v1/responses', {})).toBe(openaiResponses.origin);
+    expect(defaultUpstreamFor('/elsewhere', {})).toBeNull();
   });
 });

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { installAgent, isExactVersion, resolveVersion, type InstalledAgent, type InstallOptions } from './install.js';
 import type { AgentEnvContext } from './types.js';
+import { openaiChat } from '../dialects/openai-chat.js';
 
 /** The proxy variables every HTTP stack we know of reads (some only the lower-case spelling). */
 export function proxyVars(proxyUrl: string): Record<string, string> {
@@ -27,7 +28,7 @@ export async function writeJson(file: string, value: unknown): Promise<void> {
 
 /** Base URL for OpenAI-style clients: the proxy itself (reverse) or the host they believe in (forward). */
 export function openaiBase(ctx: AgentEnvContext | undefined): string {
-  if (!ctx) return 'https://api.openai.com/v1';
+  if (!ctx) return openaiChat.baseUrl;
   if (ctx.route === 'reverse') return ctx.baseUrl ?? `${ctx.proxyUrl.replace(/\/+$/, '')}/v1`;
-  return ctx.baseUrl ?? 'https://api.openai.com/v1';
+  return ctx.baseUrl ?? openaiChat.baseUrl;
 }

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { proxyVars, writeJson } from './common.js';
 import { platformBinary, platformInstaller, type PlatformInstall } from './platform.js';
 import type { AgentEnvContext, AgentPreset } from './types.js';
+import { anthropicMessages } from '../dialects/anthropic-messages.js';
 
 /*
  * Factory's droid (npm @factory/cli), a Bun-compiled binary in @factory/cli-<platform>, with a
@@ -22,7 +23,7 @@ const INSTALL: PlatformInstall = {
 /** The model's base URL: the listener (reverse), the host it believes in (forward), Anthropic's by default. */
 function modelBase(ctx: AgentEnvContext | undefined): string {
   if (ctx?.route === 'reverse') return ctx.baseUrl ?? ctx.proxyUrl;
-  return ctx?.baseUrl ?? 'https://api.anthropic.com';
+  return ctx?.baseUrl ?? anthropicMessages.baseUrl;
 }
 
 export const factory: AgentPreset = {

@@ -88,6 +88,10 @@ function stub(head: RequestHead, body: unknown): StubReply {
 
 export const amp: Dialect = {
   name: 'amp',
+  // The host the client calls first; its model list is not asked for (the vendor API picks the model).
+  origin: 'https://ampcode.com',
+  baseUrl: 'https://ampcode.com',
+  models: [],
   matches,
   parse,
   stub: (head, body) => stub(head, body),

@@ -216,6 +216,9 @@ function assembleText(events: SseEvent[]): string {
 
 export const anthropicMessages: Dialect = {
   name: 'anthropic-messages',
+  origin: 'https://api.anthropic.com',
+  baseUrl: 'https://api.anthropic.com',
+  models: ['claude-sonnet-4-5', 'claude-haiku-4-5'],
   matches: (head) => endpointOf(head) !== null,
   parse: (head, body) =>
     safeParse('anthropic-messages', endpointOf(head) ?? 'messages', (p) => read(p, body)),

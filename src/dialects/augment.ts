@@ -118,6 +118,10 @@ function stub(head: RequestHead, _body: unknown, options: StubOptions): StubRepl
 
 export const augment: Dialect = {
   name: 'augment',
+  // The host the client calls first; its model list is not asked for (the vendor API picks the model).
+  origin: 'https://api.augmentcode.com',
+  baseUrl: 'https://api.augmentcode.com',
+  models: [],
   matches,
   parse,
   stub,

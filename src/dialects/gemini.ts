@@ -273,6 +273,9 @@ function assembleText(events: SseEvent[]): string {
 
 export const gemini: Dialect = {
   name: 'gemini',
+  origin: 'https://generativelanguage.googleapis.com',
+  baseUrl: 'https://generativelanguage.googleapis.com',
+  models: ['gemini-2.5-pro', 'gemini-2.5-flash'],
   matches: (head) => route(head) !== null,
   parse: (head, body) => {
     const r = route(head) ?? DEFAULT_ROUTE;

@@ -42,10 +42,10 @@ export function parseUnknown(head: RequestHead, _body: unknown): ParsedRequest {
 function modelList(head: RequestHead): unknown {
   const ids =
     headerOf(head.headers, 'anthropic-version') !== undefined
-      ? ['claude-sonnet-4-5', 'claude-haiku-4-5']
+      ? anthropicMessages.models
       : headerOf(head.headers, 'x-goog-api-key') !== undefined || head.path.includes('/v1beta/')
-        ? ['gemini-2.5-pro', 'gemini-2.5-flash']
-        : ['gpt-5', 'gpt-5-mini'];
+        ? gemini.models
+        : openaiChat.models;
   const created = unixSeconds();
   return {
     object: 'list',

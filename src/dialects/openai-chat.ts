@@ -207,6 +207,9 @@ function assembleText(events: SseEvent[]): string {
 
 export const openaiChat: Dialect = {
   name: 'openai-chat',
+  origin: 'https://api.openai.com',
+  baseUrl: 'https://api.openai.com/v1',
+  models: ['gpt-5', 'gpt-5-mini'],
   matches,
   parse: (_head, body) => safeParse('openai-chat', 'chat.completions', (p) => read(p, body)),
   stub,

@@ -326,6 +326,9 @@ function assembleText(events: SseEvent[]): string {
 
 export const openaiResponses: Dialect = {
   name: 'openai-responses',
+  origin: 'https://api.openai.com',
+  baseUrl: 'https://api.openai.com/v1',
+  models: ['gpt-5', 'gpt-5-mini'],
   matches,
   parse: (head, body) => safeParse('openai-responses', isCompact(head) ? 'responses.compact' : 'responses', (p) => read(p, body)),
   stub,

@@ -74,6 +74,10 @@ function stub(head: RequestHead): StubReply {
 
 export const qoder: Dialect = {
   name: 'qoder',
+  // The host the client calls first; its model list is not asked for (the vendor API picks the model).
+  origin: 'https://center.qoder.sh',
+  baseUrl: 'https://center.qoder.sh',
+  models: [],
   // The token exchange posts the personal access token (and refreshes post the refresh token).
   secretBodyFields: ['personal_token', 'refresh_token', 'access_token', 'token'],
   matches,

@@ -26,6 +26,12 @@ export interface Dialect {
   name: Exclude<DialectName, 'unknown'>;
   /** Top-level request-body fields that carry credentials: stored as `[redacted]` unless secrets are kept. */
   secretBodyFields?: readonly string[];
+  /** The vendor's API origin: where a reverse-routed request of this family goes without --upstream-url. */
+  origin: string;
+  /** The base URL a client of this family uses when nothing sets one (the origin, with its API prefix when clients include it). */
+  baseUrl: string;
+  /** Model ids the stub lists when a client of this family asks for the models (none for a vendor API whose server picks the model). */
+  models: readonly string[];
   /** Cheap test on method and path (and headers if needed). */
   matches(head: RequestHead): boolean;
   /**

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import type { DialectName } from '../capture/schema.js';
+import { dialects, anthropicMessages, type Dialect } from '../dialects/index.js';
 
 /**
  * How a run reaches its proxy listener whatever the URL strings in the scenario say.
@@ -57,7 +57,7 @@ export interface RouteInput {
 }
 
 export const DEFAULT_PROXY_URL = 'http://127.0.0.1';
-export const DEFAULT_BASE_URL = 'https://api.anthropic.com';
+export const DEFAULT_BASE_URL = anthropicMessages.baseUrl;
 
 /**
  * The base URL a run gets when nothing sets one, per API family: the vendor's own endpoint, as the
@@ -65,16 +65,7 @@ export const DEFAULT_BASE_URL = 'https://api.anthropic.com';
  * requests there (Host header, no /v1 prefix): a base-URL value without an endpoint for the agent's
  * family would then look like a change of host and path instead of "the agent keeps its default".
  */
-export const DEFAULT_BASE_URLS: Record<Exclude<DialectName, 'unknown'>, string> = {
-  'anthropic-messages': DEFAULT_BASE_URL,
-  'openai-chat': 'https://api.openai.com/v1',
-  'openai-responses': 'https://api.openai.com/v1',
-  gemini: 'https://generativelanguage.googleapis.com',
-  // Vendor APIs (src/dialects/qoder.ts, augment.ts, amp.ts): the host each client calls first.
-  qoder: 'https://center.qoder.sh',
-  augment: 'https://api.augmentcode.com',
-  amp: 'https://ampcode.com',
-};
+export const DEFAULT_BASE_URLS = Object.fromEntries(dialects.map((d) => [d.name, d.baseUrl])) as Record<Dialect['name'], string>;
 
 /** The routing variables of one run. */
 export function routeEnv(input: RouteInput): Record<string, string> {
