@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 
 /**
- * Files promptdiff reads whole (scenarios, manifests, audit.json, findings.json, shard.json) may come
+ * Files promptdiff reads whole (scenarios, manifests, audit.json, findings.json, shard.json, …) may come
  * from someone else. Each kind has a size limit far above any real file, checked before a byte is
  * parsed: a 200 MB scenario would otherwise take gigabytes of memory to fail validation.
  */
@@ -11,6 +11,9 @@ export const INPUT_LIMITS = {
   audit: 64 * 1024 * 1024,
   findings: 256 * 1024 * 1024,
   shard: 16 * 1024 * 1024,
+  explain: 64 * 1024 * 1024,
+  bisect: 64 * 1024 * 1024,
+  'install-marker': 16 * 1024 * 1024,
 } as const;
 
 export type InputKind = keyof typeof INPUT_LIMITS;

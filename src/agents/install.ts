@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { z } from 'zod';
+import { defineFormat } from '../artifact.js';
 
 /**
  * On-demand installs of agent packages from npm, one directory per exact version:
@@ -58,23 +60,32 @@ interface FileEntry {
   size: number;
 }
 
-/** What promptdiff-install.json holds. */
-export interface InstallMarker {
-  v: typeof MARKER_VERSION;
-  name: string;
-  npmPackage: string;
-  version: string;
+/** What promptdiff-install.json holds: validated when read, since a cache directory can be damaged or edited. */
+const InstallMarkerSchema = z.object({
+  v: z.literal(MARKER_VERSION),
+  name: z.string(),
+  npmPackage: z.string(),
+  version: z.string(),
   /** The registry's integrity (SRI) for the main package tarball, from package-lock.json. */
-  integrity: string | null;
+  integrity: z.string().nullable(),
   /** Every package npm put in node_modules, with the integrity the lockfile recorded for it. */
-  packages: Record<string, { version: string; integrity: string | null }>;
+  packages: z.record(z.string(), z.object({ version: z.string(), integrity: z.string().nullable() })),
   /** Sizes of every installed file: reuse checks them, so a truncated or deleted file is noticed. */
-  files: FileEntry[];
-  installedAt: string;
-  node: string;
-  platform: string;
-  arch: string;
-}
+  files: z.array(z.object({ path: z.string(), size: z.number().int().nonnegative() })),
+  installedAt: z.string(),
+  node: z.string(),
+  platform: z.string(),
+  arch: z.string(),
+});
+export type InstallMarker = z.infer<typeof InstallMarkerSchema>;
+
+export const INSTALL_MARKER_FORMAT = defineFormat({
+  file: INSTALL_MARKER,
+  limit: 'install-marker',
+  version: MARKER_VERSION,
+  schema: InstallMarkerSchema,
+  what: 'an agent install marker',
+});
 
 export interface InstalledAgent {
   name: string;
@@ -329,9 +340,13 @@ async function readJson<T>(file: string): Promise<T | null> {
  * npm installed is there with its size. Returns the problem, or null when the install is sound.
  */
 export async function checkInstall(dir: string, spec: InstallSpec): Promise<string | null> {
-  const marker = await readJson<InstallMarker>(path.join(dir, INSTALL_MARKER));
-  if (!marker) return `${INSTALL_MARKER} is missing or unreadable`;
-  if (marker.v !== MARKER_VERSION) return `${INSTALL_MARKER} has format ${String(marker.v)}, expected ${MARKER_VERSION}`;
+  let marker: InstallMarker | null;
+  try {
+    marker = await INSTALL_MARKER_FORMAT.read(INSTALL_MARKER_FORMAT.pathIn(dir));
+  } catch (err) {
+    return (err as Error).message.replace(`${dir}${path.sep}`, '');
+  }
+  if (!marker) return `${INSTALL_MARKER} is missing`;
   if (marker.npmPackage !== spec.npmPackage || marker.version !== spec.version)
     return `${INSTALL_MARKER} describes ${marker.npmPackage}@${marker.version}, not ${spec.npmPackage}@${spec.version}`;
   const pkg = await readJson<{ name?: string; version?: string }>(path.join(packageDirOf(dir, spec.npmPackage), 'package.json'));
@@ -442,13 +457,13 @@ async function writeMarker(tmp: string, spec: InstallSpec): Promise<InstallMarke
     platform: process.platform,
     arch: process.arch,
   };
-  await writeFile(path.join(tmp, INSTALL_MARKER), `${JSON.stringify(marker, null, 2)}\n`);
+  await INSTALL_MARKER_FORMAT.write(INSTALL_MARKER_FORMAT.pathIn(tmp), marker);
   return marker;
 }
 
 /** The marker of an installed version, or null. */
 export async function readInstallMarker(dir: string): Promise<InstallMarker | null> {
-  return readJson<InstallMarker>(path.join(dir, INSTALL_MARKER));
+  return INSTALL_MARKER_FORMAT.readIfValid(INSTALL_MARKER_FORMAT.pathIn(dir));
 }
 
 /**

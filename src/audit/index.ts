@@ -1,4 +1,3 @@
-import { rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
 import { exitCodeFor } from '../report/exit-code.js';
@@ -12,7 +11,6 @@ import { resolvePaths, serializeScenario } from '../scenario/resolve.js';
 import { runScenario, type RunScenarioOptions } from '../scenario/runner.js';
 import type { Scenario } from '../scenario/schema.js';
 import { toolVersion } from '../version.js';
-import { firstIssue, parseInputJson, readInputText } from '../input-file.js';
 import { tagsIn } from '../capture/secret-values.js';
 import { redactScenarioRecord, scenarioSecrets, type ScenarioSecrets } from '../scenario/secrets.js';
 import {
@@ -34,7 +32,7 @@ import {
   type StageName,
 } from './design.js';
 import { chooseAuditFactors, dialectOf, observability, type AuditFactors } from './factors.js';
-import { AUDIT_VERSION, AuditSchema, type Audit, type AuditOptions, type StageRecord } from './schema.js';
+import { AUDIT_FORMAT, AUDIT_VERSION, type Audit, type AuditOptions, type StageRecord } from './schema.js';
 import { verdictOf } from './verdict.js';
 import { DEFAULT_STUB_SCRIPT } from '../proxy/stub-script-definition.js';
 import { AUDIT_FILE } from './summary.js';
@@ -79,26 +77,20 @@ function labelled(stage: StageName, index: number): Progress {
 }
 
 async function readAudit(outDir: string): Promise<Audit> {
-  const file = path.join(outDir, AUDIT_FILE);
-  const fail = (message: string) => new ScenarioError(message);
-  const text = await readInputText(file, 'audit', fail);
-  if (text === null) throw new ScenarioError(`${file}: not found: is ${outDir} an audit directory?`);
-  const parsed = AuditSchema.safeParse(parseInputJson(text, file, fail));
-  if (!parsed.success) throw new ScenarioError(`${file}: not a promptdiff audit: ${firstIssue(parsed.error)}`);
-  return parsed.data;
+  const file = AUDIT_FORMAT.pathIn(outDir);
+  const audit = await AUDIT_FORMAT.read(file, { fail: (message) => new ScenarioError(message) });
+  if (audit === null) throw new ScenarioError(`${file}: not found: is ${outDir} an audit directory?`);
+  return audit;
 }
 
 async function writeAudit(outDir: string, audit: Audit, secrets: ScenarioSecrets): Promise<void> {
-  const file = path.join(outDir, AUDIT_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
   // The scenario as given is kept for --resume: its secret values become tags, as in manifest.json.
   const written: Audit = secrets.secrets.deep({
     ...audit,
     scenario: redactScenarioRecord(audit.scenario, secrets.secrets),
     secrets: { policy: secrets.keep ? 'kept' : 'redacted', fields: secrets.fields },
   });
-  await writeFile(tmp, `${JSON.stringify(AuditSchema.parse(written), null, 2)}\n`);
-  await rename(tmp, file);
+  await AUDIT_FORMAT.write(AUDIT_FORMAT.pathIn(outDir), written);
 }
 
 /** The scenario of the audit's runs: the given one with every factor tried and the design's cells so far. */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineFormat } from '../artifact.js';
 import { SecretsRecord, SkippedFactor } from '../scenario/manifest.js';
 import { STAGES } from './design.js';
 
@@ -95,3 +96,12 @@ export const AuditSchema = z.object({
   secrets: SecretsRecord.optional(),
 });
 export type Audit = z.infer<typeof AuditSchema>;
+
+/** AUDIT_DIR/audit.json. */
+export const AUDIT_FORMAT = defineFormat({
+  file: 'audit.json',
+  limit: 'audit',
+  version: AUDIT_VERSION,
+  schema: AuditSchema,
+  what: 'a promptdiff audit',
+});

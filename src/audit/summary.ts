@@ -1,8 +1,6 @@
-import { readInputText } from '../input-file.js';
-import path from 'node:path';
-import { AuditSchema, type Audit } from './schema.js';
+import { AUDIT_FORMAT, type Audit } from './schema.js';
 
-export const AUDIT_FILE = 'audit.json';
+export const AUDIT_FILE = AUDIT_FORMAT.file;
 
 function count(n: number): string {
   return n >= 1e6 ? n.toExponential(1).replace('e+', ' × 10^') : String(n);
@@ -32,14 +30,6 @@ export function describeAudit(audit: Audit): string[] {
 /** The lines of RUN_DIR/audit.json, or null when the directory is not an audit's. */
 export async function auditLines(runDir: string): Promise<string[] | null> {
   // Only a decoration of the report: an unreadable or oversized audit.json is left out, not an error.
-  const text = await readInputText(path.join(runDir, AUDIT_FILE), 'audit', (m) => new Error(m)).catch(() => null);
-  if (text === null) return null;
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  const parsed = AuditSchema.safeParse(json);
-  return parsed.success ? describeAudit(parsed.data) : null;
+  const audit = await AUDIT_FORMAT.readIfValid(AUDIT_FORMAT.pathIn(runDir));
+  return audit ? describeAudit(audit) : null;
 }

@@ -1,4 +1,4 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   AGENT_PRESETS,
@@ -22,7 +22,7 @@ import { runScenario } from '../scenario/runner.js';
 import type { Scenario } from '../scenario/schema.js';
 import { toolVersion } from '../version.js';
 import { compareSignatures, fingerprint, sameSignatures, type Fingerprint } from './fingerprint.js';
-import { BISECT_FILE, BISECT_VERSION, BisectReportSchema, type BisectReport, type ChangedFinding, type ProbeRecord, type Transition } from './schema.js';
+import { BISECT_FORMAT, BISECT_VERSION, type BisectReport, type ChangedFinding, type ProbeRecord, type Transition } from './schema.js';
 import { EXIT } from '../errors.js';
 
 export { BISECT_FILE, BisectReportSchema, type BisectReport, type ChangedFinding, type ProbeRecord, type Transition } from './schema.js';
@@ -178,11 +178,8 @@ export function planText(versions: readonly string[], linear: boolean): string {
 }
 
 async function writeReport(outDir: string, report: BisectReport): Promise<string> {
-  const valid = BisectReportSchema.parse(report);
-  const file = path.join(outDir, BISECT_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(valid, null, 2)}\n`);
-  await rename(tmp, file);
+  const file = BISECT_FORMAT.pathIn(outDir);
+  await BISECT_FORMAT.write(file, report);
   return file;
 }
 
@@ -341,7 +338,7 @@ async function runProbe(p: ProbeInput): Promise<ProbeResult> {
   try {
     existing = await ManifestStore.read(runDir);
   } catch (err) {
-    throw new ScenarioError(`${runDir}/manifest.json: not a readable run manifest (${(err as Error).message.split('\n')[0]}); remove ${runDir} or use another --out`);
+    throw new ScenarioError(`${(err as Error).message.split('\n')[0]}; remove ${runDir} or use another --out`);
   }
   // The stored scenario has the secret values as tags: compared with this one's put back.
   const stored = existing ? scenarioSecrets(scenario, existing.secrets?.policy === 'kept').secrets.restore(existing.scenario) : null;

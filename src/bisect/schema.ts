@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineFormat } from '../artifact.js';
 import { CodePointInfo, FindingClass } from '../diff/findings-schema.js';
 
 /** OUT/bisect.json: what `promptdiff bisect` found, and every probe it ran to find it. */
@@ -76,3 +77,12 @@ export const BisectReportSchema = z.object({
   notes: z.array(z.string()),
 });
 export type BisectReport = z.infer<typeof BisectReportSchema>;
+
+/** OUT/bisect.json: what a bisect found, rewritten after every probe. */
+export const BISECT_FORMAT = defineFormat({
+  file: BISECT_FILE,
+  limit: 'bisect',
+  version: BISECT_VERSION,
+  schema: BisectReportSchema,
+  what: 'a promptdiff bisect report',
+});

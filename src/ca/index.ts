@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes, sign as nodeSign, createPrivateKey } from 'node:crypto';
 import { statSync } from 'node:fs';
-import { readFile, writeFile, chmod, stat, rename } from 'node:fs/promises';
+import { readFile, writeFile, stat } from 'node:fs/promises';
 import { isIP } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import tls from 'node:tls';
 import forge from 'node-forge';
 import { mkdirPrivate, secureCaDir } from './permissions.js';
+import { writeAtomic } from '../artifact.js';
 
 export { CaDirError } from './permissions.js';
 
@@ -126,11 +127,8 @@ function signCertificate(cert: forge.pki.Certificate, signerKeyPem: string): voi
 }
 
 async function writePrivate(file: string, content: string): Promise<void> {
-  // Write under a temporary name with 0600 from the first byte, then rename: no window where the key is readable.
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, content, { mode: 0o600 });
-  await chmod(tmp, 0o600);
-  await rename(tmp, file);
+  // 0600 from the first byte, then renamed into place: no window where the key is readable.
+  await writeAtomic(file, content, { mode: 0o600 });
 }
 
 async function createCA(certsDir: string): Promise<void> {

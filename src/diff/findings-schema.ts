@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { FINDING_CLASSES } from './finding-classes.js';
+import { defineFormat } from '../artifact.js';
 
 /**
  * findings.json: what `promptdiff diff` writes and every report (and other tools) read.
@@ -211,3 +212,13 @@ export const FindingsSchema = z.object({
   texts: z.record(z.string(), z.string()),
 });
 export type Findings = z.infer<typeof FindingsSchema>;
+
+/** RUN_DIR/findings.json. */
+export const FINDINGS_FORMAT = defineFormat({
+  file: 'findings.json',
+  limit: 'findings',
+  version: FINDINGS_VERSION,
+  schema: FindingsSchema,
+  what: 'a findings file of this version',
+  hint: 'rerun `promptdiff diff`',
+});

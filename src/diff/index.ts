@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { Aligner } from './align.js';
 import { analyse } from './analyze.js';
-import { FINDINGS_VERSION, FindingsSchema, type Findings, type RunFailure, type Summary } from './findings-schema.js';
+import { FINDINGS_FORMAT, FINDINGS_VERSION, type Findings, type RunFailure, type Summary } from './findings-schema.js';
 import { exchangesFile, insideRunDir, loadManifest, readExchanges } from './load.js';
 import type { Manifest, RunEntry } from '../scenario/manifest.js';
 import type { Design } from './noise.js';
@@ -11,10 +9,10 @@ import { needlesOf } from './echo.js';
 import { UNICODE_DATA } from './unicode.js';
 
 export { InputError } from './load.js';
-export { FindingsSchema, FINDINGS_VERSION, FINDING_CLASSES } from './findings-schema.js';
+export { FindingsSchema, FINDINGS_FORMAT, FINDINGS_VERSION, FINDING_CLASSES } from './findings-schema.js';
 export type { Findings, Finding, FindingClass, Occurrence } from './findings-schema.js';
 
-export const FINDINGS_FILE = 'findings.json';
+export const FINDINGS_FILE = FINDINGS_FORMAT.file;
 
 function toolVersion(): string {
   // src/diff/ when run from sources, dist/src/diff/ when built: look upward for our package.json.
@@ -158,10 +156,7 @@ function notCompared(manifest: Manifest, compared: RunEntry[]): string[] {
 
 /** Writes RUN_DIR/findings.json atomically (a report never reads half a file). */
 export async function writeFindings(runDir: string, findings: Findings): Promise<string> {
-  const valid = FindingsSchema.parse(findings);
-  const file = join(runDir, FINDINGS_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(valid, null, 2)}\n`, 'utf8');
-  await rename(tmp, file);
+  const file = FINDINGS_FORMAT.pathIn(runDir);
+  await FINDINGS_FORMAT.write(file, findings);
   return file;
 }

@@ -1,23 +1,18 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
-import { firstIssue, parseInputJson, readInputText } from '../input-file.js';
 import { isWithin } from '../safe-path.js';
 import { ExchangeRecord } from '../capture/schema.js';
-import { ManifestSchema, type Manifest } from '../scenario/manifest.js';
+import { MANIFEST_FORMAT, type Manifest } from '../scenario/manifest.js';
 import { InputError } from '../errors.js';
 
 /** A problem with the run directory the user gave us: exit code 2, message says what to fix. */
 export { InputError };
 
-const inputError = (message: string) => new InputError(message);
-
 export async function loadManifest(runDir: string): Promise<Manifest> {
-  const file = join(runDir, 'manifest.json');
-  const text = await readInputText(file, 'manifest', inputError);
-  if (text === null) throw new InputError(`${file}: cannot read (no such file); is ${runDir} a promptdiff run directory?`);
-  const parsed = ManifestSchema.safeParse(parseInputJson(text, file, inputError));
-  if (!parsed.success) throw new InputError(`${file}: not a promptdiff manifest: ${firstIssue(parsed.error)}`);
-  return parsed.data;
+  const file = MANIFEST_FORMAT.pathIn(runDir);
+  const manifest = await MANIFEST_FORMAT.read(file);
+  if (manifest === null) throw new InputError(`${file}: cannot read (no such file); is ${runDir} a promptdiff run directory?`);
+  return manifest;
 }
 
 /** RUN_DIR/runs/<id>/exchanges.jsonl; the id was checked to be one plain path segment when the manifest was read. */

@@ -1,7 +1,7 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { InstallOptions } from '../agents/index.js';
-import { diffRunDir, FindingsSchema, InputError, type Finding, type Findings } from '../diff/index.js';
+import { diffRunDir, FINDINGS_FORMAT, InputError, type Finding, type Findings } from '../diff/index.js';
 import { codePointInfo, codePoints } from '../diff/unicode.js';
 import { loadManifest } from '../diff/load.js';
 import { baseUrlFor } from '../scenario/factors/base-url.js';
@@ -17,11 +17,10 @@ import type { Progress } from '../scenario/progress.js';
 import type { RunScenarioOptions } from '../scenario/runner.js';
 import { PROXY_URL_AXIS, type Scenario } from '../scenario/schema.js';
 import { toolVersion } from '../version.js';
-import { firstIssue, parseInputJson, readInputText } from '../input-file.js';
 import { apiHostUrls, supportedLocales, systemZones } from './corpora.js';
 import { explainVariant, type Corpus, type VariantPlan } from './design.js';
 import { ProbeEngine } from './probes.js';
-import { EXPLAIN_FILE, EXPLAIN_VERSION, ExplainSchema, type Explain, type ExplainedVariant } from './schema.js';
+import { EXPLAIN_FORMAT, EXPLAIN_VERSION, type Explain, type ExplainedVariant } from './schema.js';
 import { shapeNamed, shapeOfKind, shapeOfValues, type ShapeName } from './shapes.js';
 import { commandProblem } from './agent-check.js';
 import { EXIT } from '../errors.js';
@@ -84,12 +83,10 @@ async function withSecrets(manifest: Manifest, runDir: string, scenarioPath: str
 }
 
 async function readOrDiff(runDir: string): Promise<{ findings: Findings; file: string }> {
-  const file = path.join(runDir, 'findings.json');
-  const text = await readInputText(file, 'findings', (m) => new InputError(m));
-  if (text === null) return { findings: await diffRunDir(runDir), file: `${runDir} (diffed now: no findings.json)` };
-  const parsed = FindingsSchema.safeParse(parseInputJson(text, file, (m) => new InputError(m)));
-  if (!parsed.success) throw new InputError(`${file}: not a findings file of this version (${firstIssue(parsed.error)}): rerun promptdiff diff ${runDir}`);
-  return { findings: parsed.data, file };
+  const file = FINDINGS_FORMAT.pathIn(runDir);
+  const findings = await FINDINGS_FORMAT.read(file);
+  if (findings === null) return { findings: await diffRunDir(runDir), file: `${runDir} (diffed now: no findings.json)` };
+  return { findings, file };
 }
 
 function chooseFinding(findings: Findings, id: string, file: string): Finding {
@@ -209,10 +206,8 @@ function axisModel(axis: string, manifest: Manifest, scenario: Scenario, catalog
 }
 
 async function writeExplain(dir: string, explain: Explain): Promise<string> {
-  const file = path.join(dir, EXPLAIN_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(ExplainSchema.parse(explain), null, 2)}\n`);
-  await rename(tmp, file);
+  const file = EXPLAIN_FORMAT.pathIn(dir);
+  await EXPLAIN_FORMAT.write(file, explain);
   return file;
 }
 

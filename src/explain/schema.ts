@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineFormat } from '../artifact.js';
 
 /**
  * explain.json: what `promptdiff explain` found out about one finding, written beside the probe
@@ -96,3 +97,13 @@ export const ExplainSchema = z.object({
   notes: z.array(z.string()).default([]),
 });
 export type Explain = z.infer<typeof ExplainSchema>;
+
+/** RUN_DIR/explain/<finding-id>/explain.json. */
+export const EXPLAIN_FORMAT = defineFormat({
+  file: EXPLAIN_FILE,
+  limit: 'explain',
+  version: EXPLAIN_VERSION,
+  schema: ExplainSchema,
+  what: 'a promptdiff explanation',
+  hint: 'rerun promptdiff explain',
+});

@@ -1,9 +1,7 @@
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { firstIssue, parseInputJson, readInputText } from '../input-file.js';
-import { ManifestSchema, type Manifest, type RunEntry } from './manifest.js';
+import { ScenarioError } from './load.js';
+import { MANIFEST_FORMAT, type Manifest, type RunEntry } from './manifest.js';
 
-export const MANIFEST_FILE = 'manifest.json';
+export const MANIFEST_FILE = MANIFEST_FORMAT.file;
 
 /**
  * Owns RUN_DIR/manifest.json. Every change is written atomically (temp file + rename) and writes are
@@ -27,13 +25,7 @@ export class ManifestStore {
    * shard is often a CI artifact): the error names the first bad field, e.g. `runs[0].id: not a safe id`.
    */
   static async read(dir: string): Promise<Manifest | null> {
-    const file = path.join(dir, MANIFEST_FILE);
-    const fail = (message: string) => new Error(message);
-    const text = await readInputText(file, 'manifest', fail);
-    if (text === null) return null;
-    const parsed = ManifestSchema.safeParse(parseInputJson(text, file, fail));
-    if (!parsed.success) throw new Error(firstIssue(parsed.error));
-    return parsed.data;
+    return MANIFEST_FORMAT.read(MANIFEST_FORMAT.pathIn(dir), { fail: (message) => new ScenarioError(message) });
   }
 
   updateRun(entry: RunEntry): Promise<void> {
@@ -45,14 +37,9 @@ export class ManifestStore {
 
   save(): Promise<void> {
     // Snapshot now: the queued write must not see later, half-applied changes.
-    const text = `${JSON.stringify(this.redact(this.manifest), null, 2)}\n`;
-    const file = path.join(this.dir, MANIFEST_FILE);
-    const next = this.queue.then(async () => {
-      await mkdir(this.dir, { recursive: true });
-      const tmp = `${file}.${process.pid}.tmp`;
-      await writeFile(tmp, text);
-      await rename(tmp, file);
-    });
+    const text = MANIFEST_FORMAT.serialise(this.redact(this.manifest));
+    const file = MANIFEST_FORMAT.pathIn(this.dir);
+    const next = this.queue.then(() => MANIFEST_FORMAT.writeText(file, text));
     this.queue = next.catch(() => undefined);
     return next;
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defineFormat } from '../artifact.js';
 
 /**
  * The run directory is the artifact a researcher publishes:
@@ -150,3 +151,15 @@ export const ManifestSchema = z.object({
   }
 });
 export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** RUN_DIR/manifest.json (owned by ManifestStore while a run goes on). */
+export const MANIFEST_FORMAT = defineFormat({
+  file: 'manifest.json',
+  limit: 'manifest',
+  version: MANIFEST_VERSION,
+  schema: ManifestSchema,
+  what: 'a promptdiff manifest',
+  // Rewritten after every run from what the runner built out of the validated scenario: validating
+  // a large matrix's manifest each time would cost more than the write.
+  validateOnWrite: false,
+});

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { appendFile, copyFile, link, lstat, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, link, lstat, mkdir, readdir, readFile, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { parseInputJson, readInputText } from '../input-file.js';
+import { defineFormat } from '../artifact.js';
 import { isWithin } from '../safe-path.js';
 import { ScenarioError } from './load.js';
 import { ManifestSchema, SafeId, type Manifest, type RunEntry } from './manifest.js';
@@ -36,21 +36,45 @@ export const ShardFileSchema = z.object({
 });
 export type ShardFile = z.infer<typeof ShardFileSchema>;
 
+/** SHARD_DIR/shard.json: which runs of the matrix a shard owns (a shard is untrusted input). */
+export const SHARD_FORMAT = defineFormat({
+  file: SHARD_FILE,
+  limit: 'shard',
+  version: 1,
+  schema: ShardFileSchema,
+  what: 'a promptdiff shard file',
+  hint: 'was it edited by hand?',
+});
+
+export const MergeFileSchema = z.object({
+  v: z.literal(1),
+  mergedAt: z.string(),
+  sources: z.array(
+    z.object({
+      dir: z.string(),
+      shard: z.string().nullable(),
+      tool: z.object({ name: z.string(), version: z.string() }),
+      createdAt: z.string(),
+      runs: z.array(z.string()),
+    }),
+  ),
+});
+
+/** OUT/merge.json: where a merged run directory's runs came from. */
+export const MERGE_FORMAT = defineFormat({
+  file: MERGE_FILE,
+  limit: 'shard',
+  version: 1,
+  schema: MergeFileSchema,
+  what: 'a promptdiff merge record',
+});
+
 export function shardLabel(shard: Shard): string {
   return `${shard.index}/${shard.count}`;
 }
 
 export async function readShardFile(dir: string): Promise<ShardFile | null> {
-  const file = path.join(dir, SHARD_FILE);
-  const fail = (message: string) => new ScenarioError(message);
-  const text = await readInputText(file, 'shard', fail);
-  if (text === null) return null;
-  const parsed = ShardFileSchema.safeParse(parseInputJson(text, file, fail));
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new ScenarioError(`${file}: not a promptdiff shard file (${issue?.path.join('.') || '(root)'}: ${issue?.message}); was it edited by hand?`);
-  }
-  return parsed.data;
+  return SHARD_FORMAT.read(SHARD_FORMAT.pathIn(dir), { fail: (message) => new ScenarioError(message) });
 }
 
 /**
@@ -68,8 +92,7 @@ async function checkOwnTree(root: string, dir: string): Promise<void> {
 
 export async function writeShardFile(dir: string, shard: Shard, runs: string[]): Promise<void> {
   const body: ShardFile = { v: 1, shard: shardLabel(shard), index: shard.index, count: shard.count, runs };
-  await mkdir(dir, { recursive: true });
-  await writeFile(path.join(dir, SHARD_FILE), `${JSON.stringify(body, null, 2)}\n`);
+  await SHARD_FORMAT.write(SHARD_FORMAT.pathIn(dir), body);
 }
 
 export interface MergeOptions {
@@ -115,12 +138,7 @@ interface Source {
 
 async function loadSource(dir: string): Promise<Source> {
   const abs = path.resolve(dir);
-  let manifest: Manifest | null;
-  try {
-    manifest = await ManifestStore.read(abs);
-  } catch (err) {
-    throw new ScenarioError(`${path.join(abs, MANIFEST_FILE)}: not a readable promptdiff manifest (${(err as Error).message.split('\n')[0]})`);
-  }
+  const manifest = await ManifestStore.read(abs);
   if (!manifest) {
     throw new ScenarioError(`${abs}: no ${MANIFEST_FILE}; give the directories written by  promptdiff run SCENARIO --shard K/N --out DIR`);
   }
@@ -420,24 +438,17 @@ export async function mergeShards(opts: MergeOptions): Promise<MergeResult> {
       runs: chosen.map((c) => c.entry),
       ...(isolation ? { isolation } : {}),
     });
-    await writeFile(
-      path.join(outDir, MERGE_FILE),
-      `${JSON.stringify(
-        {
-          v: 1,
-          mergedAt: new Date().toISOString(),
-          sources: sources.map((s) => ({
-            dir: s.dir,
-            shard: s.shard?.shard ?? null,
-            tool: s.manifest.tool,
-            createdAt: s.manifest.createdAt,
-            runs: chosen.filter((c) => c.from === s).map((c) => c.entry.id),
-          })),
-        },
-        null,
-        2,
-      )}\n`,
-    );
+    await MERGE_FORMAT.write(MERGE_FORMAT.pathIn(outDir), {
+      v: 1,
+      mergedAt: new Date().toISOString(),
+      sources: sources.map((s) => ({
+        dir: s.dir,
+        shard: s.shard?.shard ?? null,
+        tool: s.manifest.tool,
+        createdAt: s.manifest.createdAt,
+        runs: chosen.filter((c) => c.from === s).map((c) => c.entry.id),
+      })),
+    });
     // The manifest last: a directory with a manifest is a complete run directory.
     await new ManifestStore(outDir, manifest).save();
   } catch (err) {

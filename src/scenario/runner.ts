@@ -127,11 +127,7 @@ function pendingEntry(run: { id: string; cell: string; rep: number }): RunEntry 
 }
 
 async function readExisting(outDir: string): Promise<Manifest | null> {
-  try {
-    return await ManifestStore.read(outDir);
-  } catch (err) {
-    throw new ScenarioError(`${path.join(outDir, 'manifest.json')}: not a readable promptdiff manifest (${(err as Error).message.split('\n')[0]})`);
-  }
+  return ManifestStore.read(outDir);
 }
 
 interface Picked {

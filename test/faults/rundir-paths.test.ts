@@ -101,7 +101,7 @@ describe('run ids and paths read from a manifest (issue 10 #6)', () => {
     });
     const parent = await mkdtemp(join(scratch, 'merge-'));
     const out = join(parent, 'a', 'out');
-    await expect(mergeShards({ outDir: out, dirs: [dir] })).rejects.toThrow(/manifest\.json: not a readable promptdiff manifest \(runs\[0\]\.id: not a safe id/);
+    await expect(mergeShards({ outDir: out, dirs: [dir] })).rejects.toThrow(/manifest\.json: not a promptdiff manifest: runs\[0\]\.id: not a safe id/);
     expect(existsSync(join(parent, 'cap1'))).toBe(false);
     expect(existsSync(out)).toBe(false);
     const cli = await runCli(['merge', join(parent, 'cli-out'), dir]);
@@ -130,7 +130,7 @@ describe('run ids and paths read from a manifest (issue 10 #6)', () => {
   it('merge refuses a shard.json whose runs are paths', async () => {
     const dir = await small();
     await writeFile(join(dir, 'shard.json'), JSON.stringify({ v: 1, shard: '1/1', index: 1, count: 1, runs: ['../../etc'] }));
-    await expect(mergeShards({ outDir: join(scratch, 'merge-shardfile'), dirs: [dir] })).rejects.toThrow(/shard\.json: not a promptdiff shard file \(runs\.0: not a safe id/);
+    await expect(mergeShards({ outDir: join(scratch, 'merge-shardfile'), dirs: [dir] })).rejects.toThrow(/shard\.json: not a promptdiff shard file: runs\[0\]: not a safe id/);
   });
 
   it('run --resume refuses before removing anything the bad id points at', async () => {
