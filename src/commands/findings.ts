@@ -1,7 +1,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
-import { renderReport, renderTerminal, renderJson, renderHtml, readFindings, exitCodeFor } from '../report/index.js';
+import { renderReport, renderTerminal, renderJson, renderHtml, readFindings, exitCodeFor, REPORT_FORMAT_NAMES } from '../report/index.js';
 import { UsageError, parse, oneOf } from '../cli-support.js';
 import { auditLines } from '../audit/summary.js';
 import { readExplanations } from '../explain/store.js';
@@ -61,11 +61,11 @@ export async function cmdDiff(args: string[]): Promise<number> {
 export async function cmdReport(args: string[]): Promise<number> {
   const { values, positionals } = parse('report', args, { format: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } });
   if (values.help || positionals.length !== 1) {
-    process.stdout.write('Usage: promptdiff report RUN_DIR|findings.json [--format terminal|json|html] [--out FILE]\n');
+    process.stdout.write(`Usage: promptdiff report RUN_DIR|findings.json [--format ${REPORT_FORMAT_NAMES.join('|')}] [--out FILE]\n`);
     if (values.help) return EXIT.ok;
     throw new UsageError('promptdiff report: give exactly one run directory or findings.json');
   }
-  const format = oneOf('format', values.format, ['terminal', 'json', 'html'] as const, 'terminal');
+  const format = oneOf('format', values.format, REPORT_FORMAT_NAMES, 'terminal');
   const given = path.resolve(positionals[0]!);
   const findings = await readFindings(given);
   // Explanations live beside findings.json (RUN_DIR/explain/<id>/explain.json), when explain ran.

@@ -9,16 +9,19 @@ export { renderHtml } from './html.js';
 export { EXIT, exitCodeFor, exitCodeForError } from './exit-code.js';
 export { escapeCodePoints } from './escape.js';
 
-export type ReportFormat = 'terminal' | 'json' | 'html';
+export type ReportOptions = TerminalOptions & Pick<HtmlOptions, 'explanations'>;
+
+/** Every report format: adding one is its presenter module and one entry here (`--format` lists these). */
+export const REPORT_FORMATS = {
+  terminal: (findings: Findings, options: ReportOptions) => renderTerminal(findings, options),
+  json: (findings: Findings) => renderJson(findings),
+  html: (findings: Findings, options: ReportOptions) => renderHtml(findings, options.explanations ? { explanations: options.explanations } : {}),
+} satisfies Record<string, (findings: Findings, options: ReportOptions) => string>;
+
+export type ReportFormat = keyof typeof REPORT_FORMATS;
+export const REPORT_FORMAT_NAMES = Object.keys(REPORT_FORMATS) as ReportFormat[];
 
 /** One entry point for the CLI: the format picks the presenter, the findings stay the same. */
-export function renderReport(findings: Findings, format: ReportFormat, options: TerminalOptions & Pick<HtmlOptions, 'explanations'> = {}): string {
-  switch (format) {
-    case 'terminal':
-      return renderTerminal(findings, options);
-    case 'json':
-      return renderJson(findings);
-    case 'html':
-      return renderHtml(findings, options.explanations ? { explanations: options.explanations } : {});
-  }
+export function renderReport(findings: Findings, format: ReportFormat, options: ReportOptions = {}): string {
+  return REPORT_FORMATS[format](findings, options);
 }
