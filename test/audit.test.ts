@@ -6,7 +6,7 @@ import { runAudit, type AuditResult } from '../src/audit/index.js';
 import { AuditSchema } from '../src/audit/schema.js';
 import { FindingsSchema, type Finding } from '../src/diff/index.js';
 import { detectNamespaces } from '../src/scenario/isolate.js';
-import { validateScenario } from '../src/scenario/load.js';
+import { validateScenario } from '../src/scenario/scenario-file.js';
 import { detectMachineSupport } from '../src/scenario/machine.js';
 import { silentProgress } from '../src/scenario/progress.js';
 import { runCli } from './helpers/cli.js';

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { AGENT_PRESETS } from '../src/agents/index.js';
 import { bisect, BisectReportSchema, findingAtoms, maxProbes, selectVersions, type BisectResult } from '../src/bisect/index.js';
 import { cmdBisect } from '../src/commands/bisect.js';
-import { validateScenario } from '../src/scenario/load.js';
+import { validateScenario } from '../src/scenario/scenario-file.js';
 import type { Scenario } from '../src/scenario/schema.js';
 import { canaryPreset, packReleases, startRegistry, type FakeRegistry, type Release } from './fixtures/bisect/canary-releases.js';
 import { tmp } from './helpers/clients.js';

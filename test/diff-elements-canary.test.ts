@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffRunDir, type Findings } from '../src/diff/index.js';
 import { log } from '../src/log.js';
 import { DEFAULT_STUB_SCRIPT } from '../src/proxy/stub-script-definition.js';
-import { validateScenario } from '../src/scenario/load.js';
+import { validateScenario } from '../src/scenario/scenario-file.js';
 import { silentProgress } from '../src/scenario/progress.js';
 import { runScenario } from '../src/scenario/runner.js';
 

@@ -7,7 +7,7 @@ import { claudeCode } from '../src/agents/index.js';
 import type { Finding } from '../src/diff/index.js';
 import { log } from '../src/log.js';
 import { detectNamespaces } from '../src/scenario/isolate.js';
-import { validateScenario } from '../src/scenario/load.js';
+import { validateScenario } from '../src/scenario/scenario-file.js';
 import { detectMachineSupport } from '../src/scenario/machine.js';
 import { silentProgress } from '../src/scenario/progress.js';
 

@@ -7,7 +7,7 @@ import { diffRunDir, writeFindings, type Finding, type Findings } from '../src/d
 import { runExplain, type ExplainResult } from '../src/explain/index.js';
 import { log } from '../src/log.js';
 import { detectNamespaces } from '../src/scenario/isolate.js';
-import { validateScenario } from '../src/scenario/load.js';
+import { validateScenario } from '../src/scenario/scenario-file.js';
 import { detectMachineSupport } from '../src/scenario/machine.js';
 import { silentProgress } from '../src/scenario/progress.js';
 import { runScenario } from '../src/scenario/runner.js';

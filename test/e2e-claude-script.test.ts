@@ -8,7 +8,7 @@ import type { ExchangeRecord } from '../src/capture/schema.js';
 import { readExchanges } from '../src/capture/store.js';
 import { diffRunDir } from '../src/diff/index.js';
 import { log } from '../src/log.js';
-import { validateScenario } from '../src/scenario/load.js';
+import { validateScenario } from '../src/scenario/scenario-file.js';
 import { silentProgress } from '../src/scenario/progress.js';
 import { runScenario } from '../src/scenario/runner.js';
 

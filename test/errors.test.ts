@@ -3,7 +3,7 @@ import { EXIT, InputError, UnknownPresetError, UserError } from '../src/errors.j
 import { UsageError } from '../src/cli-support.js';
 import { CaDirError } from '../src/ca/permissions.js';
 import { CaptureFileError } from '../src/capture/store.js';
-import { ScenarioError } from '../src/scenario/load.js';
+import { ScenarioError } from '../src/scenario/scenario-file.js';
 import { CatalogueError } from '../src/scenario/factors/catalogue.js';
 import { ScanSourceError } from '../src/scan/source.js';
 import { AllowListError } from '../src/scan/allow.js';

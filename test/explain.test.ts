@@ -6,7 +6,7 @@ import { diffRunDir, writeFindings, type Finding, type Findings } from '../src/d
 import { runExplain, type ExplainResult } from '../src/explain/index.js';
 import { ExplainSchema } from '../src/explain/schema.js';
 import { detectNamespaces } from '../src/scenario/isolate.js';
-import { validateScenario } from '../src/scenario/load.js';
+import { validateScenario } from '../src/scenario/scenario-file.js';
 import { detectMachineSupport } from '../src/scenario/machine.js';
 import { silentProgress } from '../src/scenario/progress.js';
 import { runScenario } from '../src/scenario/runner.js';

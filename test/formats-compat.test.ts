@@ -13,7 +13,7 @@ import { readExplanations } from '../src/explain/store.js';
 import { readFindings } from '../src/report/json.js';
 import { MANIFEST_FORMAT } from '../src/scenario/manifest.js';
 import { ManifestStore } from '../src/scenario/manifest-store.js';
-import { MERGE_FORMAT, SHARD_FORMAT, readShardFile } from '../src/scenario/merge.js';
+import { MERGE_FORMAT, SHARD_FORMAT, readShardFile } from '../src/scenario/shards.js';
 import type { Format } from '../src/artifact.js';
 
 /**

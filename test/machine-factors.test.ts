@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { parseCatalogue, builtInCatalogue, type Catalogue } from '../src/scenario/factors/catalogue.js';
 import { FACTOR_KINDS } from '../src/scenario/factors/index.js';
 import { runScenario } from '../src/scenario/runner.js';
-import { validateScenario } from '../src/scenario/load.js';
+import { validateScenario } from '../src/scenario/scenario-file.js';
 import { detectNamespaces } from '../src/scenario/isolate.js';
 import { detectMachineSupport } from '../src/scenario/machine.js';
 import type { Manifest } from '../src/scenario/manifest.js';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { ExchangeRecord } from '../src/capture/schema.js';
-import { validateScenario } from '../src/scenario/load.js';
+import { validateScenario } from '../src/scenario/scenario-file.js';
 import type { Manifest, RunEntry } from '../src/scenario/manifest.js';
 import { silentProgress, type Progress } from '../src/scenario/progress.js';
 import { runScenario } from '../src/scenario/runner.js';

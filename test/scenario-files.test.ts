@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { loadScenario } from '../src/scenario/load.js';
+import { loadScenario } from '../src/scenario/scenario-file.js';
 import { expandMatrix } from '../src/scenario/matrix.js';
 import { agentIdentity, resolvePaths } from '../src/scenario/resolve.js';
 import { demoScenarioPath } from '../src/scenario/demo.js';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { validateScenario } from '../src/scenario/load.js';
+import { validateScenario } from '../src/scenario/scenario-file.js';
 import { expandMatrix, runCountOf, selectShard } from '../src/scenario/matrix.js';
 import type { ScenarioInput } from '../src/scenario/schema.js';
 

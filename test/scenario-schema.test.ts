@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { loadScenario, ScenarioError, validateScenario } from '../src/scenario/load.js';
+import { loadScenario, ScenarioError, validateScenario } from '../src/scenario/scenario-file.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import type { ExchangeRecord } from '../src/capture/schema.js';
 import { diffRunDir } from '../src/diff/index.js';
 import { log } from '../src/log.js';
 import { DEFAULT_STUB_SCRIPT } from '../src/proxy/stub-script-definition.js';
-import { loadScenario, ScenarioError, validateScenario } from '../src/scenario/load.js';
+import { loadScenario, ScenarioError, validateScenario } from '../src/scenario/scenario-file.js';
 import type { RunEntry } from '../src/scenario/manifest.js';
 import { silentProgress } from '../src/scenario/progress.js';
 import { serializeScenario } from '../src/scenario/resolve.js';

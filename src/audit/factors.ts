@@ -1,11 +1,11 @@
-import { ScenarioError } from '../scenario/load.js';
+import { ScenarioError } from '../scenario/scenario-file.js';
 import { factorProblem, type MachineSupport } from '../scenario/machine.js';
 import type { SkippedFactor } from '../scenario/manifest.js';
 import type { Catalogue, Factor } from '../scenario/factors/catalogue.js';
 import { resolveFactors } from '../scenario/factors/resolve.js';
 import { designAxes, PROXY_URL_AXIS, type Scenario } from '../scenario/schema.js';
 import { baseUrlFor } from '../scenario/factors/base-url.js';
-import { dialectOfVariable, scenarioPreset } from '../scenario/presets.js';
+import { dialectOfVariable, scenarioPreset } from '../scenario/prepare-agent.js';
 import { hostnameOf } from '../scenario/routing.js';
 import type { AuditFactor, AuditProfile } from './design.js';
 

@@ -3,7 +3,7 @@ import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
 import { exitCodeFor } from '../report/exit-code.js';
 import { builtInCatalogue, type Catalogue } from '../scenario/factors/catalogue.js';
 import { detectNamespaces } from '../scenario/isolate.js';
-import { loadScenario, ScenarioError, validateScenario } from '../scenario/load.js';
+import { loadScenario, ScenarioError, validateScenario } from '../scenario/scenario-file.js';
 import { detectMachineSupport } from '../scenario/machine.js';
 import type { Manifest } from '../scenario/manifest.js';
 import { createProgress, type Progress } from '../scenario/progress.js';

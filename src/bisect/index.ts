@@ -13,7 +13,7 @@ import {
   type InstallOptions,
 } from '../agents/index.js';
 import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
-import { ScenarioError } from '../scenario/load.js';
+import { ScenarioError } from '../scenario/scenario-file.js';
 import { ManifestStore } from '../scenario/manifest-store.js';
 import { scenarioSecrets } from '../scenario/secrets.js';
 import { silentProgress, type Progress } from '../scenario/progress.js';

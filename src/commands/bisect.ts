@@ -2,7 +2,7 @@ import path from 'node:path';
 import { bisect, findingAtoms, type BisectResult, type ChangedFinding, type Transition } from '../bisect/index.js';
 import { UsageError, intOption, parse } from '../cli-support.js';
 import { renderFindingLine } from '../report/terminal.js';
-import { loadScenario } from '../scenario/load.js';
+import { loadScenario } from '../scenario/scenario-file.js';
 import { createProgress, silentProgress } from '../scenario/progress.js';
 import { useColor } from './findings.js';
 import { EXIT } from '../errors.js';

@@ -10,7 +10,7 @@ import { EXIT } from '../errors.js';
 export const REPORT_FILE = 'report.html';
 
 /** Diffs a run directory, writes findings.json and report.html beside the captures. */
-export async function analyse(runDir: string): Promise<{ findings: Findings; findingsFile: string; htmlFile: string }> {
+export async function diffAndWrite(runDir: string): Promise<{ findings: Findings; findingsFile: string; htmlFile: string }> {
   const findings = await diffRunDir(runDir);
   const findingsFile = await writeFindings(runDir, findings);
   const htmlFile = await writeHtml(runDir, findings);
@@ -48,7 +48,7 @@ export async function cmdDiff(args: string[]): Promise<number> {
     throw new UsageError('promptdiff diff: give exactly one run directory');
   }
   const runDir = path.resolve(positionals[0]!);
-  const { findings, findingsFile, htmlFile } = await analyse(runDir);
+  const { findings, findingsFile, htmlFile } = await diffAndWrite(runDir);
   if (values.json) process.stdout.write(renderJson(findings));
   else if (!values.quiet) {
     const explanations = await readExplanations(runDir);

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { UsageError, parse } from '../cli-support.js';
-import { mergeShards } from '../scenario/merge.js';
+import { mergeShards } from '../scenario/shards.js';
 import { EXIT } from '../errors.js';
 
 const MERGE_HELP = `Usage: promptdiff merge OUT DIR...

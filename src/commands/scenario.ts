@@ -6,10 +6,10 @@ import { renderTerminal } from '../report/terminal.js';
 import { exitCodeFor } from '../report/exit-code.js';
 import { UsageError, intOption, parse, timestamp, withInterrupt } from '../cli-support.js';
 import { checkDemo, demoPlants, demoScenarioPath } from '../scenario/demo.js';
-import { validateScenario } from '../scenario/load.js';
+import { validateScenario } from '../scenario/scenario-file.js';
 import type { Scenario } from '../scenario/schema.js';
 import type { Findings } from '../diff/index.js';
-import { analyse, terminalOptions } from './findings.js';
+import { diffAndWrite, terminalOptions } from './findings.js';
 import { EXIT } from '../errors.js';
 
 const RUN_HELP = `Usage: promptdiff run SCENARIO [options]
@@ -49,7 +49,7 @@ async function runAndReport(options: {
     }
     process.stderr.write(`${result.secrets.text(formatRunSummary(result, { diffFollows: options.diff && !options.shard }))}\n`);
     if (!options.diff || options.shard || result.exitCode !== EXIT.ok) return result.exitCode;
-    const { findings, htmlFile } = await analyse(result.outDir);
+    const { findings, htmlFile } = await diffAndWrite(result.outDir);
     process.stdout.write(renderTerminal(findings, terminalOptions()));
     process.stdout.write(`\nreport: ${htmlFile}\n`);
     if (options.verdict) {

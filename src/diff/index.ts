@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { Aligner } from './align.js';
-import { analyse } from './analyze.js';
+import { findingsOfAlignment } from './findings-of-alignment.js';
 import { FINDINGS_FORMAT, FINDINGS_VERSION, type Findings, type RunFailure, type Summary } from './findings-schema.js';
-import { exchangesFile, insideRunDir, loadManifest, readExchanges } from './load.js';
+import { exchangesFile, insideRunDir, loadManifest, readExchanges } from './run-dir.js';
 import type { Manifest, RunEntry } from '../scenario/manifest.js';
 import type { Design } from './noise.js';
 import { needlesOf } from './echo.js';
 import { UNICODE_DATA } from './unicode.js';
 
-export { InputError } from './load.js';
+export { InputError } from './run-dir.js';
 export { FindingsSchema, FINDINGS_FORMAT, FINDINGS_VERSION, FINDING_CLASSES } from './findings-schema.js';
 export type { Findings, Finding, FindingClass, Occurrence } from './findings-schema.js';
 
@@ -69,7 +69,7 @@ export async function diffRunDir(runDir: string, options: { cells?: ReadonlySet<
     runCell: new Map(compared.map((r) => [r.id, r.cell])),
     needles: (axis, value) => shows.get(axis)?.[value]?.flatMap(needlesOf) ?? needlesOf(value),
   };
-  const analysis = analyse(alignment, design, manifest.expect);
+  const analysis = findingsOfAlignment(alignment, design, manifest.expect);
 
   const perCell = manifest.cells.map((c) => compared.filter((r) => r.cell === c.id).length);
   const min = perCell.length ? Math.min(...perCell) : 0;

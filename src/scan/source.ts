@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { EXCHANGES_FILE } from '../capture/store.js';
 import type { ExchangeRecord } from '../capture/schema.js';
-import { insideRunDir, readExchanges } from '../diff/load.js';
+import { insideRunDir, readExchanges } from '../diff/run-dir.js';
 import { InputError } from '../errors.js';
 
 /** A path that holds no capture: one line, exit 2. */

@@ -4,7 +4,7 @@ import { builtInCatalogue, valueParams, type Catalogue, type Factor } from './fa
 import { definitionsOf, factorsFromDefinitions, resolveFactors } from './factors/resolve.js';
 import { baseUrlFor } from './factors/base-url.js';
 import type { MachinePlan } from './factors/index.js';
-import { ScenarioError } from './load.js';
+import { ScenarioError } from './scenario-file.js';
 import { detectMachineSupport, factorProblem, planMachine, type MachineSupport } from './machine.js';
 import type { Cell, FactorDefinition, Manifest, MachineIsolation, SkippedFactor } from './manifest.js';
 import type { NamespaceSupport } from './isolate.js';

@@ -1,4 +1,4 @@
-import { ScenarioError } from './load.js';
+import { ScenarioError } from './scenario-file.js';
 import { MANIFEST_FORMAT, type Manifest, type RunEntry } from './manifest.js';
 
 export const MANIFEST_FILE = MANIFEST_FORMAT.file;

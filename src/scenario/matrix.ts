@@ -1,5 +1,5 @@
 import type { Cell } from './manifest.js';
-import { ScenarioError } from './load.js';
+import { ScenarioError } from './scenario-file.js';
 import { designAxes, type Scenario } from './schema.js';
 
 export interface PlannedRun {

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { scenarioPreset, splitPresetArgs } from './presets.js';
+import { scenarioPreset, splitPresetArgs } from './prepare-agent.js';
 import type { Scenario } from './schema.js';
 
 export interface AgentIdentity {

@@ -9,7 +9,7 @@ import { readExchanges } from '../../src/capture/store.js';
 import { diffRunDir } from '../../src/diff/index.js';
 import { log } from '../../src/log.js';
 import { DEFAULT_STUB_SCRIPT, type StubScript } from '../../src/proxy/stub-script-definition.js';
-import { validateScenario } from '../../src/scenario/load.js';
+import { validateScenario } from '../../src/scenario/scenario-file.js';
 import { silentProgress } from '../../src/scenario/progress.js';
 import { runScenario } from '../../src/scenario/runner.js';
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureCA, packageCertsDir, resolveCertsDir, userCertsDir } from '../../src/ca/index.js';
 import { detectNamespaces } from '../../src/scenario/isolate.js';
-import { validateScenario } from '../../src/scenario/load.js';
+import { validateScenario } from '../../src/scenario/scenario-file.js';
 import { silentProgress } from '../../src/scenario/progress.js';
 import { runScenario } from '../../src/scenario/runner.js';
 import { CLI, runCli, startCli } from '../helpers/cli.js';

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadScenario, ScenarioError } from '../../src/scenario/load.js';
+import { loadScenario, ScenarioError } from '../../src/scenario/scenario-file.js';
 import { makeRunDir, removeRunDirs } from '../fixtures/diff/make-run.js';
 import { runCli } from '../helpers/cli.js';
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { diffRunDir, InputError } from '../../src/diff/index.js';
-import { mergeShards } from '../../src/scenario/merge.js';
+import { mergeShards } from '../../src/scenario/shards.js';
 import { silentProgress } from '../../src/scenario/progress.js';
 import { runScenario } from '../../src/scenario/runner.js';
 import { runAudit } from '../../src/audit/index.js';

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RUNTIME_ENV } from '../../src/scenario/env-names.js';
-import { validateScenario } from '../../src/scenario/load.js';
+import { validateScenario } from '../../src/scenario/scenario-file.js';
 import type { Manifest } from '../../src/scenario/manifest.js';
 import { runCli } from '../helpers/cli.js';
 

@@ -5,10 +5,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretValues, isSecretName } from '../../src/capture/secret-values.js';
-import { analyse } from '../../src/commands/findings.js';
+import { diffAndWrite } from '../../src/commands/findings.js';
 import type { Findings } from '../../src/diff/index.js';
 import type { Manifest } from '../../src/scenario/manifest.js';
-import { validateScenario } from '../../src/scenario/load.js';
+import { validateScenario } from '../../src/scenario/scenario-file.js';
 import { silentProgress } from '../../src/scenario/progress.js';
 import { runScenario } from '../../src/scenario/runner.js';
 import { runAudit } from '../../src/audit/index.js';
@@ -177,7 +177,7 @@ describe('secrets by value (issue 10 #5)', () => {
       progress: silentProgress,
     });
     expect(result.exitCode, JSON.stringify(result.manifest.runs.map((r) => r.message))).toBe(0);
-    const { findings } = await analyse(out);
+    const { findings } = await diffAndWrite(out);
     expect(leaks(out, [S.proxyA, S.proxyB])).toEqual([]);
     const stored = JSON.parse(await readFile(path.join(out, 'manifest.json'), 'utf8')) as Manifest;
     const urls = stored.axes.proxy_url!;

@@ -1,5 +1,5 @@
 import { distance } from '../../levenshtein.js';
-import { ScenarioError } from '../load.js';
+import { ScenarioError } from '../scenario-file.js';
 import { buildFactor, definitionOf, valueParams, type Catalogue, type Factor, type FactorDefinition } from './catalogue.js';
 
 function nearest(name: string, known: string[]): string | undefined {

@@ -8,7 +8,7 @@ import {
   type InstalledAgent,
   type InstallOptions,
 } from '../agents/index.js';
-import { ScenarioError } from './load.js';
+import { ScenarioError } from './scenario-file.js';
 import type { Manifest } from './manifest.js';
 import type { DialectName } from '../capture/schema.js';
 import type { Scenario } from './schema.js';

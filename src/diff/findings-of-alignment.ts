@@ -7,7 +7,7 @@ import { matchExpected, type ExpectRule } from './expect.js';
 import type { Finding, FindingClass, Group, Location, Occurrence } from './findings-schema.js';
 import { NEVER_EXPECTED } from './finding-classes.js';
 import { axisCondition } from '../report/wording.js';
-import { mergeSameChanges } from './merge.js';
+import { mergeSameChanges } from './same-changes.js';
 import { countCodePoints, minimalChanges } from './minimal.js';
 import { analyseField, type Design, type FieldAnalysis, type Span } from './noise.js';
 import { compareExchange } from './where.js';
@@ -358,7 +358,7 @@ class Analyzer {
   }
 }
 
-export function analyse(alignment: Alignment, design: Design, rules: ExpectRule[]): Analysis {
+export function findingsOfAlignment(alignment: Alignment, design: Design, rules: ExpectRule[]): Analysis {
   const analyzer = new Analyzer(design, rules);
   const compared = [...design.runCell.keys()];
   for (const req of alignment.values()) analyzer.request(req, compared);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { defineFormat } from '../artifact.js';
 import { isWithin } from '../safe-path.js';
-import { ScenarioError } from './load.js';
+import { ScenarioError } from './scenario-file.js';
 import { ManifestSchema, SafeId, type Manifest, type RunEntry } from './manifest.js';
 import { MANIFEST_FILE, ManifestStore } from './manifest-store.js';
 import { shardOf, type Shard } from './matrix.js';
