@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { runAudit } from '../dist/audit/index.js';
-import { validateScenario } from '../dist/scenario/load.js';
+import { validateScenario } from '../dist/scenario/scenario-file.js';
 import { silentProgress } from '../dist/scenario/progress.js';
 
 if (process.env.BENCH_SKIP_AUDIT === '1') {

@@ -21,7 +21,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { diffRunDir, writeFindings } from '../dist/diff/index.js';
 import { runExplain } from '../dist/explain/index.js';
-import { validateScenario } from '../dist/scenario/load.js';
+import { validateScenario } from '../dist/scenario/scenario-file.js';
 import { silentProgress } from '../dist/scenario/progress.js';
 import { runScenario } from '../dist/scenario/runner.js';
 

@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { startProxy } from '../dist/proxy/server.js';
-import { validateScenario } from '../dist/scenario/load.js';
+import { validateScenario } from '../dist/scenario/scenario-file.js';
 import { silentProgress } from '../dist/scenario/progress.js';
 import { runScenario } from '../dist/scenario/runner.js';
 
