@@ -141,19 +141,24 @@ export function redactJsonText(text: string, tag: Tagger, bytes = false, extra: 
     }
     return n;
   };
+  // JSON's own whitespace only: in a byte string (latin1), U+00A0 and U+0085 are bytes of UTF-8 text.
+  const isSpace = (at: number): boolean => {
+    const c = text.charCodeAt(at);
+    return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+  };
   for (;;) {
     i = text.indexOf('"', i);
     if (i < 0) break;
     const end = stringEnd(i);
     let j = end;
-    while (j < n && /\s/.test(text[j]!)) j += 1;
+    while (j < n && isSpace(j)) j += 1;
     if (text[j] !== ':') {
       i = end;
       continue;
     }
     // A key: is its value a string, and is the key a secret's name?
     let v = j + 1;
-    while (v < n && /\s/.test(text[v]!)) v += 1;
+    while (v < n && isSpace(v)) v += 1;
     if (text[v] !== '"') {
       i = v;
       continue;
@@ -165,6 +170,8 @@ export function redactJsonText(text: string, tag: Tagger, bytes = false, extra: 
     } catch {
       name = '';
     }
+    // A byte string's name is its UTF-8 bytes one per char: judged and listed as the text it is.
+    if (bytes) name = Buffer.from(name, 'latin1').toString('utf8');
     if (secretName(name, extra)) {
       let value: string;
       try {
