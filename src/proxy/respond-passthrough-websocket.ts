@@ -4,11 +4,11 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { headersToUpstream, pairsFromRaw } from '../capture/headers.js';
 import { log } from '../log.js';
-import { Exchange, type ConnectionInfo, type ExchangeSink, type RequestLike } from './exchange.js';
+import { Exchange, type ConnectionInfo, type ExchangeSink } from './exchange.js';
 import { upstreamTarget, type PassthroughOptions } from './respond-passthrough.js';
 import { refuseUpgrade } from './respond-stub.js';
 import { WebSocketTap, negotiatedDeflate } from './websocket-tap.js';
-import { TurnGrouper, recordWebSocketTurn } from './websocket-turns.js';
+import { TurnGrouper, recordWebSocketLost, recordWebSocketTurn, upgradeRequest } from './websocket-turns.js';
 
 /*
  * Passthrough of a WebSocket on the proxy's own request path (reverse route, --upstream-url):
@@ -17,10 +17,6 @@ import { TurnGrouper, recordWebSocketTurn } from './websocket-turns.js';
  * turn is recorded as over a decrypted tunnel (websocket-turns.ts). Before, http-mitm-proxy
  * relayed these and nothing of them reached the capture.
  */
-
-function requestOf(req: http.IncomingMessage): RequestLike {
-  return { url: req.url, method: req.method, httpVersion: req.httpVersion, rawHeaders: req.rawHeaders, headers: req.headers, socket: req.socket };
-}
 
 function statusHead(res: http.IncomingMessage): string {
   const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}`];
@@ -40,7 +36,7 @@ export function relayUpgrade(
   if (!conn) return void socket.destroy();
   const t = upstreamTarget(options, req, conn);
   if ('refusal' in t) return refuseUpgrade(sink, req, socket, conn, 502, t.answer);
-  const request = requestOf(req);
+  const request = upgradeRequest(req);
   const up = (t.isSSL ? https : http).request({
     method: req.method,
     host: t.hostname,
@@ -61,11 +57,7 @@ export function relayUpgrade(
     const extensions = res.headers['sec-websocket-extensions'];
     const tap = new WebSocketTap(negotiatedDeflate(Array.isArray(extensions) ? extensions[0] : extensions), (m) => turns.message(m), (message) => {
       log.warn({ url: req.url, err: message }, 'could not follow the WebSocket framing of a passthrough upgrade: relaying it unrecorded');
-      const ex = new Exchange(sink, conn, { ...request, method: 'POST' });
-      ex.recordedMethod = 'WEBSOCKET';
-      ex.setRequestBody(Buffer.alloc(0), true);
-      ex.note('request', `framing lost on this WebSocket (${message}); what followed was relayed but not recorded`);
-      ex.finish();
+      recordWebSocketLost(sink, conn, request, `framing lost on this WebSocket (${message}); what followed was relayed but not recorded`);
     });
     upstream.on('error', () => undefined);
     if (upHead.length > 0) {

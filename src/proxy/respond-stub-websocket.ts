@@ -5,7 +5,8 @@ import { detectDialect, parseSse, type RequestHead } from '../dialects/index.js'
 import type { Conversation } from '../dialects/tool-turns.js';
 import { log } from '../log.js';
 import { continued } from './stub-script.js';
-import { Exchange, type ConnectionInfo, type ExchangeSink } from './exchange.js';
+import type { ConnectionInfo, ExchangeSink } from './exchange.js';
+import { recordWebSocketLost, upgradeRequest, webSocketExchange } from './websocket-turns.js';
 import { refuseUpgrade, replyTo, type StubOptions } from './respond-stub.js';
 import { WebSocketTap, type WsMessage } from './websocket-tap.js';
 
@@ -77,9 +78,9 @@ export function answerUpgradeWithStub(sink: ExchangeSink, stub: StubOptions, req
   const send = (frame: Buffer) => {
     if (open && !socket.destroyed) socket.write(frame);
   };
+  const request = upgradeRequest(req);
   const onMessage = (m: WsMessage) => {
-    const ex = new Exchange(sink, conn, { url: req.url, method: 'POST', httpVersion: req.httpVersion, rawHeaders: req.rawHeaders, headers: req.headers, socket: req.socket }, m.at);
-    ex.recordedMethod = 'WEBSOCKET';
+    const ex = webSocketExchange(sink, conn, request, m.at);
     ex.setRequestBody(m.data, false);
     const view = ex.readExact();
     const turn = m.opcode === OP_TEXT ? turnOf(view.json) : null;
@@ -116,11 +117,7 @@ export function answerUpgradeWithStub(sink: ExchangeSink, stub: StubOptions, req
     onMessage,
     (message) => {
       log.warn({ url: req.url, err: message }, 'stub WebSocket: could not read the client\'s frames; closing');
-      const ex = new Exchange(sink, conn, { url: req.url, method: 'POST', httpVersion: req.httpVersion, rawHeaders: req.rawHeaders, headers: req.headers, socket: req.socket });
-      ex.recordedMethod = 'WEBSOCKET';
-      ex.setRequestBody(EMPTY, true);
-      ex.note('request', `WebSocket framing: ${message}`);
-      ex.finish();
+      recordWebSocketLost(sink, conn, request, `WebSocket framing: ${message}`);
       send(serverFrame(OP_CLOSE, Buffer.from([0x03, 0xea]))); // 1002 protocol error
       open = false;
       socket.end();

@@ -1,3 +1,4 @@
+import type http from 'node:http';
 import { pairsFromRaw } from '../capture/headers.js';
 import type { CaptureError } from '../capture/schema.js';
 import { Exchange, type ConnectionInfo, type ExchangeSink, type RequestLike } from './exchange.js';
@@ -40,12 +41,32 @@ export class TurnGrouper {
 
 const EMPTY = Buffer.alloc(0);
 
+/** An upgrade request as the record needs it. */
+export function upgradeRequest(req: http.IncomingMessage): RequestLike {
+  return { url: req.url, method: req.method, httpVersion: req.httpVersion, rawHeaders: req.rawHeaders, headers: req.headers, socket: req.socket };
+}
+
+/**
+ * The exchange of one WebSocket message: the dialect is found as for the HTTP request the message
+ * stands for (a POST to the handshake's path); the record says what it was.
+ */
+export function webSocketExchange(sink: ExchangeSink, conn: ConnectionInfo, request: RequestLike, at?: Date): Exchange {
+  const ex = new Exchange(sink, conn, { ...request, method: 'POST' }, at);
+  ex.recordedMethod = 'WEBSOCKET';
+  return ex;
+}
+
+/** A WebSocket whose frames could not be read: what followed is not recorded, and the record says why. */
+export function recordWebSocketLost(sink: ExchangeSink, conn: ConnectionInfo, request: RequestLike, note: string): void {
+  const ex = webSocketExchange(sink, conn, request);
+  ex.setRequestBody(EMPTY, true);
+  ex.note('request', note);
+  ex.finish();
+}
+
 /** The record of one turn; `handshake` is the server's 101 (its status and headers as sent). */
 export function recordWebSocketTurn(sink: ExchangeSink, conn: ConnectionInfo, request: RequestLike, handshake: { status: number; rawHeaders: string[] }, turn: WebSocketTurn): void {
-  // The dialect is found as for the HTTP request the message stands for (a POST to the
-  // handshake's path); the record says what it was.
-  const ex = new Exchange(sink, conn, { ...request, method: 'POST' }, turn.request?.at ?? turn.responses[0]?.at ?? new Date());
-  ex.recordedMethod = 'WEBSOCKET';
+  const ex = webSocketExchange(sink, conn, request, turn.request?.at ?? turn.responses[0]?.at ?? new Date());
   ex.setRequestBody(turn.request?.data ?? EMPTY, false);
   // Text messages as they are; binary ones (or ones that failed to inflate) as base64.
   const events = turn.responses.map((m) => (m.opcode === 1 && !m.error ? { data: m.data.toString('utf8') } : { event: 'binary', data: m.data.toString('base64') }));
