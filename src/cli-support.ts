@@ -54,6 +54,11 @@ function describeParseError(err: NodeJS.ErrnoException, options: Options): strin
   }
 }
 
+/** A comma-separated option's items, trimmed, empty ones left out. */
+export function commaList(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
 export function intOption(name: string, value: string | undefined, fallback: number, min = 0, max = 65535): number {
   if (value === undefined) return fallback;
   const n = Number(value);

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { runAudit } from '../audit/index.js';
 import { describeAudit } from '../audit/summary.js';
 import { renderTerminal } from '../report/terminal.js';
-import { UsageError, intOption, parse, timestamp, withInterrupt } from '../cli-support.js';
+import { UsageError, commaList, intOption, parse, timestamp, withInterrupt } from '../cli-support.js';
 import { scenarioName } from './scenario.js';
 import { builtInCatalogue, CATALOGUE_FILE } from '../scenario/factors/catalogue.js';
 import { FACTOR_KINDS } from '../scenario/factors/index.js';
@@ -34,7 +34,7 @@ Exit codes: 0 nothing depends on the machine, 1 findings, 2 scenario or input er
 
 function list(value: string | undefined): string[] | null {
   if (value === undefined) return null;
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = commaList(value);
   if (items.length === 0) throw new UsageError('expected a comma-separated list');
   return items;
 }

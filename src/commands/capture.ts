@@ -6,7 +6,7 @@ import { toHar } from '../capture/har.js';
 import { startProxy, ListenError, type Limits, type UpstreamMode } from '../proxy/server.js';
 import { clientEnv, formatExports, SHELLS } from '../proxy/client-env.js';
 import { flowLineWriter } from '../proxy/flow-lines.js';
-import { UsageError, parse, intOption, oneOf, toolVersion } from '../cli-support.js';
+import { UsageError, commaList, parse, intOption, oneOf, toolVersion } from '../cli-support.js';
 import { log } from '../log.js';
 
 const PROXY_HELP = `Usage: promptdiff proxy --out DIR [options]
@@ -118,7 +118,7 @@ export async function cmdProxy(args: string[]): Promise<number> {
   let passthroughOnly: string[] | undefined;
   if (values['passthrough-only'] !== undefined) {
     if (upstream !== 'passthrough') throw new UsageError('--passthrough-only only makes sense with --upstream passthrough');
-    passthroughOnly = values['passthrough-only'].split(',').map((h) => h.trim()).filter(Boolean);
+    passthroughOnly = commaList(values['passthrough-only']);
     const bad = passthroughOnly.find((h) => !/^(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+)(:\d{1,5})?$/.test(h));
     if (bad !== undefined || passthroughOnly.length === 0) throw new UsageError(`--passthrough-only: expected HOST or HOST:PORT, comma-separated${bad !== undefined ? ` (got "${bad}")` : ''}`);
   }

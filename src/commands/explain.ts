@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { UsageError, intOption, parse, withInterrupt } from '../cli-support.js';
+import { UsageError, commaList, intOption, parse, withInterrupt } from '../cli-support.js';
 import { DEFAULT_EXPLAIN_BUDGET, EXPLAIN_FILE, runExplain } from '../explain/index.js';
 import { readExplanations } from '../explain/store.js';
 import { AnchorError } from '../explain/probes.js';
@@ -73,7 +73,7 @@ export async function cmdExplain(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('promptdiff explain: give exactly one run directory (promptdiff explain RUN_DIR --finding ID)');
   if (!values.finding) throw new UsageError('promptdiff explain: --finding ID is required (promptdiff report RUN_DIR shows the ids)');
   const runDir = path.resolve(positionals[0]!);
-  const zones = values.zones?.split(',').map((z) => z.trim()).filter(Boolean);
+  const zones = values.zones === undefined ? undefined : commaList(values.zones);
   return withInterrupt(async (signal) => {
     const result = await runExplain({
       runDir,
