@@ -6,6 +6,25 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 /** Tests drive the built CLI (npm test builds first), exactly what a user runs. */
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
 
+/*
+ * Long-running CLI processes a test started (a proxy): test/setup/file-tmp.ts kills those still
+ * running when their test file is done, so a test that fails before it stops them leaves none
+ * behind (each one holds a test CA's key and a capture open in the file's temporary directory).
+ */
+const owned = new Set<ChildProcess>();
+
+/** Registers a long-running child to be killed, if still running, when its test file ends. */
+export function own<C extends ChildProcess>(child: C): C {
+  owned.add(child);
+  child.once('exit', () => owned.delete(child));
+  return child;
+}
+
+export function killOwned(): void {
+  for (const child of owned) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  owned.clear();
+}
+
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -33,7 +52,7 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
 /** Starts a long-running CLI command and resolves once stdout matches `ready`. */
 export function startCli(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<{ child: ChildProcess; match: RegExpMatchArray; output: () => { stdout: string; stderr: string } }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, PROMPTDIFF_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = own(spawn(process.execPath, [CLI, ...args], { env: { ...process.env, PROMPTDIFF_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] }));
     let stdout = '';
     let stderr = '';
     const output = () => ({ stdout, stderr });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { Duplex } from 'node:stream';
 import { ensureCA, LeafIssuer } from '../../src/ca/index.js';
-import { CLI } from './cli.js';
+import { CLI, own } from './cli.js';
 import { connectTunnel } from './clients.js';
 
 /*
@@ -77,10 +77,12 @@ export async function standInApi(dirs: string[], handler: http.RequestListener, 
 }
 
 export async function startCliProxy(o: { out: string; certsDir: string; args?: string[]; port?: number }): Promise<CliProxy> {
-  const child = spawn(process.execPath, [CLI, 'proxy', '--port', String(o.port ?? 0), '--out', o.out, '--certs', o.certsDir, ...(o.args ?? [])], {
-    env: { ...process.env, PROMPTDIFF_LOG_LEVEL: process.env.PROMPTDIFF_LOG_LEVEL ?? 'error' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = own(
+    spawn(process.execPath, [CLI, 'proxy', '--port', String(o.port ?? 0), '--out', o.out, '--certs', o.certsDir, ...(o.args ?? [])], {
+      env: { ...process.env, PROMPTDIFF_LOG_LEVEL: process.env.PROMPTDIFF_LOG_LEVEL ?? 'error' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
