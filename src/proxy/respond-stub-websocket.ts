@@ -50,19 +50,12 @@ function headOf(req: http.IncomingMessage): RequestHead {
   return { method: 'POST', path: req.url ?? '/', headers: req.headers };
 }
 
-/** Whether the stub can be the peer of this upgrade: a WebSocket to an API whose dialect runs over one. */
-export function stubTakesUpgrade(req: http.IncomingMessage): boolean {
-  return (
-    /^websocket$/i.test(String(req.headers.upgrade ?? '').trim()) &&
-    typeof req.headers['sec-websocket-key'] === 'string' &&
-    detectDialect(headOf(req))?.websocketTurn !== undefined
-  );
-}
-
 export function answerUpgradeWithStub(sink: ExchangeSink, stub: StubOptions, req: http.IncomingMessage, socket: Duplex, head: Buffer, conn: ConnectionInfo | undefined): void {
+  // The stub can be the peer only of a WebSocket to an API whose dialect runs over one.
   const dialect = detectDialect(headOf(req));
   const turnOf = dialect?.websocketTurn;
-  if (!conn || !turnOf || !stubTakesUpgrade(req)) return refuseUpgrade(sink, req, socket, conn);
+  const isWebSocket = /^websocket$/i.test(String(req.headers.upgrade ?? '').trim()) && typeof req.headers['sec-websocket-key'] === 'string';
+  if (!conn || !turnOf || !isWebSocket) return refuseUpgrade(sink, req, socket, conn);
   const accept = createHash('sha1')
     .update(`${String(req.headers['sec-websocket-key'])}${ACCEPT_GUID}`)
     .digest('base64');
