@@ -116,3 +116,8 @@ export function responseHeadersOut(raw: string[]): string[] {
   }
   return out ?? raw;
 }
+
+/** A response's status line and header block as written on a raw socket (an upgrade's answer). */
+export function responseHead(status: number, reason: string, headers: HeaderList): string {
+  return `HTTP/1.1 ${status} ${reason}\r\n${headers.map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`;
+}

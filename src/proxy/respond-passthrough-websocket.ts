@@ -2,7 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { headersToUpstream, pairsFromRaw } from '../capture/headers.js';
+import { headersToUpstream, pairsFromRaw, responseHead } from '../capture/headers.js';
 import { log } from '../log.js';
 import { Exchange, type ConnectionInfo, type ExchangeSink } from './exchange.js';
 import { upstreamTarget, type PassthroughOptions } from './respond-passthrough.js';
@@ -17,12 +17,6 @@ import { TurnGrouper, recordWebSocketLost, recordWebSocketTurn, upgradeRequest }
  * turn is recorded as over a decrypted tunnel (websocket-turns.ts). Before, http-mitm-proxy
  * relayed these and nothing of them reached the capture.
  */
-
-function statusHead(res: http.IncomingMessage): string {
-  const lines = [`HTTP/1.1 ${res.statusCode ?? 502} ${res.statusMessage ?? ''}`];
-  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) lines.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
-  return `${lines.join('\r\n')}\r\n\r\n`;
-}
 
 export function relayUpgrade(
   sink: ExchangeSink,
@@ -51,7 +45,7 @@ export function relayUpgrade(
   socket.on('error', () => undefined);
 
   up.on('upgrade', (res: http.IncomingMessage, upstream: Duplex, upHead: Buffer) => {
-    socket.write(statusHead(res));
+    socket.write(responseHead(res.statusCode ?? 502, res.statusMessage ?? '', pairsFromRaw(res.rawHeaders)));
     const handshake = { status: res.statusCode ?? 101, rawHeaders: res.rawHeaders };
     const turns = new TurnGrouper((turn) => recordWebSocketTurn(sink, conn, request, handshake, turn));
     const extensions = res.headers['sec-websocket-extensions'];
@@ -99,7 +93,7 @@ export function relayUpgrade(
     const ex = new Exchange(sink, conn, request);
     ex.setRequestBody(Buffer.alloc(0), false);
     const chunks: Buffer[] = [];
-    socket.write(statusHead(res));
+    socket.write(responseHead(res.statusCode ?? 502, res.statusMessage ?? '', pairsFromRaw(res.rawHeaders)));
     res.on('data', (c: Buffer) => {
       chunks.push(c);
       socket.write(c);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { responseHead } from '../capture/headers.js';
 import type http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { detectDialect, parseSse, type RequestHead } from '../dialects/index.js';
@@ -65,7 +66,7 @@ export function answerUpgradeWithStub(sink: ExchangeSink, stub: StubOptions, req
     ['connection', 'Upgrade'],
     ['sec-websocket-accept', accept],
   ];
-  socket.write(`HTTP/1.1 101 Switching Protocols\r\n${handshake.map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`);
+  socket.write(responseHead(101, 'Switching Protocols', handshake));
   let last: Conversation | undefined;
   let open = true;
   const send = (frame: Buffer) => {
