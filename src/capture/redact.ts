@@ -1,7 +1,6 @@
 import type { HeaderList } from './schema.js';
-import { isSecretField } from './secret-values.js';
+import { REDACTED, isSecretField } from './secret-values.js';
 
-export const REDACTED = '[redacted]';
 
 /** Header names whose values are credentials. Matched case-insensitively. */
 const SECRET_HEADERS = new Set([
