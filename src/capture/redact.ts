@@ -1,7 +1,6 @@
 import type { HeaderList } from './schema.js';
 import { REDACTED, isSecretField } from './secret-values.js';
 
-
 /** Header names whose values are credentials. Matched case-insensitively. */
 const SECRET_HEADERS = new Set([
   'authorization',
