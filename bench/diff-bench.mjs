@@ -148,8 +148,9 @@ function makeRecord(runId, seq, cell, session, base) {
     ['x-request-id', randomUUID()],
     ['content-length', String(Buffer.byteLength(body))],
   ];
+  // A capture record as promptdiff writes it (src/capture/schema.ts, version 2: the body's bytes as base64).
   return {
-    v: 1,
+    v: 2,
     id: `${seq}-${runId}`,
     seq,
     run: runId,
@@ -165,20 +166,9 @@ function makeRecord(runId, seq, cell, session, base) {
       path: '/v1/messages',
       httpVersion: '1.1',
       headers,
-      body: { encoding: 'utf8', text: body, wireSize: Buffer.byteLength(body), size: Buffer.byteLength(body) },
+      body: { base64: Buffer.from(body, 'utf8').toString('base64'), wireSize: Buffer.byteLength(body), size: Buffer.byteLength(body) },
     },
     redacted: [],
-    dialect: 'anthropic-messages',
-    parsed: {
-      dialect: 'anthropic-messages',
-      endpoint: 'messages',
-      model: 'claude-sonnet-4-5',
-      stream: true,
-      system: [system],
-      messages: [],
-      tools: [],
-      metadata: {},
-    },
     response: null,
     errors: [],
   };

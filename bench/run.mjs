@@ -400,7 +400,10 @@ async function checkCapture(outDir, expected) {
   } catch {
     return { lines, expected, exact: false, ok: false, bytes: 0 };
   }
-  const exact = last.request.body.encoding === 'utf8' && Buffer.from(last.request.body.text, 'utf8').equals(last.request.path.startsWith('/sse') ? SSE_BODY : BODY);
+  // Version 2 stores the bytes (base64); version 1 (a BENCH_AB build before raw-first) stored text.
+  const body = last.request.body;
+  const bytes = typeof body.base64 === 'string' ? Buffer.from(body.base64, 'base64') : body.encoding === 'utf8' ? Buffer.from(body.text, 'utf8') : null;
+  const exact = bytes !== null && bytes.equals(last.request.path.startsWith('/sse') ? SSE_BODY : BODY);
   return { lines, expected, exact, ok: lines === expected && exact, bytes: (await stat(file)).size };
 }
 

@@ -21,6 +21,7 @@ Commands:
   proxy --out DIR [--port P]   intercepting proxy: record every exchange to DIR/exchanges.jsonl
   env --port P                 print the variables that point a client at the proxy
   har DIR                      export DIR/exchanges.jsonl as HAR 1.2 on stdout
+  show DIR [--json]            one line per captured exchange / each exchange as read (bodies as text, parsed view)
   ca init | ca path            create the interception CA / print its certificate's path
 
 Run 'promptdiff <command> --help' for a command's options.
@@ -35,6 +36,7 @@ const COMMANDS: Record<string, () => Promise<Handler>> = {
   proxy: async () => (await import('./commands/capture.js')).cmdProxy,
   env: async () => (await import('./commands/capture.js')).cmdEnv,
   har: async () => (await import('./commands/capture.js')).cmdHar,
+  show: async () => (await import('./commands/capture.js')).cmdShow,
   run: async () => (await import('./commands/scenario.js')).cmdRun,
   audit: async () => (await import('./commands/audit.js')).cmdAudit,
   factors: async () => (await import('./commands/audit.js')).cmdFactors,

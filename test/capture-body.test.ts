@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { createHash } from 'node:crypto';
 import zlib from 'node:zlib';
-import { BodyBuffer, captureBody, decodeBody, decodeBodySlow, utf8Prefix } from '../src/capture/body.js';
+import { BodyBuffer, bodyView, captureBody, decodeBody, decodeBodySlow, utf8Prefix } from '../src/capture/body.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -59,7 +59,11 @@ describe('a truncated body in the record', () => {
   it('stays text when the cut went through a character, and carries the wire size and hash', () => {
     const wire = Buffer.from('ab\u00e9\u00e9');
     expect(utf8Prefix(wire.subarray(0, 5)).toString()).toBe('ab\u00e9');
-    const body = captureBody({ wire: wire.subarray(0, 5), overflow: { size: 6, sha256: sha(wire) }, limit: 5 });
+    const stored = captureBody({ wire: wire.subarray(0, 5), overflow: { size: 6, sha256: sha(wire) }, limit: 5 });
+    // Stored: the five bytes as they came; read: the text without the character the cut went through.
+    expect(stored).toMatchObject({ size: 5, wireSize: 6, truncated: true, sha256: sha(wire) });
+    expect(stored.base64.bytes.equals(wire.subarray(0, 5))).toBe(true);
+    const body = bodyView(stored);
     expect(body).toMatchObject({ encoding: 'utf8', text: 'ab\u00e9', size: 4, wireSize: 6, truncated: true, sha256: sha(wire) });
   });
 });

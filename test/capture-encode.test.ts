@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LineEncoder } from '../src/capture/encode.js';
+import { LineEncoder, RawBytes } from '../src/capture/encode.js';
 import { toText } from '../src/capture/body.js';
 
 /** A small deterministic PRNG, so a failure reproduces. */
@@ -34,59 +34,20 @@ describe('capture line encoding', () => {
     const rnd = prng(42);
     const lengths = [0, 5, 1023, 1024, 1025, 3000, 20000, 70000];
     const str = () => randomString(rnd, lengths[rnd(lengths.length)]! + rnd(3));
+    const bytes = () => Buffer.from(Array.from({ length: lengths[rnd(lengths.length)]! }, () => rnd(256)));
     const enc = new LineEncoder();
     for (let i = 0; i < 600; i++) {
       const record = {
-        v: 1,
+        v: 2,
         skipped: undefined,
-        request: { headers: [['a', str()], ['b', str()]], body: { encoding: 'utf8', text: str(), wireSize: 3, size: 4 } },
-        parsed: {
-          system: [str(), str()],
-          messages: Array.from({ length: rnd(4) }, () => ({ role: 'user', text: str(), parts: ['text'] })),
-          metadata: { n: 1.5, nan: NaN, d: new Date(0), nested: { deep: [str(), undefined] } },
-        },
-        response: rnd(3) === 0 ? null : { body: { text: str() }, sse: [{ data: str() }] },
+        request: { headers: [['a', str()], ['b', str()]], body: { base64: new RawBytes(bytes()), wireSize: 3, size: 4 } },
+        metadata: { n: 1.5, nan: NaN, d: new Date(0), nested: { deep: [str(), undefined] } },
+        response: rnd(3) === 0 ? null : { body: { base64: new RawBytes(bytes()) }, messages: [{ data: str() }] },
       };
       const expected = JSON.stringify(record);
       const { line, slab } = enc.encode(record);
       expect(line.equals(Buffer.from(`${expected}\n`, 'utf8'))).toBe(true);
       expect(JSON.stringify(record)).toBe(expected); // the record is left as it was
-      enc.release(slab);
-    }
-  });
-
-  it('escapes like JSON.stringify at every density of escapes, either side of the switch to V8', () => {
-    const enc = new LineEncoder();
-    const specials = ['"', '\\', '\n', '\u0000', '\u001f', '\t'];
-    for (const every of [0, 4096, 512, 300, 256, 200, 64, 10, 1]) {
-      for (const [k, sp] of specials.entries()) {
-        let s = '';
-        for (let i = 0; s.length < 20_000; i++) s += every && i % every === 0 ? sp : i % 97 === 0 ? '\u00e9' : 'a';
-        // Few escapes overall, but in clusters: short runs between them.
-        const clustered = s.replace(/a{40}/g, (m, at: number) => (at % 1000 < 40 ? `ab${sp}c\u00e9${sp}${sp}d${m.slice(8)}` : m));
-        for (const text of [s, `${s}\u4e2d`, s.slice(0, 20_000 - k), clustered]) {
-          const { line, slab } = enc.encode({ t: text, u: [text.slice(3)] });
-          expect(line.equals(Buffer.from(`${JSON.stringify({ t: text, u: [text.slice(3)] })}\n`, 'utf8'))).toBe(true);
-          enc.release(slab);
-        }
-      }
-    }
-  });
-
-  it('falls back to JSON.stringify for frozen records, placeholder look-alikes and huge strings', () => {
-    const enc = new LineEncoder();
-    const cases: unknown[] = [
-      Object.freeze({ a: 'x'.repeat(5000), b: Object.freeze(['"'.repeat(2000)]) }),
-      { a: '\u0001promptdiff-splice-0'.repeat(100), b: 'y'.repeat(2000) },
-      { t: 'z'.repeat(2000), u: JSON.stringify('\u0001promptdiff-splice-0') },
-      ['q'.repeat(4000)],
-      'w'.repeat(3000),
-      { big: '\u00e9'.repeat(200_000) },
-      { huge: 'a\n'.repeat(600_000) },
-    ];
-    for (const c of cases) {
-      const { line, slab } = enc.encode(c);
-      expect(line.equals(Buffer.from(`${JSON.stringify(c)}\n`, 'utf8'))).toBe(true);
       enc.release(slab);
     }
   });

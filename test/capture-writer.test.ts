@@ -19,11 +19,10 @@ function draft(text: string): RecordDraft {
     client: { address: '127.0.0.1', port: 1 },
     tunnel: null,
     request: { method: 'POST', url: 'http://127.0.0.1/x', host: '127.0.0.1', path: '/x', httpVersion: '1.1', headers: [], contentEncoding: undefined, body: Buffer.from(text), incomplete: false },
-    view: null,
+    dialect: null,
     response: null,
     errors: [],
     keepSecrets: false,
-    bytesText: true,
   });
 }
 
@@ -72,6 +71,6 @@ describe('capture writer', () => {
     expect(errors).toEqual(['bad record']);
     expect(w.lostLines).toBe(1);
     const lines = (await readFile(path.join(dir, EXCHANGES_FILE), 'utf8')).trim().split('\n');
-    expect(lines.map((l) => (JSON.parse(l) as { request: { body: { text: string } } }).request.body.text)).toEqual(['one', 'three']);
+    expect(lines.map((l) => Buffer.from((JSON.parse(l) as { request: { body: { base64: string } } }).request.body.base64, 'base64').toString('utf8'))).toEqual(['one', 'three']);
   });
 });

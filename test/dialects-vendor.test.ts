@@ -242,8 +242,13 @@ describe('vendor APIs through the proxy', () => {
     expect(records[1]!.parsed!.tools.map((t) => t.name)).toEqual(['view']);
     expect(records[2]!.parsed!.metadata['x-amp-device-fingerprint']).toBe(AMP_HEADERS['x-amp-device-fingerprint']);
     for (const r of records) expect(r.errors).toEqual([]);
-    const stored = await readFile(path.join(out, 'exchanges.jsonl'), 'utf8');
-    expect(stored).toContain('Say hello.');
-    expect(stored).not.toContain('pt-not-a-real-token');
+    // Stored: the lines as written, and every body's bytes (base64 in the line) decoded.
+    const lines = (await readFile(path.join(out, 'exchanges.jsonl'), 'utf8')).trim().split('\n');
+    const bodies = lines.flatMap((l) => {
+      const r = JSON.parse(l) as { request: { body: { base64: string } }; response: { body: { base64: string } } | null };
+      return [r.request.body, r.response?.body].map((b) => (b ? Buffer.from(b.base64, 'base64').toString('utf8') : ''));
+    });
+    expect(bodies.join('\n')).toContain('Say hello.');
+    for (const text of [...lines, ...bodies]) expect(text).not.toContain('pt-not-a-real-token');
   });
 });

@@ -619,9 +619,10 @@ describe('diffRunDir: alignment', () => {
     // Two request lines, two values: the same prefix on each is one value change per request line.
     expect(got).toEqual([
       'invisible body.system[0].text ANTHROPIC_BASE_URL /v1/messages',
-      'value-change request.line ANTHROPIC_BASE_URL /v1/messages',
       'value-change request.line ANTHROPIC_BASE_URL /v1/messages/count_tokens',
-      'echo headers.host ANTHROPIC_BASE_URL /v1/messages',
+      'value-change request.line ANTHROPIC_BASE_URL /v1/messages',
+      // The host is the same echo in both requests; it is told under the first in order (count_tokens, as the dialect reads its path).
+      'echo headers.host ANTHROPIC_BASE_URL /v1/messages/count_tokens',
     ]);
     expect(f.findings[3]!.locations).toHaveLength(2);
     for (const line of f.findings.slice(1, 3)) {

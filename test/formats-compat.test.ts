@@ -6,6 +6,7 @@ import { INSTALL_MARKER_FORMAT } from '../src/agents/install.js';
 import { AUDIT_FORMAT } from '../src/audit/schema.js';
 import { BISECT_FORMAT } from '../src/bisect/schema.js';
 import { readExchanges } from '../src/capture/store.js';
+import type { ExchangeRecord } from '../src/capture/schema.js';
 import { diffRunDir } from '../src/diff/index.js';
 import { FINDINGS_FORMAT } from '../src/diff/findings-schema.js';
 import { EXPLAIN_FORMAT } from '../src/explain/schema.js';
@@ -61,6 +62,42 @@ describe('version-1 files read through today\'s readers', () => {
     }
     expect([...(await readExplanations(at('run'))).keys()]).toEqual(['f-6c431e3f51']);
     expect((await readShardFile(at('shard')))?.shard).toBe('1/2');
+  });
+
+  it('version-1 captures migrate to bytes whose derived view is the view version 1 stored beside them', async () => {
+    // Version 1 built the parsed view on the proxy's hot path and stored it; version 2 stores the
+    // bytes and derives it when read (src/capture/view.ts). Both must read an exchange alike.
+    let compared = 0;
+    for (const run of ['c001-r1', 'c001-r2', 'c002-r1', 'c002-r2']) {
+      const lines = (await readFile(at('run', 'runs', run, 'exchanges.jsonl'), 'utf8')).trim().split('\n');
+      const { records } = await readExchanges(at('run', 'runs', run));
+      lines.forEach((line, i) => {
+        const old = JSON.parse(line) as ExchangeRecord & { v: number };
+        const now = records[i]!;
+        expect(old.v).toBe(1);
+        expect(now.request.body).toEqual(old.request.body);
+        expect(now.dialect).toBe(old.dialect);
+        expect(now.parsed).toEqual(old.parsed);
+        expect(now.response).toEqual(old.response);
+        expect(now.errors).toEqual(old.errors);
+        compared += 1;
+      });
+    }
+    expect(compared).toBeGreaterThan(4);
+  });
+
+  it('version-2 captures read through today\'s reader (test/fixtures/formats/v2)', async () => {
+    const { records, tornTail } = await readExchanges(path.join(import.meta.dirname, 'fixtures', 'formats', 'v2', 'capture'));
+    expect(tornTail).toBe(false);
+    expect(records.map((r) => [r.dialect, r.parsed?.model, r.stubTurn?.index ?? null])).toEqual([
+      ['anthropic-messages', 'claude-haiku-4-5', null],
+      ['anthropic-messages', 'claude-sonnet-4-5', 0],
+      ['anthropic-messages', 'claude-sonnet-4-5', 1],
+      ['anthropic-messages', 'claude-sonnet-4-5', 2],
+      ['anthropic-messages', 'claude-sonnet-4-5', 3],
+    ]);
+    expect(records[2]!.parsed!.messages.at(-1)!.text).toContain('42-probe');
+    expect(records[1]!.response!.sse!.length).toBeGreaterThan(3);
   });
 
   it('a version-1 run directory still diffs to its planted finding', async () => {

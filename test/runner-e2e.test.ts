@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, test } from 'vitest';
 import type { ExchangeRecord } from '../src/capture/schema.js';
+import { readExchanges } from '../src/capture/store.js';
 import { validateScenario } from '../src/scenario/scenario-file.js';
 import type { Manifest, RunEntry } from '../src/scenario/manifest.js';
 import { silentProgress, type Progress } from '../src/scenario/progress.js';
@@ -25,8 +26,7 @@ beforeAll(async () => {
 });
 
 async function exchanges(outDir: string, run: RunEntry): Promise<ExchangeRecord[]> {
-  const text = await readFile(path.join(outDir, 'runs', run.id, 'exchanges.jsonl'), 'utf8');
-  return text.trim().split('\n').map((l) => JSON.parse(l) as ExchangeRecord);
+  return (await readExchanges(path.join(outDir, 'runs', run.id))).records;
 }
 
 function cellOf(manifest: Manifest, run: RunEntry): Record<string, string> {

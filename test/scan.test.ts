@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllow, ScanReportSchema, scanPath, type ScanReport } from '../src/scan/index.js';
 import { judgeText, emptyLegitimate } from '../src/scan/judge.js';
 import { renderScan } from '../src/scan/render.js';
+import { storedOf } from '../src/capture/view.js';
 import { makeExchange, makeRunDir, removeRunDirs } from './fixtures/diff/make-run.js';
 import { CHINESE, SYSTEM, writeScanCapture } from './fixtures/scan/capture.js';
 import { runCli } from './helpers/cli.js';
@@ -129,7 +130,7 @@ describe('promptdiff scan CLI', () => {
     expect(found.code).toBe(1);
     expect(ScanReportSchema.parse(JSON.parse(found.stdout)).groups).toHaveLength(6);
     const clean = path.join(tmpdir(), 'scan-clean.jsonl');
-    await writeFile(clean, `${JSON.stringify({ ...makeExchange({ user: CHINESE }, 1, 'r'), run: null })}\n`);
+    await writeFile(clean, `${JSON.stringify(storedOf({ ...makeExchange({ user: CHINESE }, 1, 'r'), run: null }))}\n`);
     const none = await runCli(['scan', clean]);
     expect(none.code, none.stderr).toBe(0);
     expect(none.stdout).toMatch(/^promptdiff scan: nothing suspicious · 1 exchange · /);

@@ -1,3 +1,4 @@
+import { readExchanges } from '../src/capture/store.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -107,8 +108,7 @@ describe('stub_script in the scenario schema', () => {
 });
 
 async function records(outDir: string, run: RunEntry): Promise<ExchangeRecord[]> {
-  const text = await readFile(path.join(outDir, 'runs', run.id, 'exchanges.jsonl'), 'utf8');
-  return text.trim().split('\n').map((l) => JSON.parse(l) as ExchangeRecord);
+  return (await readExchanges(path.join(outDir, 'runs', run.id))).records;
 }
 
 function scenarioWith(name: string, extra: Record<string, unknown>) {

@@ -2,8 +2,8 @@ import { createHash, type Hash } from 'node:crypto';
 import { isAscii, isUtf8, transcode } from 'node:buffer';
 import zlib from 'node:zlib';
 import { Decompress as ZstdStream, decompress as zstdDecompress } from 'fzstd';
-import type { Body, BodyDraft } from './schema.js';
-import { Utf8Text } from './encode.js';
+import type { Body, BodyDraft, StoredBody } from './schema.js';
+import { RawBytes } from './encode.js';
 
 /**
  * How much of one body a record keeps, on the wire and once decoded: past it the record keeps the
@@ -304,14 +304,6 @@ export function toText(data: Buffer): string | null {
 }
 
 /**
- * The bytes as text for the capture only, without decoding them: a Utf8Text when they are valid
- * UTF-8 (toText would return a string), else null.
- */
-export function toTextBytes(data: Buffer): Utf8Text | null {
-  return isUtf8(data) ? new Utf8Text(data) : null;
-}
-
-/**
  * The first bytes of a longer body, without the end of a character the cut went through: a
  * truncated UTF-8 body stays text. Unchanged when no shorter prefix (by at most 3 bytes) is UTF-8.
  */
@@ -324,13 +316,6 @@ export function utf8Prefix(data: Buffer): Buffer {
   return data;
 }
 
-/** A body after content decoding, for callers that already decoded it (saves doing it twice). */
-export interface DecodedBody {
-  bytes: Buffer;
-  /** The bytes as text when they are valid UTF-8 (toText or toTextBytes), else null. */
-  text: string | Utf8Text | null;
-}
-
 export interface BodyInput {
   /** The bytes as they arrived: all of them, or the first ones when `overflow` is set. */
   wire: Buffer;
@@ -340,23 +325,19 @@ export interface BodyInput {
   incomplete?: boolean;
   /** What decoding `wire` gave, when the caller already knows (decodeBody, decodeBodySlow). */
   decoding?: Decoding | undefined;
-  /** With a successful `decoding`: its bytes as text, when the caller already has it (toText or toTextBytes). */
-  text?: string | Utf8Text | null | undefined;
-  /** Valid UTF-8 text is kept as its bytes (Utf8Text) for the encoder. */
-  asBytes?: boolean;
   limit?: number;
 }
 
 /**
- * A body as stored: exact text when it is UTF-8, base64 otherwise; decoding failures keep the raw
- * bytes. A body longer than the limit, on the wire or once decoded, keeps its first bytes, with
- * `truncated`, the size on the wire and the SHA-256 of its wire bytes.
+ * A body as stored: its bytes after content decoding; decoding failures keep the wire bytes. A
+ * body longer than the limit, on the wire or once decoded, keeps its first bytes, with `truncated`,
+ * the size on the wire and the SHA-256 of its wire bytes. Nothing is read into the bytes here.
  */
 export function captureBody(input: BodyInput): BodyDraft {
   const { wire, overflow } = input;
   const limit = input.limit ?? DEFAULT_BODY_LIMIT;
   const contentEncoding = input.contentEncoding;
-  const base: Pick<BodyDraft, 'wireSize'> & Partial<BodyDraft> = { wireSize: overflow?.size ?? wire.length };
+  const base: Omit<BodyDraft, 'base64' | 'size'> = { wireSize: overflow?.size ?? wire.length };
   if (input.incomplete) base.incomplete = true;
   const d = input.decoding ?? decodeBody(wire, contentEncoding, limit, overflow !== undefined) ?? { error: `content-encoding ${contentEncoding}: decodes to more than ${limit} bytes` };
   const mark = (truncated: boolean) => {
@@ -366,18 +347,29 @@ export function captureBody(input: BodyInput): BodyDraft {
   };
   if ('error' in d) {
     mark(overflow !== undefined);
-    return { ...base, encoding: 'base64', text: wire.toString('base64'), size: wire.length, decodeError: d.error } as BodyDraft;
+    return { ...base, base64: new RawBytes(wire), size: wire.length, decodeError: d.error };
   }
   if (contentEncoding && contentEncoding.toLowerCase() !== 'identity') base.contentEncoding = contentEncoding;
   mark(d.truncated);
-  const bytes = d.truncated ? utf8Prefix(d.bytes) : d.bytes;
-  const text = input.decoding && input.text !== undefined && bytes === d.bytes ? input.text : input.asBytes ? toTextBytes(bytes) : toText(bytes);
-  return {
-    ...base,
-    encoding: text === null ? 'base64' : 'utf8',
-    text: text ?? bytes.toString('base64'),
-    size: bytes.length,
-  } as BodyDraft;
+  return { ...base, base64: new RawBytes(d.bytes), size: d.bytes.length };
+}
+
+/** A stored body's bytes. */
+export function storedBytes(body: StoredBody | BodyDraft): Buffer {
+  return body.base64 instanceof RawBytes ? body.base64.bytes : Buffer.from(body.base64, 'base64');
+}
+
+/**
+ * A stored body as readers see it: the bytes as text when they are UTF-8 (a truncated body's text
+ * without the end of the character the cut went through), else base64, as are the wire bytes of a
+ * body that failed to decode.
+ */
+export function bodyView(body: StoredBody | BodyDraft, bytes: Buffer = storedBytes(body)): Body {
+  const { base64: _bytes, ...facts } = body;
+  const held = body.truncated ? utf8Prefix(bytes) : bytes;
+  // Bytes that failed to decode are the wire's, not the body's text, even when they read as UTF-8.
+  const text = body.decodeError === undefined ? toText(held) : null;
+  return text === null ? { ...facts, encoding: 'base64', text: bytes.toString('base64'), size: bytes.length } : { ...facts, encoding: 'utf8', text, size: held.length };
 }
 
 /** The stored body's bytes (after content decoding). */

@@ -1,13 +1,44 @@
 import { z } from 'zod';
-import type { ByteStrings, Utf8Text } from './encode.js';
+import type { RawBytes } from './encode.js';
 
-/** Bump when a stored field changes meaning; readers migrate older versions in store.ts. */
-export const CAPTURE_VERSION = 1;
+/**
+ * Bump when a stored field changes meaning; readers migrate older versions in store.ts.
+ * Version 2: raw-first. A record stores the bytes and what the proxy saw of the exchange (framing,
+ * timing, errors, redactions); the dialect's reading of it is derived when read (capture/view.ts).
+ */
+export const CAPTURE_VERSION = 2;
 
 /** Headers are kept as sent: order, repeated names and the client's spelling of each name. */
 export const HeaderList = z.array(z.tuple([z.string(), z.string()]));
 export type HeaderList = z.infer<typeof HeaderList>;
 
+/** A body as stored: its bytes, and what is known about how they arrived. */
+export const StoredBody = z.object({
+  /**
+   * The bytes, base64: after content decoding (see contentEncoding), or as on the wire when that
+   * failed (decodeError). Base64 because it is exact for any bytes and written natively, ~10× faster
+   * than escaping the text as a JSON string; readers decode it (capture/view.ts), and
+   * `promptdiff show --json` prints records with bodies as text.
+   */
+  base64: z.string(),
+  /** Bytes on the wire, before content decoding. */
+  wireSize: z.number().int().nonnegative(),
+  /** Bytes held (the length of what `base64` decodes to). */
+  size: z.number().int().nonnegative(),
+  /** Content-Encoding that was removed to produce the bytes (gzip, deflate, br, zstd), if any. */
+  contentEncoding: z.string().optional(),
+  /** Why decoding failed; the bytes are then the wire bytes. */
+  decodeError: z.string().optional(),
+  /** The sender went away before the body was complete. */
+  incomplete: z.boolean().optional(),
+  /** The body was larger than the capture limit (on the wire, or once decoded): only its first `size` bytes are held. */
+  truncated: z.boolean().optional(),
+  /** For a truncated body: SHA-256 (hex) of all of its bytes on the wire, to tell two bodies apart. */
+  sha256: z.string().optional(),
+});
+export type StoredBody = z.infer<typeof StoredBody>;
+
+/** A body as readers see it (derived from a StoredBody): text when the bytes are UTF-8. */
 export const Body = z.object({
   /** utf8: `text` is the body exactly, code point for code point. base64: not valid UTF-8 (or binary). */
   encoding: z.enum(['utf8', 'base64']),
@@ -107,7 +138,7 @@ export const StubTurn = z.object({
 });
 export type StubTurn = z.infer<typeof StubTurn>;
 
-export const ExchangeRecord = z.object({
+const Common = {
   v: z.literal(CAPTURE_VERSION),
   /** Unique within a capture directory: `<seq>-<random>`. */
   id: z.string(),
@@ -121,55 +152,77 @@ export const ExchangeRecord = z.object({
   route: z.enum(['forward', 'reverse']),
   client: z.object({ address: z.string(), port: z.number().int() }),
   /** For forward TLS: the CONNECT target and the SNI the client sent. */
-  tunnel: z
-    .object({ target: z.string(), sni: z.string().nullable(), tls: z.boolean() })
-    .nullable(),
-  request: z.object({
-    method: z.string(),
-    /** Absolute URL as the client addressed it (scheme from the route, host from CONNECT/Host). */
-    url: z.string(),
-    host: z.string(),
-    path: z.string(),
-    httpVersion: z.string(),
-    headers: HeaderList,
-    body: Body,
-  }),
-  /**
-   * What was redacted before storing: header names (their values became "[redacted]"), `query:NAME`
-   * for URL parameters, and `body:NAME` / `response.body:NAME` for JSON body fields whose string
-   * value became its tag "[redacted:<8 hex>]" (capture/secret-values.ts: equal values, equal tags).
-   */
-  redacted: z.array(z.string()),
-  dialect: DialectName,
-  parsed: ParsedRequest.nullable(),
+  tunnel: z.object({ target: z.string(), sni: z.string().nullable(), tls: z.boolean() }).nullable(),
+};
+
+const RequestLine = {
+  /** WEBSOCKET for one turn of a WebSocket (a client message and the server messages after it), read as a POST to the handshake's path. */
+  method: z.string(),
+  /** Absolute URL as the client addressed it (scheme from the route, host from CONNECT/Host). */
+  url: z.string(),
+  host: z.string(),
+  path: z.string(),
+  httpVersion: z.string(),
+  headers: HeaderList,
+};
+
+/**
+ * What was redacted before storing: header names (their values became "[redacted]"), `query:NAME`
+ * for URL parameters, and `body:NAME` / `response.body:NAME` for JSON body fields whose string
+ * value became its tag "[redacted:<8 hex>]" (capture/secret-values.ts: equal values, equal tags).
+ */
+const Redacted = z.array(z.string());
+
+/** One line of exchanges.jsonl: the exchange as the proxy saw it, nothing read into it. */
+export const StoredRecord = z.object({
+  ...Common,
+  request: z.object({ ...RequestLine, body: StoredBody }),
+  redacted: Redacted,
   response: z
     .object({
       /** stub: answered by promptdiff; upstream: passed through from the real server. */
       source: z.enum(['stub', 'upstream']),
       status: z.number().int(),
       headers: HeaderList,
-      body: Body,
-      /** For text/event-stream: the events as parsed from the raw body. */
-      sse: z.array(SseEvent).optional(),
-      /** For SSE: the assistant text assembled from the stream's deltas. */
-      assembledText: z.string().optional(),
+      /** For a WebSocket turn: the server messages joined with newlines (their framing is in `messages`). */
+      body: StoredBody,
+      /** For a WebSocket turn: the server's messages as framed (binary ones as base64, event "binary"). */
+      messages: z.array(SseEvent).optional(),
     })
     .nullable(),
   stubTurn: StubTurn.optional(),
+  /** What went wrong while the proxy handled the exchange (reading the body is not among them: see ExchangeRecord). */
   errors: z.array(CaptureError),
 });
-export type ExchangeRecord = z.infer<typeof ExchangeRecord>;
-
-/** A body as the proxy builds it: `text` may still be the bytes (see capture/encode.ts). */
-export type BodyDraft = Omit<Body, 'text'> & { text: string | Utf8Text };
+export type StoredRecord = z.infer<typeof StoredRecord>;
 
 /**
- * A record as the proxy builds it and the capture writer encodes it: an ExchangeRecord whose body
- * texts may be held as bytes and whose parsed view may be byte strings (see capture/encode.ts).
- * JSON.stringify of a draft is the JSON of the ExchangeRecord it stands for.
+ * An exchange as readers see it (diff, har, scan, explain, show): the stored record with its bodies
+ * as text where they are UTF-8 and the dialect's reading of the request and the response, derived
+ * from the bytes by capture/view.ts. Never stored: a better parser reads old captures better.
  */
-export type RecordDraft = Omit<ExchangeRecord, 'request' | 'parsed' | 'response'> & {
-  request: Omit<ExchangeRecord['request'], 'body'> & { body: BodyDraft };
-  parsed: ParsedRequest | ByteStrings<ParsedRequest> | null;
-  response: (Omit<NonNullable<ExchangeRecord['response']>, 'body'> & { body: BodyDraft }) | null;
+export interface ExchangeRecord extends Omit<StoredRecord, 'v' | 'request' | 'response'> {
+  request: Omit<StoredRecord['request'], 'body'> & { body: Body };
+  dialect: DialectName;
+  parsed: ParsedRequest | null;
+  response:
+    | (Omit<NonNullable<StoredRecord['response']>, 'body' | 'messages'> & {
+        body: Body;
+        /** For text/event-stream (or a WebSocket turn): the events. */
+        sse?: SseEvent[];
+        /** For SSE: the assistant text assembled from the stream's deltas. */
+        assembledText?: string;
+      })
+    | null;
+  /** The stored errors, then what reading the body found (stage parse: not JSON, too large to parse). */
+  errors: CaptureError[];
+}
+
+/** A body as the proxy builds it: its bytes not yet encoded (see capture/encode.ts). */
+export type BodyDraft = Omit<StoredBody, 'base64'> & { base64: RawBytes };
+
+/** A record as the proxy builds it; JSON.stringify of a draft is the JSON of the StoredRecord it stands for. */
+export type RecordDraft = Omit<StoredRecord, 'request' | 'response'> & {
+  request: Omit<StoredRecord['request'], 'body'> & { body: BodyDraft };
+  response: (Omit<NonNullable<StoredRecord['response']>, 'body'> & { body: BodyDraft }) | null;
 };

@@ -1,8 +1,10 @@
 import fs from 'node:fs';
 import { readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { ExchangeRecord, CAPTURE_VERSION, type RecordDraft } from './schema.js';
+import { StoredRecord, CAPTURE_VERSION, type ExchangeRecord, type RecordDraft } from './schema.js';
+import { migrateV1, V1RecordError } from './schema-v1.js';
 import { LineEncoder, type Slab } from './encode.js';
+import { viewOf } from './view.js';
 import { UserError } from '../errors.js';
 import { upgrade, type Migration } from '../artifact.js';
 
@@ -37,7 +39,7 @@ export class CaptureWriter {
   private queue: QueuedLine[] = [];
   private queuedBytes = 0;
   /** Records, or functions that build them, in the order they were appended. */
-  private pending: Array<RecordDraft | ExchangeRecord | (() => RecordDraft | ExchangeRecord)> = [];
+  private pending: Array<RecordDraft | StoredRecord | (() => RecordDraft | StoredRecord)> = [];
   private scheduled: NodeJS.Immediate | null = null;
   private waiters: Array<() => void> = [];
   /** Called once the batch holding their records has been written. */
@@ -59,7 +61,8 @@ export class CaptureWriter {
   /**
    * Opens DIR/exchanges.jsonl for appending (0600). `onError` hears of the first failed write or
    * record (the writer goes on with the next ones; lines after a failed write are counted as lost).
-   * `redactLine` rewrites each encoded line before it is written (SecretValues.line).
+   * `redactLine` rewrites each encoded line, without its bodies, before it is written (SecretValues.line):
+   * bodies are redacted as bytes by whoever builds the record (proxy/record.ts).
    */
   static async open(dir: string, onError: (err: Error, file: string) => void = () => undefined, redactLine?: (line: Buffer) => Buffer): Promise<CaptureWriter> {
     await mkdir(dir, { recursive: true });
@@ -78,7 +81,7 @@ export class CaptureWriter {
   }
 
   /** Writes the record with the next batch, in the order of append and appendLater calls. */
-  append(record: RecordDraft | ExchangeRecord): void {
+  append(record: RecordDraft | StoredRecord): void {
     this.count += 1;
     this.pending.push(record);
     this.schedule();
@@ -89,7 +92,7 @@ export class CaptureWriter {
    * have gone out), so the exchange it records is not held up by it. `after` runs once that batch
    * is written (or failed to be: the failure is reported to onError).
    */
-  appendLater(build: () => RecordDraft | ExchangeRecord, after?: () => void): void {
+  appendLater(build: () => RecordDraft | StoredRecord, after?: () => void): void {
     this.count += 1;
     this.pending.push(build);
     if (after) this.afters.push(after);
@@ -131,10 +134,9 @@ export class CaptureWriter {
     this.scheduled ??= setImmediate(() => this.writeBatch());
   }
 
-  private enqueue(record: RecordDraft | ExchangeRecord): void {
-    const encoded = this.encoder.encode(record);
-    const line = this.redactLine ? this.redactLine(encoded.line) : encoded.line;
-    this.queue.push({ line, slab: encoded.slab });
+  private enqueue(record: RecordDraft | StoredRecord): void {
+    const { line, slab } = this.encoder.encode(record, this.redactLine);
+    this.queue.push({ line, slab });
     this.queuedBytes += line.length;
   }
 
@@ -191,26 +193,49 @@ function writeAll(fd: number, buffers: Buffer[]): void {
   }
 }
 
-export interface ReadResult {
-  records: ExchangeRecord[];
+export interface ReadResult<R = ExchangeRecord> {
+  records: R[];
   /** Set when the last line was cut off (a killed writer); every complete line before it was read. */
   tornTail: boolean;
 }
 
 /**
  * Older record versions are upgraded here, so every reader sees the current shape: CAPTURE_MIGRATIONS[n]
- * turns a version-n record into n + 1 (none yet: version 1 is the first). test/fixtures/formats/v1/
- * holds version-1 captures that must keep reading.
+ * turns a version-n record into n + 1. test/fixtures/formats/v1/ holds version-1 captures that must
+ * keep reading.
  */
-export const CAPTURE_MIGRATIONS: Readonly<Record<number, Migration>> = {};
+export const CAPTURE_MIGRATIONS: Readonly<Record<number, Migration>> = { 1: migrateV1 };
 
 function migrate(raw: unknown): unknown {
   return upgrade(raw, CAPTURE_VERSION, CAPTURE_MIGRATIONS);
 }
 
-export function parseExchanges(text: string, file: string): ReadResult {
+/**
+ * One line's JSON as the current StoredRecord (migrated and validated); else an error naming
+ * `where` (file:line) and the field, made by `fail` (a CaptureFileError unless the caller has its own).
+ */
+export function storedRecord(raw: unknown, where: string, fail: (message: string) => Error = (m) => new CaptureFileError(m)): StoredRecord {
+  const v = (raw as { v?: unknown } | null)?.v;
+  const hint = v !== CAPTURE_VERSION ? ` (record version ${String(v)}, this promptdiff reads ${CAPTURE_VERSION})` : '';
+  let migrated: unknown;
+  try {
+    migrated = migrate(raw);
+  } catch (err) {
+    if (err instanceof V1RecordError) throw fail(`${where}: not a capture record: ${err.message}${hint}`);
+    throw err;
+  }
+  const parsed = StoredRecord.safeParse(migrated);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw fail(`${where}: not a capture record: ${issue ? `${issue.path.join('.') || '(record)'}: ${issue.message}` : 'invalid record'}${hint}`);
+  }
+  return parsed.data;
+}
+
+/** The records of a capture file's text as stored (migrated to the current version). */
+export function parseStored(text: string, file: string): ReadResult<StoredRecord> {
   const lines = text.split('\n');
-  const records: ExchangeRecord[] = [];
+  const records: StoredRecord[] = [];
   let tornTail = false;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
@@ -226,21 +251,30 @@ export function parseExchanges(text: string, file: string): ReadResult {
       }
       throw new CaptureFileError(`${file}:${i + 1}: not a JSON line (the capture file is damaged)`);
     }
-    const parsed = ExchangeRecord.safeParse(migrate(raw));
-    if (!parsed.success) {
-      const v = (raw as { v?: unknown })?.v;
-      const issue = parsed.error.issues[0];
-      const where = issue ? `${issue.path.join('.') || '(record)'}: ${issue.message}` : 'invalid record';
-      const hint = v !== CAPTURE_VERSION ? ` (record version ${String(v)}, this promptdiff reads ${CAPTURE_VERSION})` : '';
-      throw new CaptureFileError(`${file}:${i + 1}: ${where}${hint}`);
-    }
-    records.push(parsed.data);
+    records.push(storedRecord(raw, `${file}:${i + 1}`));
   }
   return { records, tornTail };
 }
 
-/** Reads DIR/exchanges.jsonl (or a .jsonl path). */
+/** The records of a capture file's text, as readers see them (capture/view.ts). */
+export function parseExchanges(text: string, file: string): ReadResult {
+  const { records, tornTail } = parseStored(text, file);
+  return { records: records.map(viewOf), tornTail };
+}
+
+/** Reads DIR/exchanges.jsonl (or a .jsonl path), as readers see the exchanges. */
 export async function readExchanges(dirOrFile: string): Promise<ReadResult> {
+  const { file, text } = await captureText(dirOrFile);
+  return parseExchanges(text, file);
+}
+
+/** Reads DIR/exchanges.jsonl (or a .jsonl path) as stored. */
+export async function readStored(dirOrFile: string): Promise<ReadResult<StoredRecord>> {
+  const { file, text } = await captureText(dirOrFile);
+  return parseStored(text, file);
+}
+
+async function captureText(dirOrFile: string): Promise<{ file: string; text: string }> {
   const file = dirOrFile.endsWith('.jsonl') ? dirOrFile : path.join(dirOrFile, EXCHANGES_FILE);
   let text: string;
   try {
@@ -251,5 +285,5 @@ export async function readExchanges(dirOrFile: string): Promise<ReadResult> {
       code === 'ENOENT' ? `${file}: no such capture file (is this a promptdiff capture directory?)` : `${file}: ${(err as Error).message}`,
     );
   }
-  return parseExchanges(text, file);
+  return { file, text };
 }

@@ -1,11 +1,12 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ensureCA, defaultCertsDir, describeCertsDir } from '../ca/index.js';
-import { readExchanges } from '../capture/store.js';
+import { readExchanges, readStored } from '../capture/store.js';
+import { viewOf } from '../capture/view.js';
 import { toHar } from '../capture/har.js';
 import { startProxy, ListenError, type Limits, type UpstreamMode } from '../proxy/server.js';
 import { clientEnv, formatExports, SHELLS } from '../proxy/client-env.js';
-import { flowLineWriter } from '../proxy/flow-lines.js';
+import { FlowLines, flowLineWriter } from '../proxy/flow-lines.js';
 import { UsageError, commaList, parse, intOption, oneOf, toolVersion } from '../cli-support.js';
 import { log } from '../log.js';
 
@@ -199,3 +200,26 @@ export async function cmdHar(args: string[]): Promise<number> {
   return 0;
 }
 
+
+const SHOW_HELP = `Usage: promptdiff show DIR [--json]   (DIR holds exchanges.jsonl, or give the .jsonl file)
+
+  One line per exchange, as the proxy prints them while it records. A capture stores each body's
+  bytes (base64) and what the proxy saw; what the exchange says is derived when it is read:
+  --json                every exchange as readers see it, one JSON line each: bodies as text where
+                        they are UTF-8, the dialect, the parsed request (system, messages, tools,
+                        model), a stream's events and its assembled reply (for jq and scripts)
+`;
+
+export async function cmdShow(args: string[]): Promise<number> {
+  const { positionals, values } = parse('show', args, { json: { type: 'boolean' }, help: { type: 'boolean' } });
+  if (values.help || positionals.length !== 1) {
+    process.stdout.write(SHOW_HELP);
+    return values.help ? 0 : 2;
+  }
+  const { records, tornTail } = await readStored(path.resolve(positionals[0]!));
+  const lines = new FlowLines();
+  const out = records.map((r) => (values.json ? JSON.stringify(viewOf(r)) : lines.line(r)));
+  if (out.length > 0) process.stdout.write(`${out.join('\n')}\n`);
+  if (tornTail) log.warn('the last line of the capture was cut off (killed proxy?): showed every complete exchange');
+  return 0;
+}

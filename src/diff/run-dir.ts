@@ -1,7 +1,9 @@
 import { readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isWithin } from '../safe-path.js';
-import { ExchangeRecord } from '../capture/schema.js';
+import type { ExchangeRecord } from '../capture/schema.js';
+import { storedRecord } from '../capture/store.js';
+import { viewOf } from '../capture/view.js';
 import { MANIFEST_FORMAT, type Manifest } from '../scenario/manifest.js';
 import { InputError } from '../errors.js';
 
@@ -85,14 +87,7 @@ export async function readExchanges(file: string): Promise<ReadResult> {
       }
       throw new InputError(`${file}:${i + 1}: not valid JSON (${(err as Error).message})`);
     }
-    const parsed = ExchangeRecord.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new InputError(
-        `${file}:${i + 1}: not a capture record: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`,
-      );
-    }
-    records.push(parsed.data);
+    records.push(viewOf(storedRecord(json, `${file}:${i + 1}`, (m) => new InputError(m))));
   }
   return { records, warnings, missing: false };
 }

@@ -6,7 +6,9 @@ import type { CaptureError, RecordDraft, StubTurn } from '../capture/schema.js';
 import type { SecretValues } from '../capture/secret-values.js';
 import { redactQuery } from '../capture/redact.js';
 import { captureError, type ErrorKind } from './error-kinds.js';
-import { buildRecord, nextSeq, readExact, readForRecord, type ParsedView, type RequestPart, type ResponsePart } from './record.js';
+import { buildRecord, nextSeq, readExact, type RequestPart, type ResponsePart } from './record.js';
+import type { RequestReading } from '../capture/view.js';
+import { detectDialect } from '../dialects/index.js';
 
 export interface TunnelInfo {
   /** The CONNECT target as the client gave it. */
@@ -77,9 +79,8 @@ export class Exchange {
   private overflow: Overflow | undefined;
   private incomplete = false;
   private part: RequestPart | null = null;
-  private view: ParsedView | null = null;
-  /** The view read for the record alone, ahead of time (prepare). */
-  private prepared: ParsedView | null = null;
+  /** The stub's exact reading of the request, when it answered it (its dialect names the record's secret fields). */
+  private view: RequestReading | null = null;
   private done = false;
 
   constructor(
@@ -103,18 +104,6 @@ export class Exchange {
     this.incomplete = incomplete;
     this.overflow = overflow;
     this.part = null;
-    this.prepared = null;
-  }
-
-  /**
-   * Reads the request for the record now, while the upstream is busy answering it, instead of
-   * when the response is complete: the record must be written before the end of the response
-   * reaches the client, so this work would otherwise be added to every exchange's latency.
-   */
-  prepare(): void {
-    if (this.view || this.prepared) return;
-    const part = this.requestPart();
-    this.prepared = readForRecord(this.head(part), part, this.request.headers['content-type']);
   }
 
   /** Records a failure of a known kind (see error-kinds.ts); ignored once finished. */
@@ -126,8 +115,8 @@ export class Exchange {
     if (!this.done) this.errors.push({ stage, message });
   }
 
-  /** The request's parsed view read exactly, so that its json can answer it (the stub); the record reuses it. */
-  readExact(): ParsedView {
+  /** The request read exactly, so that its json can answer it (the stub). */
+  readExact(): RequestReading {
     const part = this.requestPart();
     this.view = readExact(this.head(part), part, this.request.headers['content-type']);
     return this.view;
@@ -247,9 +236,7 @@ export class Exchange {
 
   private build(): RecordDraft {
     const part = this.requestPart();
-    const exact = this.view !== null;
-    // Read for the record alone, the cheaper way, unless the stub already read it exactly.
-    const view = this.view ?? this.prepared ?? readForRecord(this.head(part), part, this.request.headers['content-type']);
+    const dialect = this.view ? this.view.dialect : detectDialect(this.head(part));
     if (this.recordedMethod !== undefined) part.method = this.recordedMethod;
     const req = this.request;
     const tunnel = this.conn.tunnel;
@@ -263,13 +250,12 @@ export class Exchange {
       client: { address: this.conn.clientAddress, port: this.conn.clientPort },
       tunnel: tunnel ? { target: tunnel.target, sni: typeof sni === 'string' ? sni : null, tls: tunnel.tls } : null,
       request: part,
-      view,
+      dialect,
       response: this.response,
       errors: this.errors,
       keepSecrets: this.sink.keepSecrets,
       ...(this.sink.secrets ? { secrets: this.sink.secrets } : {}),
       bodyLimit: this.sink.bodyLimit,
-      bytesText: !exact,
       ...(this.stubTurn ? { stubTurn: this.stubTurn } : {}),
     });
   }

@@ -1,13 +1,15 @@
-import { ByteStrings, fromByteStrings } from '../capture/encode.js';
-import type { RecordDraft } from '../capture/schema.js';
+import type { RecordDraft, StoredRecord } from '../capture/schema.js';
+import { readRequest } from '../capture/view.js';
 import { escapeCodePoints } from '../report/escape.js';
 
 /*
  * One line per exchange as it completes, on the proxy's terminal (issue 11 item 3), the way
  * mitmdump prints its flows: a user sees that traffic arrives and what it is without opening the
- * capture. The line is made from what the record already holds (method, host, path, dialect,
- * model, status, sizes): no body is read again for it. Whether the system prompt changed since the
- * last request to the same endpoint is a string comparison with the one kept per endpoint.
+ * capture. The line is made from the record: method, host, path, status and sizes as it holds them,
+ * the dialect and model as a reader of the capture derives them (capture/view.ts), off the proxy's
+ * hot path: the line is made once the record is written, and only when lines are shown. Whether the
+ * system prompt changed since the last request to the same endpoint is a string comparison with the
+ * one kept per endpoint.
  *
  *   12:04:31 reverse POST 127.0.0.1:8080/v1/messages anthropic claude-sonnet-4-5 200 52.1k>1.2k system changed
  */
@@ -29,58 +31,30 @@ function clip(s: string, max: number): string {
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 
-/**
- * The system prompt blocks of a parsed request as the record holds them: byte strings (one char
- * per UTF-8 byte, capture/encode.ts) for most bodies, JS strings for small or odd ones.
- */
-interface System {
-  bytes: boolean;
-  blocks: string[];
-}
-
-function systemOf(d: RecordDraft): System | null {
-  const p = d.parsed;
-  if (!p) return null;
-  return p instanceof ByteStrings ? { bytes: true, blocks: p.value.system } : { bytes: false, blocks: p.system };
-}
-
-const asText = (s: System): string[] => (s.bytes ? s.blocks.map((b) => fromByteStrings(b) as string) : s.blocks);
-
-/** Compared as held (no copy) when both are held alike; decoded only when they are not. */
-function sameSystem(a: System, b: System): boolean {
-  const [x, y] = a.bytes === b.bytes ? [a.blocks, b.blocks] : [asText(a), asText(b)];
-  return x.length === y.length && x.every((s, i) => s === y[i]);
-}
-
-function modelOf(d: RecordDraft): string | null {
-  const p = d.parsed;
-  if (!p) return null;
-  return p instanceof ByteStrings ? (fromByteStrings(p.value.model) as string | null) : p.model;
-}
-
 export class FlowLines {
   /** The last system prompt seen per endpoint (route, host and path without the query). */
-  private readonly lastSystem = new Map<string, System>();
+  private readonly lastSystem = new Map<string, string[]>();
 
-  constructor(private readonly now: (d: RecordDraft) => Date = (d) => new Date(d.completedAt)) {}
+  constructor(private readonly now: (d: RecordDraft | StoredRecord) => Date = (d) => new Date(d.completedAt)) {}
 
   /** The line for one finished exchange (no newline); remembers its system prompt. */
-  line(d: RecordDraft): string {
+  line(d: RecordDraft | StoredRecord): string {
     const t = this.now(d);
     const time = [t.getHours(), t.getMinutes(), t.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
     const req = d.request;
     const where = escapeCodePoints(clip(`${req.host}${req.path}`, MAX_PATH + req.host.length));
-    const parts = [time, d.route, escapeCodePoints(req.method || '-'), where, d.dialect];
-    const model = modelOf(d);
+    const { reading } = readRequest(req);
+    const parts = [time, d.route, escapeCodePoints(req.method || '-'), where, reading.dialectName];
+    const model = reading.parsed.model;
     if (model) parts.push(escapeCodePoints(clip(model, 60)));
     parts.push(d.response ? String(d.response.status) : '---');
     parts.push(`${shortSize(req.body.wireSize)}>${d.response ? shortSize(d.response.body.wireSize) : '-'}`);
     if (req.body.truncated || d.response?.body.truncated) parts.push('truncated');
-    const system = systemOf(d);
-    if (system && system.blocks.length > 0) {
+    const system = reading.parsed.system;
+    if (system.length > 0) {
       const endpoint = `${d.route} ${req.host}${req.path.split('?', 1)[0]}`;
       const before = this.lastSystem.get(endpoint);
-      if (before && !sameSystem(before, system)) parts.push('system changed');
+      if (before && (before.length !== system.length || before.some((s, i) => s !== system[i]))) parts.push('system changed');
       if (before || this.lastSystem.size < MAX_ENDPOINTS) this.lastSystem.set(endpoint, system);
     }
     if (d.errors.length > 0) parts.push(`! ${escapeCodePoints(clip(`${d.errors[0]!.stage}: ${d.errors[0]!.message}`, MAX_ERROR))}`);

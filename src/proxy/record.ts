@@ -1,13 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { isAscii, isUtf8 } from 'node:buffer';
-import { captureBody, decodeBody, toText, DEFAULT_BODY_LIMIT, type DecodedBody, type Decoding, type Overflow } from '../capture/body.js';
-import { ByteStrings, Utf8Text, byteStringsSafe } from '../capture/encode.js';
+import { decodeBody, toText, DEFAULT_BODY_LIMIT, captureBody, type Decoding, type Overflow } from '../capture/body.js';
+import { RawBytes } from '../capture/encode.js';
 import { headerOf } from '../capture/headers.js';
-import { hasSecretField, redactHeaders, redactJsonText, redactParsed, redactQuery, type Tagger } from '../capture/redact.js';
+import { hasSecretField, mayHoldSecretField, redactHeaders, redactJsonText, redactQuery, type Tagger } from '../capture/redact.js';
 import { SecretValues } from '../capture/secret-values.js';
-import type { BodyDraft, CaptureError, DialectName, HeaderList, ParsedRequest, RecordDraft, SseEvent, StubTurn } from '../capture/schema.js';
+import type { BodyDraft, CaptureError, HeaderList, RecordDraft, SseEvent, StubTurn } from '../capture/schema.js';
 import { CAPTURE_VERSION } from '../capture/schema.js';
-import { detectDialect, parseUnknown, parseSse, type Dialect, type RequestHead } from '../dialects/index.js';
+import { interpret, type RequestReading } from '../capture/view.js';
+import type { Dialect, RequestHead } from '../dialects/index.js';
+
+/*
+ * The record of an exchange, raw-first: the bytes and what the proxy saw, nothing read into them
+ * (capture/view.ts derives that when the capture is read). Redaction is the one reading done here,
+ * as it must be before anything is stored: header and query names, JSON body fields named like a
+ * secret (only when the body's bytes show such a name), and every known secret value.
+ */
 
 export interface RequestPart {
   method: string;
@@ -25,91 +32,17 @@ export interface RequestPart {
   limit?: number;
   /** What removing the content codings gave, once known (decodeBody, or decodeBodySlow for a body past the limit). */
   decoding?: Decoding;
-  /** Set by whoever already decoded the body (to parse it), so the record does not decode it again. */
-  decoded?: DecodedBody;
-}
-
-export interface ParsedView {
-  dialect: Dialect | null;
-  dialectName: DialectName;
-  head: RequestHead;
-  /** The body as JSON; in a view from readForRecord, possibly byte strings: for the record only. */
-  json: unknown;
-  parsed: ParsedRequest | ByteStrings<ParsedRequest>;
-  errors: CaptureError[];
-}
-
-/** Recognises the dialect and reads the prompt out of a request body. */
-export function interpret(head: RequestHead, decodedText: string | null, contentType: string | undefined): ParsedView {
-  const errors: CaptureError[] = [];
-  let json: unknown = null;
-  if (decodedText !== null && decodedText.trim() !== '') {
-    try {
-      json = JSON.parse(decodedText);
-    } catch (err) {
-      // Only an error when the client claimed JSON; plenty of agent traffic is form or text.
-      if (!contentType || /json/i.test(contentType)) {
-        errors.push({ stage: 'parse', message: `request body is not JSON: ${(err as Error).message}` });
-      }
-    }
-  }
-  const dialect = detectDialect(head);
-  const parsed = dialect ? dialect.parse(head, json) : parseUnknown(head, json);
-  return { dialect, dialectName: dialect?.name ?? 'unknown', head, json, parsed, errors };
 }
 
 /**
- * The request body with its content codings removed, or null: a decoding error (the record says
- * which), or a body decodeBody cannot read whole, which only decodeBodySlow can (the Exchange runs
- * it before the record is built). Sets part.decoding when known.
+ * The request body decoded and read exactly, so that the stub can answer it. Sets part.decoding.
+ * A body cut at the capture limit is not read (the stub answers it as one without a body).
  */
-function decodedBody(part: RequestPart): { bytes: Buffer; truncated: boolean } | null {
+export function readExact(head: RequestHead, part: RequestPart, contentType: string | undefined): RequestReading {
   const d = part.decoding ?? decodeBody(part.body, part.contentEncoding, part.limit ?? DEFAULT_BODY_LIMIT, part.overflow !== undefined);
-  if (d === null) return null;
-  part.decoding = d;
-  return 'error' in d ? null : d;
-}
-
-/** Decodes the body's bytes to text, keeps both on the part and reads the dialect's view from the text. */
-function readText(head: RequestHead, part: RequestPart, d: { bytes: Buffer; truncated: boolean } | null, contentType: string | undefined): ParsedView {
-  // Only part of a body that did not fit is kept: the view is not read from a fragment.
-  if (d?.truncated || (d === null && part.decoding === undefined)) {
-    const v = interpret(head, null, contentType);
-    v.errors.push({ stage: 'parse', message: `request body larger than the capture limit of ${part.limit ?? DEFAULT_BODY_LIMIT} bytes: its first bytes are kept, not parsed` });
-    return v;
-  }
-  const text = d === null ? null : toText(d.bytes);
-  if (d !== null) part.decoded = { bytes: d.bytes, text };
-  return interpret(head, text, contentType);
-}
-
-/** The request body decoded and read exactly: the view's json can answer the request. Sets part.decoded. */
-export function readExact(head: RequestHead, part: RequestPart, contentType: string | undefined): ParsedView {
-  return readText(head, part, decodedBody(part), contentType);
-}
-
-/**
- * The request body decoded and read for the record alone, without turning it into a JS string
- * where that can be avoided (see capture/encode.ts): valid UTF-8 is kept as bytes, and JSON whose
- * byte-strings reading is exact is parsed from its latin1 decoding (~1 ns a byte cheaper). Sets
- * part.decoded. Anything unusual (a decoding or JSON error) takes the exact path, so the record
- * is the same either way; only the view's json may be byte strings, so it must not be used to
- * answer the request.
- */
-export function readForRecord(head: RequestHead, part: RequestPart, contentType: string | undefined): ParsedView {
-  const d = decodedBody(part);
-  if (d === null || d.truncated || d.bytes.length < 256 || !isUtf8(d.bytes)) return readText(head, part, d, contentType);
-  const bytes = d.bytes;
-  part.decoded = { bytes, text: new Utf8Text(bytes) };
-  // ASCII decodes to the same string either way, and latin1 is the decoder's fastest path.
-  const ascii = isAscii(bytes);
-  const latin = bytes.toString('latin1');
-  if (!ascii && !byteStringsSafe(latin)) return interpret(head, toText(bytes), contentType);
-  const v = interpret(head, latin, contentType);
-  // A JSON error message quotes the text: take it from the exact text.
-  if (v.errors.length > 0 && !ascii) return interpret(head, toText(bytes), contentType);
-  if (!ascii) v.parsed = new ByteStrings(v.parsed as ParsedRequest);
-  return v;
+  if (d !== null) part.decoding = d;
+  if (d === null || 'error' in d || d.truncated) return interpret(head, null, contentType);
+  return interpret(head, toText(d.bytes), contentType);
 }
 
 let seqCounter = 0;
@@ -155,30 +88,48 @@ export interface RecordInput {
   client: { address: string; port: number };
   tunnel: RecordDraft['tunnel'];
   request: RequestPart;
-  view: ParsedView | null;
+  /** The request's dialect, for the body fields it names as secrets (Dialect.secretBodyFields). */
+  dialect: Dialect | null;
   response: ResponsePart | null;
   /** Stub script: the turn the stub answered as. */
   stubTurn?: StubTurn;
   errors: CaptureError[];
   keepSecrets: boolean;
-  /** Keep valid UTF-8 response bodies as bytes for the encoder (their text is not needed here). */
-  bytesText?: boolean;
   /** The most of a body the record keeps (capture/body.ts). */
   bodyLimit?: number;
-  /** Unless secrets are kept: tags the values of secret JSON fields in bodies (capture/redact.ts). */
+  /** Unless secrets are kept: tags the values of secret JSON fields in bodies, and finds known values (capture/secret-values.ts). */
   secrets?: SecretValues;
 }
 
-/** A body's text with its secret JSON fields tagged; the record's `redacted` gets `prefix:name` for each. */
-function redactBody(body: BodyDraft, tag: Tagger, redacted: string[], prefix: string, extra: readonly string[] = []): BodyDraft {
-  if (body.encoding !== 'utf8') return body;
-  const bytes = body.text instanceof Utf8Text;
-  const text = body.text instanceof Utf8Text ? body.text.bytes.toString('latin1') : body.text;
-  const r = redactJsonText(text, tag, bytes, extra);
-  if (!r) return body;
-  for (const name of new Set(r.names)) redacted.push(`${prefix}:${name}`);
-  const out = bytes ? new Utf8Text(Buffer.from(r.text, 'latin1')) : r.text;
-  return { ...body, text: out, size: bytes ? (out as Utf8Text).bytes.length : Buffer.byteLength(r.text, 'utf8') };
+/**
+ * A body with its secrets replaced by their tags, as bytes: JSON fields named like a secret (when
+ * `fields`: a JSON body), then every secret value known so far wherever it appears. The record's
+ * `redacted` gets `prefix:name` for each field.
+ */
+function redactBody(body: BodyDraft, tag: Tagger | undefined, values: SecretValues | undefined, redacted: string[], prefix: string, fields: boolean, extra: readonly string[]): BodyDraft {
+  // Bytes that failed to decode are the wire's (compressed, or cut): no text to search.
+  if (body.decodeError !== undefined) return body;
+  const held = body.base64.bytes;
+  let bytes = held;
+  if (fields && tag && bytes.length > 0) {
+    const latin = bytes.toString('latin1');
+    if (mayHoldSecretField(latin, extra)) {
+      let json: unknown = null;
+      try {
+        // Parsed as latin1, its structure is the exact parse's (JSON's syntax is ASCII).
+        json = JSON.parse(latin);
+      } catch {
+        // Not JSON: no fields to redact.
+      }
+      const r = json !== null && hasSecretField(json, extra) ? redactJsonText(latin, tag, true, extra) : null;
+      if (r) {
+        for (const name of new Set(r.names)) redacted.push(`${prefix}:${name}`);
+        bytes = Buffer.from(r.text, 'latin1');
+      }
+    }
+  }
+  if (values) bytes = values.line(bytes);
+  return bytes === held ? body : { ...body, base64: new RawBytes(bytes), size: bytes.length };
 }
 
 /** Tags for a record built without a proxy's secrets (a direct caller): keyed for this process. */
@@ -193,35 +144,22 @@ export function buildRecord(input: RecordInput): RecordDraft {
     contentEncoding: request.contentEncoding,
     incomplete: request.incomplete,
     decoding: request.decoding,
-    text: request.decoded?.text,
     limit: input.bodyLimit ?? request.limit,
   });
   const errors = [...input.errors];
   if (reqBody.decodeError) errors.push({ stage: 'decode', message: `request ${reqBody.decodeError}` });
-  if (input.view) errors.push(...input.view.errors);
 
   let headers = request.headers;
   let url = request.url;
   let pathOnly = request.path;
   const redacted: string[] = [];
   let requestBody = reqBody;
-  let parsed = input.view?.parsed ?? null;
   const secrets = input.keepSecrets ? undefined : (input.secrets ?? sessionSecrets());
   const tag: Tagger | undefined = secrets?.enabled ? (value) => secrets.add(value) : undefined;
-  const extra = input.view?.dialect?.secretBodyFields ?? [];
-  // Only bodies whose parse shows a secret field are rewritten: the walk costs microseconds, the rewrite more.
-  if (tag && input.view?.json && hasSecretField(input.view.json, extra)) {
-    requestBody = redactBody(reqBody, tag, redacted, 'body', extra);
-    if (parsed && hasSecretField(parsed instanceof ByteStrings ? parsed.value.metadata : parsed.metadata, extra)) {
-      const names = new Set<string>();
-      parsed =
-        parsed instanceof ByteStrings
-          ? new ByteStrings({ ...parsed.value, metadata: redactParsed(parsed.value.metadata, tag, names, extra) })
-          : { ...parsed, metadata: redactParsed(parsed.metadata, tag, names, extra) };
-      for (const name of names) redacted.push(`body:${name}`);
-    }
-  }
-  if (!input.keepSecrets) {
+  const values = secrets?.enabled ? secrets : undefined;
+  const extra = input.dialect?.secretBodyFields ?? [];
+  if (secrets) {
+    requestBody = redactBody(reqBody, tag, values, redacted, 'body', true, extra);
     const h = redactHeaders(headers);
     headers = h.headers;
     redacted.push(...h.redacted);
@@ -235,34 +173,26 @@ export function buildRecord(input: RecordInput): RecordDraft {
   if (response) {
     const contentEncoding = headerOf(response.headers, 'content-encoding');
     const contentType = headerOf(response.headers, 'content-type') ?? '';
-    const isSse = /text\/event-stream/i.test(contentType);
-    const body = captureBody({
+    let body = captureBody({
       wire: response.body,
       overflow: response.overflow,
       contentEncoding,
       incomplete: response.incomplete ?? false,
       decoding: response.decoding,
-      asBytes: input.bytesText === true && !isSse,
       limit: input.bodyLimit,
     });
     if (body.decodeError) errors.push({ stage: 'decode', message: `response ${body.decodeError}` });
     let resHeaders = response.headers;
-    if (!input.keepSecrets) {
+    if (secrets) {
       const h = redactHeaders(resHeaders);
       resHeaders = h.headers;
       redacted.push(...h.redacted.map((n) => `response:${n}`));
+      // Token endpoints answer with credentials (an OAuth refresh): JSON responses are checked too.
+      const json = !/text\/event-stream/i.test(contentType) && /json/i.test(contentType);
+      body = redactBody(body, tag, values, redacted, 'response.body', json, []);
     }
-    // Token endpoints answer with credentials (an OAuth refresh): JSON responses are checked too.
-    const resBody = tag && !isSse && /json/i.test(contentType) ? redactBody(body, tag, redacted, 'response.body') : body;
-    responseOut = { source: response.source, status: response.status, headers: resHeaders, body: resBody };
-    if (response.events) {
-      responseOut.sse = response.events;
-      if (input.view?.dialect) responseOut.assembledText = input.view.dialect.assembleText(response.events);
-    } else if (isSse && body.encoding === 'utf8' && typeof body.text === 'string') {
-      const events = parseSse(body.text);
-      responseOut.sse = events;
-      if (input.view?.dialect) responseOut.assembledText = input.view.dialect.assembleText(events);
-    }
+    responseOut = { source: response.source, status: response.status, headers: resHeaders, body };
+    if (response.events) responseOut.messages = response.events;
   }
 
   return {
@@ -285,8 +215,6 @@ export function buildRecord(input: RecordInput): RecordDraft {
       body: requestBody,
     },
     redacted: [...new Set(redacted)],
-    dialect: input.view?.dialectName ?? 'unknown',
-    parsed,
     response: responseOut,
     ...(input.stubTurn ? { stubTurn: input.stubTurn } : {}),
     errors,

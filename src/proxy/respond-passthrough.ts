@@ -102,12 +102,11 @@ class Passage {
     this.responseBody = new BodyBuffer(bodyLimit);
   }
 
-  /** The whole request body arrived: the record's reading of it starts now (Exchange.prepare). */
+  /** The whole request body arrived. */
   requestDone(): void {
     if (this.ex.finished || this.requestSet) return;
     this.requestSet = true;
     this.ex.setRequestBody(this.requestBody.bytes(), false, this.requestBody.overflow());
-    this.ex.prepare();
   }
 
   /** Hands the exchange to the capture with what arrived of both bodies; `after` runs once it is written. */

@@ -51,10 +51,6 @@ export function relayTunnel(sink: ExchangeSink, options: TunnelOptions, client: 
     request(r) {
       const ex = exchangeOf(r);
       waiting.set(r, ex);
-      // Read for the record while the upstream answers (Exchange.prepare), after this turn's relaying.
-      setImmediate(() => {
-        if (!ex.finished) ex.prepare();
-      });
     },
     exchange(r, res, errors, written) {
       const ex = exchangeOf(r);

@@ -3,9 +3,11 @@ import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import type { SecretValues } from '../capture/secret-values.js';
+import { redactStoredLine } from '../capture/redact-stored.js';
+import { EXCHANGES_FILE } from '../capture/store.js';
 
 /** What a finished run leaves that may carry a secret value: its capture and the agent's output. */
-export const RUN_FILES = ['exchanges.jsonl', 'stdout.txt', 'stderr.txt'];
+export const RUN_FILES = [EXCHANGES_FILE, 'stdout.txt', 'stderr.txt'];
 
 /**
  * Rewrites a finished run's files with every known secret value replaced by its tag, so the
@@ -13,7 +15,8 @@ export const RUN_FILES = ['exchanges.jsonl', 'stdout.txt', 'stderr.txt'];
  * redacts by header and field name while recording; a value the agent copies anywhere else (a
  * prompt, a tool result, its own output) is caught here. The bytes are read as latin1 and cut at
  * newlines, so any file of any size and encoding comes back byte for byte except the
- * replacements; a file is replaced atomically, and only when something changed.
+ * replacements; a file is replaced atomically, and only when something changed. A capture's lines
+ * are redacted record by record (capture/redact-stored.ts: its bodies are base64).
  */
 export async function redactRunFiles(dir: string, secrets: SecretValues, files: readonly string[] = RUN_FILES): Promise<number> {
   if (!secrets.enabled) return 0;
@@ -28,9 +31,11 @@ export async function redactRunFiles(dir: string, secrets: SecretValues, files: 
     const tmp = `${file}.${process.pid}.redact`;
     const out = createWriteStream(tmp);
     let changed = false;
+    const capture = name === EXCHANGES_FILE;
+    const redact = (text: string): string => (capture ? text.split('\n').map((line) => (line === '' ? line : redactStoredLine(line, secrets))).join('\n') : secrets.text(text));
     const emit = (bytes: Buffer) => {
       const text = bytes.toString('latin1');
-      const clean = secrets.text(text);
+      const clean = redact(text);
       if (clean !== text) changed = true;
       out.write(Buffer.from(clean, 'latin1'));
     };

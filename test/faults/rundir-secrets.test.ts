@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { storedText } from '../helpers/stored-text.js';
+import { readdirSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -49,7 +50,7 @@ function leaks(root: string, values: string[]): string[] {
       const p = path.join(d, name);
       if (statSync(p).isDirectory()) walk(p);
       else {
-        const text = readFileSync(p, 'latin1');
+        const text = storedText(p);
         for (const v of values) if (text.includes(v)) out.push(`${path.relative(root, p)}: ${v}`);
       }
     }
@@ -108,8 +109,7 @@ describe('secrets by value (issue 10 #5)', () => {
     expect(manifest.runs[0]!.env.CALLER_TOKEN).toMatch(TAG);
     expect(manifest.runs[0]!.env.DB_PASS).toMatch(TAG);
     // The captures carry the tags where the agent copied the values: the differ compares those.
-    const capture = await readFile(path.join(out, 'runs', 'c001-r1', 'exchanges.jsonl'), 'utf8');
-    expect(capture).toContain(a);
+    expect(storedText(path.join(out, 'runs', 'c001-r1', 'exchanges.jsonl'))).toContain(a);
     const findings = JSON.parse(await readFile(path.join(out, 'findings.json'), 'utf8')) as Findings;
     expect(findings.summary.cells.map((c) => c.values.GITHUB_PAT_X)).toEqual([a, b]);
     const byAxis = findings.findings.filter((f) => f.attribution.axes.join() === 'GITHUB_PAT_X');
