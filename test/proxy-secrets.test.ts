@@ -120,6 +120,8 @@ describe('through the proxy', () => {
     await reverseRequest(proxy.port, { path: '/v1/messages', headers: { 'content-type': 'application/json' }, body: said('sk-ant-scenario-value-1234') });
     await reverseRequest(proxy.port, { path: '/v1/messages', headers: { 'content-type': 'application/json' }, body: body('sk-ant-body-field-5678') });
     await reverseRequest(proxy.port, { path: '/v1/messages', headers: { 'content-type': 'application/json' }, body: said('sk-ant-body-field-5678') });
+    // A body marked compressed that is not: stored as the wire's bytes, the value replaced in them all the same.
+    await reverseRequest(proxy.port, { path: '/v1/messages', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: said('sk-ant-scenario-value-1234') });
     await proxy.flush();
     // Read while the proxy still runs: nothing waits for the end of a run.
     const text = storedText(`${out}/exchanges.jsonl`);

@@ -10,7 +10,6 @@ import type { SecretValues } from './secret-values.js';
 interface BodyLike {
   base64?: unknown;
   size?: unknown;
-  decodeError?: unknown;
 }
 
 function bodiesOf(record: unknown): BodyLike[] {
@@ -35,8 +34,6 @@ export function redactStoredLine(line: string, secrets: SecretValues): string {
   let changed = false;
   const kept = bodies.map((b) => ({ base64: b.base64 as string, size: b.size }));
   bodies.forEach((b, i) => {
-    // The wire's bytes of a body that failed to decode are no text to search.
-    if (b.decodeError !== undefined) return;
     const latin = Buffer.from(b.base64 as string, 'base64').toString('latin1');
     const clean = secrets.text(latin);
     if (clean === latin) return;

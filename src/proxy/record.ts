@@ -107,11 +107,11 @@ export interface RecordInput {
  * `redacted` gets `prefix:name` for each field.
  */
 function redactBody(body: BodyDraft, tag: Tagger | undefined, values: SecretValues | undefined, redacted: string[], prefix: string, fields: boolean, extra: readonly string[]): BodyDraft {
-  // Bytes that failed to decode are the wire's (compressed, or cut): no text to search.
-  if (body.decodeError !== undefined) return body;
   const held = body.base64.bytes;
   let bytes = held;
-  if (fields && tag && bytes.length > 0) {
+  // Bytes that failed to decode are the wire's (compressed, or mislabelled): no JSON to read, but a
+  // value that sits in them as it is (a body wrongly marked compressed) is still replaced.
+  if (fields && tag && bytes.length > 0 && body.decodeError === undefined) {
     const latin = bytes.toString('latin1');
     if (mayHoldSecretField(latin, extra)) {
       let json: unknown = null;
