@@ -44,31 +44,27 @@ const SLAB_SIZE = 1 << 20;
 const TOKEN = '\u0001promptdiff-raw-';
 
 interface Splice {
-  holder: Record<string, unknown> | unknown[];
-  key: string | number;
+  holder: Record<string, unknown>;
+  key: string;
   value: RawBytes;
 }
 
-function isPlainContainer(v: object): boolean {
-  const proto = Object.getPrototypeOf(v) as unknown;
-  if (Array.isArray(v)) return proto === Array.prototype && typeof (v as { toJSON?: unknown }).toJSON !== 'function';
-  return (proto === Object.prototype || proto === null) && typeof (v as { toJSON?: unknown }).toJSON !== 'function';
-}
-
-/** The RawBytes of plain objects and arrays, in JSON.stringify's order. */
-function collect(v: unknown, out: Splice[]): void {
-  if (typeof v !== 'object' || v === null || !isPlainContainer(v)) return;
-  const visit = (holder: Splice['holder'], key: string | number, x: unknown) => {
-    if (x instanceof RawBytes) out.push({ holder, key, value: x });
-    else if (typeof x === 'object' && x !== null) collect(x, out);
-  };
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) visit(v, i, v[i]);
-  } else {
-    const o = v as Record<string, unknown>;
-    for (const k of Object.keys(o)) visit(o, k, o[k]);
+/**
+ * The bodies of a record (request.body.base64, response.body.base64), where the proxy's drafts hold
+ * them. A RawBytes anywhere else still encodes exactly, through its toJSON, only not spliced: a
+ * walk over the whole record to find them cost more than the splicing saves (~4 µs a record).
+ */
+function collect(record: unknown, out: Splice[]): void {
+  const r = record as { request?: { body?: unknown }; response?: { body?: unknown } | null } | null;
+  for (const part of [r?.request, r?.response]) {
+    const body = part?.body as Record<string, unknown> | undefined;
+    if (body && typeof body === 'object' && body.base64 instanceof RawBytes && !Object.isFrozen(body)) out.push({ holder: body, key: 'base64', value: body.base64 });
   }
 }
+
+/** Each placeholder as it appears in the line (JSON-escaped), by index. */
+const tokenBytes = (i: number): Buffer => (TOKENS[i] ??= Buffer.from(JSON.stringify(TOKEN + i), 'latin1'));
+const TOKENS: Buffer[] = [];
 
 /** Rewrites the record's line without its bodies (SecretValues.line); returns its argument when nothing changed. */
 export type RedactMeta = (meta: Buffer) => Buffer;
@@ -96,7 +92,7 @@ export class LineEncoder {
     try {
       for (; set < splices.length; set++) {
         const sp = splices[set]!;
-        (sp.holder as Record<string | number, unknown>)[sp.key] = TOKEN + set;
+        sp.holder[sp.key] = TOKEN + set;
       }
       json = JSON.stringify(record);
     } catch {
@@ -104,7 +100,7 @@ export class LineEncoder {
     } finally {
       for (let i = 0; i < set; i++) {
         const sp = splices[i]!;
-        (sp.holder as Record<string | number, unknown>)[sp.key] = sp.value;
+        sp.holder[sp.key] = sp.value;
       }
     }
     // A record that cannot take placeholders (frozen) is stringified whole: its toJSON gives the same line.
@@ -117,7 +113,7 @@ export class LineEncoder {
     const cuts: { at: number; end: number; base64: string }[] = [];
     let bodies = 0;
     for (let i = 0; i < splices.length; i++) {
-      const tok = Buffer.from(JSON.stringify(TOKEN + i), 'latin1');
+      const tok = tokenBytes(i);
       const at = meta.indexOf(tok);
       if (at < 0 || meta.indexOf(tok, at + 1) >= 0) return this.whole(JSON.stringify(record), redact);
       const base64 = splices[i]!.value.bytes.toString('base64');

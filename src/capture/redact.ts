@@ -92,17 +92,20 @@ function secretName(name: string, extra: readonly string[]): boolean {
  * and looks back from it, ~0.5 ns a byte.
  */
 const SECRET_KEY = /"\s*:\s*"(?<=(?:key|token|secret|pass|pwd|credential)(?:[^"\\]|\\.)*"\s*:\s*")/i;
-/** A key spelled with a \u escape, which could spell one of the words. */
-const UNICODE_ESCAPED_KEY = /\\u[0-9a-fA-F]{4}[^"]*"\s*:/;
+/**
+ * A key with a letter spelled as a \u escape, which could spell one of the words (only ASCII
+ * letters can: the words match case-insensitively, and no other character folds to one).
+ */
+const ESCAPED_LETTER_KEY = /\\u00[4-7][0-9a-fA-F](?:[^"\\]|\\.)*"\s*:/;
 
 /**
  * Whether a JSON text (or its bytes as latin1) may have a string under a secret field: false only
- * when it surely has none, so that most bodies skip the parse that hasSecretField needs (~11 µs for
- * the proxy benchmark's 20 KB prompt, against ~25 µs to parse it).
+ * when it surely has none, so that most bodies skip the parse that hasSecretField needs (~14 µs for
+ * the proxy benchmark's 20 KB prompt, against ~25 µs to parse it and ~5 µs more to walk it).
  */
 export function mayHoldSecretField(text: string, extra: readonly string[] = []): boolean {
   if (SECRET_KEY.test(text)) return true;
-  if (text.includes('\\u') && UNICODE_ESCAPED_KEY.test(text)) return true;
+  if (ESCAPED_LETTER_KEY.test(text)) return true;
   return extra.some((name) => text.includes(`"${name}"`));
 }
 
