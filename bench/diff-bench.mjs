@@ -202,7 +202,7 @@ async function synthesise(dir) {
         bytes += rec.request.body.size;
         count++;
         lines.push(JSON.stringify(rec));
-        await writeFile(path.join(bodiesDir, `${id}-${seq}.json`), `${JSON.stringify(JSON.parse(rec.request.body.text), null, 2)}\n`);
+        await writeFile(path.join(bodiesDir, `${id}-${seq}.json`), `${JSON.stringify(JSON.parse(Buffer.from(rec.request.body.base64, 'base64').toString('utf8')), null, 2)}\n`);
       }
       await mkdir(path.join(dir, 'runs', id), { recursive: true });
       await writeFile(path.join(dir, 'runs', id, 'exchanges.jsonl'), lines.map((l) => `${l}\n`).join(''));
