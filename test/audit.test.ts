@@ -1,4 +1,6 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -9,7 +11,7 @@ import { detectNamespaces } from '../src/scenario/isolate.js';
 import { validateScenario } from '../src/scenario/scenario-file.js';
 import { detectMachineSupport } from '../src/scenario/machine.js';
 import { silentProgress } from '../src/scenario/progress.js';
-import { runCli } from './helpers/cli.js';
+import { CLI, own, runCli } from './helpers/cli.js';
 
 const CANARY = path.resolve('agents/canary/index.mjs');
 
@@ -186,6 +188,39 @@ describe.skipIf(!full)('audit: limits and errors', () => {
     const again = await runAudit({ outDir, resume: true, progress: () => silentProgress });
     expect(again.audit.runs.total).toBe(resumed.audit.runs.total);
     expect(again.audit.stages.every((s) => s.runs === 0)).toBe(true);
+  }, 300_000);
+
+  test('an audit killed with SIGKILL in its first stage resumes from its audit.json and ends like an uninterrupted one', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'promptdiff-audit-kill-'));
+    const outDir = path.join(dir, 'audit');
+    const file = path.join(dir, 'canary-audit.json');
+    await writeFile(file, JSON.stringify({ name: 'canary-audit', agent: { command: ['node', CANARY, '--task', 'Say hi.', ...PLANTS.flatMap((p) => ['--plant', p.plant])] }, route: 'forward', repetitions: 2, timeout: '30s' }));
+    const small = ['--factors', 'system.timezone,system.hostname,network.base-url', '--profiles', 'cn-developer,cn-ai-lab'];
+    const child = own(spawn(process.execPath, [CLI, 'audit', file, '--out', outDir, ...small], { stdio: 'ignore' }));
+    // Killed once three runs of the screen are recorded: no handler runs, nothing is flushed.
+    const runsDone = () => {
+      try {
+        return readdirSync(path.join(outDir, 'runs')).filter((r) => statSync(path.join(outDir, 'runs', r, 'exchanges.jsonl'), { throwIfNoEntry: false })?.size).length;
+      } catch {
+        return 0;
+      }
+    };
+    const started = Date.now();
+    while (runsDone() < 3 && child.exitCode === null && Date.now() - started < 120_000) await new Promise((r) => setTimeout(r, 100));
+    expect(child.exitCode).toBe(null);
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(existsSync(path.join(outDir, 'findings.json'))).toBe(false);
+    const left = AuditSchema.parse(JSON.parse(await readFile(path.join(outDir, 'audit.json'), 'utf8')));
+    expect(left.status).toBe('interrupted');
+    const resumed = await runCli(['audit', '--resume', outDir], {}, 240_000);
+    expect(resumed.code, resumed.stderr).toBe(1);
+    const audit = AuditSchema.parse(JSON.parse(await readFile(path.join(outDir, 'audit.json'), 'utf8')));
+    expect(audit.status).toBe('complete');
+    expect(audit.runs.ok).toBe(audit.runs.total);
+    const findings = FindingsSchema.parse(JSON.parse(await readFile(path.join(outDir, 'findings.json'), 'utf8')));
+    const covert = findings.findings.filter((f) => COVERT.has(f.class)).map((f) => `${f.class} ${[...f.attribution.axes].sort().join('×')}`);
+    expect(covert.sort()).toEqual(['confusable network.base-url', 'confusable system.hostname', 'format-change network.base-url×system.timezone', 'invisible system.timezone']);
   }, 300_000);
 
   test('CLI: bad flags are one-line errors; promptdiff factors lists the catalogue', async () => {

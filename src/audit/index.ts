@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { diffRunDir, writeFindings, type Findings } from '../diff/index.js';
 import { exitCodeFor } from '../report/exit-code.js';
@@ -5,7 +6,7 @@ import { builtInCatalogue, type Catalogue } from '../scenario/factors/catalogue.
 import { detectNamespaces } from '../scenario/isolate.js';
 import { loadScenario, ScenarioError, validateScenario } from '../scenario/scenario-file.js';
 import { detectMachineSupport } from '../scenario/machine.js';
-import type { Manifest } from '../scenario/manifest.js';
+import { MANIFEST_FORMAT, type Manifest } from '../scenario/manifest.js';
 import { createProgress, type Progress } from '../scenario/progress.js';
 import { resolvePaths, serializeScenario } from '../scenario/resolve.js';
 import { runScenario, type RunScenarioOptions } from '../scenario/runner.js';
@@ -205,7 +206,13 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
   const only = (v: Cell): Cell => Object.fromEntries(factors.map((f) => [f.name, v[f.name]!]));
   let manifest: Manifest | null = null;
   let findings: Findings | null = null;
-  if (previous) {
+  if (!previous) {
+    // Written before the first run and again after each stage: an audit killed at any point (even
+    // with SIGKILL, in its first stage) leaves an audit.json that says it did not finish, and that
+    // --resume can start from. Until the end it says interrupted, as it would be if the process died.
+    await writeAudit(outDir, { ...audit, status: 'interrupted', exitCode: EXIT.runsFailed }, secrets);
+  }
+  if (previous && existsSync(MANIFEST_FORMAT.pathIn(outDir))) {
     // Finish what the interrupted audit left (its manifest has the scenario and every planned cell).
     const result = await runScenario({ outDir, resume: true, jobs: opts.jobs, certsDir: opts.certsDir, keepSecrets: keep, secretSource: base, catalogue, progress: (opts.progress ?? labelled)('screen', 0), signal: opts.signal, agentInstall: opts.agentInstall, startProxy: opts.startProxy });
     manifest = result.manifest;
@@ -242,6 +249,7 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
         outDir,
         resume: manifest !== null,
         extend: manifest !== null,
+        callerFiles: [AUDIT_FILE],
         jobs: opts.jobs,
         yes: true,
         certsDir: opts.certsDir,

@@ -55,6 +55,11 @@ export interface RunScenarioOptions {
   /** Continue the run in outDir: completed (ok) runs are kept, every other run is (re)done. */
   resume?: boolean;
   /**
+   * Files the caller keeps in outDir beside the run (an audit's audit.json, written before its first
+   * run so that an audit killed in its first stage can be resumed): a new run may start beside them.
+   */
+  callerFiles?: readonly string[];
+  /**
    * With resume: the scenario may add cells to an explicit design (the stored cells first, unchanged);
    * the new cells' runs are added and run. How a staged design (the audit) grows one run directory.
    */
@@ -463,7 +468,7 @@ export async function runScenario(opts: RunScenarioOptions): Promise<RunScenario
     throw new ScenarioError(`${outDir} already holds a run (manifest.json): pass --resume to finish it, or choose another output directory`);
   }
   if (!stored) {
-    const entries = await readdir(outDir).catch(() => []);
+    const entries = (await readdir(outDir).catch(() => [])).filter((e) => !opts.callerFiles?.includes(e));
     if (entries.length > 0) throw new ScenarioError(`${outDir} exists and is not empty: choose another output directory`);
   }
   if (opts.extend && (!opts.resume || opts.shard)) throw new ScenarioError('extend needs resume and cannot be sharded');
