@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readFile, readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -48,7 +48,7 @@ function hostSnapshot(): Record<string, string> {
   };
 }
 
-type Readings = Record<string, Record<string, string | null>> & { scratch: string[] };
+type Readings = Record<string, Record<string, string | null>> & { scratch: string[]; shm: string[] };
 
 interface Probed {
   manifest: Manifest;
@@ -99,8 +99,12 @@ const full = ns.available && support.etcView !== null && support.uts && support.
 describe.skipIf(!full)('machine factors, each value seen by every way a program reads it', () => {
   let before: Record<string, string>;
   let p: Probed;
+  const marker = `/dev/shm/promptdiff-test-${process.pid}`;
+  let shmBefore: Set<string>;
   beforeAll(async () => {
     before = hostSnapshot();
+    if (existsSync('/dev/shm')) writeFileSync(marker, 'host');
+    shmBefore = new Set(existsSync('/dev/shm') ? readdirSync('/dev/shm') : []);
     p = await probe({
       'system.timezone': ['Etc/UTC', 'Asia/Shanghai', 'TZ=Asia/Urumqi'],
       'system.locale': ['en_US.UTF-8', 'zh_CN.UTF-8'],
@@ -215,6 +219,16 @@ describe.skipIf(!full)('machine factors, each value seen by every way a program 
 
   test("no run sees the runner's scratch (other runs' sandboxes, the machine files)", () => {
     for (const c of p.cells) expect(c.readings.scratch).toEqual([]);
+  });
+
+  test.skipIf(!existsSync('/dev/shm'))("each run has its own /dev/shm: the host's is not seen, and what a run leaves there (libfaketime's segments) goes with it", () => {
+    const seen = p.cells.flatMap((c) => c.readings.shm);
+    expect(seen.length).toBeGreaterThan(0); // libfaketime's own, under the pinned clock
+    expect(seen).not.toContain(path.basename(marker));
+    // Before: the host's /dev/shm, seen by every run, and a segment left on it by each of their processes.
+    const added = readdirSync('/dev/shm').filter((n) => !shmBefore.has(n));
+    expect(seen.filter((n) => added.includes(n))).toEqual([]);
+    rmSync(marker, { force: true });
   });
 
   test('the manifest keeps each factor definition and says how the machine was made', () => {

@@ -83,22 +83,24 @@ describe('isolated environment', () => {
     expect(wrapped.args.slice(0, 6)).toEqual(['-r', '-m', '-u', '--', '/bin/sh', '-c']);
     expect(wrapped.args.slice(-3)).toEqual(['promptdiff-sandbox', 'node', 'a.mjs']);
     const script = wrapped.args[6]!.split('\n');
-    // The /etc view first, then the sandbox, then the scratch and the CA keys hidden, then the agent
+    // The /etc view first, then the sandbox, a private /dev/shm, then the scratch and the CA keys hidden, then the agent
     // in a nested namespace (where those mounts are locked).
     expect(script).toEqual([
       'set -e',
       "'/usr/bin/mount' --bind '/x/hosts' /etc/hosts",
       `'/usr/bin/mount' --bind '${sandbox.dir}' '${SANDBOX_ROOT}'`,
+      "if [ -d /dev/shm ]; then '/usr/bin/mount' -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm; fi",
       "'/usr/bin/mount' -t tmpfs -o mode=0700 tmpfs '/x'",
       "'/usr/bin/mount' -t tmpfs -o mode=0700 tmpfs '/ca/keys'",
       `cd '${SANDBOX_ROOT}/work'`,
+      'if [ -n "${PROMPTDIFF_AGENT_LD_PRELOAD+x}" ]; then export LD_PRELOAD="$PROMPTDIFF_AGENT_LD_PRELOAD"; unset PROMPTDIFF_AGENT_LD_PRELOAD; fi',
       `exec '/usr/bin/unshare' -r -m -- "$@"`,
     ]);
-    expect(launchCommand(['node', 'a.mjs'], { ...sandbox, work: '/real/work' }, { available: false, detail: 'no' }, mounts)).toEqual({
-      file: 'node',
-      args: ['a.mjs'],
-      cwd: '/real/work',
-    });
+    // The wrapper runs without the clock's LD_PRELOAD (libfaketime would leave segments on the host's /dev/shm): only the agent gets it.
+    expect(wrapped.env({ LD_PRELOAD: '/lib/faketime.so', TZ: 'UTC' })).toEqual({ PROMPTDIFF_AGENT_LD_PRELOAD: '/lib/faketime.so', TZ: 'UTC' });
+    const direct = launchCommand(['node', 'a.mjs'], { ...sandbox, work: '/real/work' }, { available: false, detail: 'no' }, mounts);
+    expect({ file: direct.file, args: direct.args, cwd: direct.cwd }).toEqual({ file: 'node', args: ['a.mjs'], cwd: '/real/work' });
+    expect(direct.env({ LD_PRELOAD: '/lib/faketime.so' })).toEqual({ LD_PRELOAD: '/lib/faketime.so' });
   });
 
   test('machine variables sit above the preset and below env.set; unset drops a runner default', () => {

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 
 /**
  * Pinning the wall clock with libfaketime (Debian package `faketime`). The "@" form starts every
@@ -47,9 +47,23 @@ export interface ClockCheck {
   env: Record<string, string>;
 }
 
+/**
+ * libfaketime keeps a shared-memory segment and a semaphore per process it starts, named by its pid,
+ * and removes them only on a clean exit. Runs get a private /dev/shm (isolate.ts); the probe runs on
+ * the host, so what it leaves is removed here.
+ */
+function removeFaketimeShm(pid: number | undefined): void {
+  if (pid === undefined) return;
+  for (const name of [`faketime_shm_${pid}`, `sem.faketime_sem_${pid}`]) rmSync(`/dev/shm/${name}`, { force: true });
+}
+
 function probe(command: string, args: string[], env: Record<string, string>): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(command, args, { env, timeout: 10_000 }, (err, stdout) => (err ? reject(err) : resolve(stdout.trim())));
+    const child = execFile(command, args, { env, timeout: 10_000 }, (err, stdout) => {
+      removeFaketimeShm(child.pid);
+      if (err) reject(err);
+      else resolve(stdout.trim());
+    });
   });
 }
 

@@ -360,9 +360,10 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
     entry.env = redactEnv(env, ctx.secrets);
     ctx.progress.runStarted(planned.id);
     const stderrPath = path.join(runDir, 'stderr.txt');
+    const launch = launchCommand(command, sandbox, ctx.ns, mounts);
     const result = await execute({
-      launch: launchCommand(command, sandbox, ctx.ns, mounts),
-      env,
+      launch,
+      env: launch.env(env),
       stdoutPath: path.join(runDir, 'stdout.txt'),
       stderrPath,
       timeoutMs: scenario.timeout,
