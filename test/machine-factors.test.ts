@@ -123,6 +123,7 @@ describe.skipIf(!full)('machine factors, each value seen by every way a program 
     });
   }, 240_000);
   afterAll(() => {
+    rmSync(marker, { force: true });
     // Nothing a run did may show on the host.
     expect(hostSnapshot()).toEqual(before);
   });
@@ -228,7 +229,6 @@ describe.skipIf(!full)('machine factors, each value seen by every way a program 
     // Before: the host's /dev/shm, seen by every run, and a segment left on it by each of their processes.
     const added = readdirSync('/dev/shm').filter((n) => !shmBefore.has(n));
     expect(seen.filter((n) => added.includes(n))).toEqual([]);
-    rmSync(marker, { force: true });
   });
 
   test('the manifest keeps each factor definition and says how the machine was made', () => {

@@ -12,54 +12,48 @@ export const CAPTURE_VERSION = 2;
 export const HeaderList = z.array(z.tuple([z.string(), z.string()]));
 export type HeaderList = z.infer<typeof HeaderList>;
 
+/** What is known about how a body arrived, stored and read alike. */
+const BodyFacts = {
+  /** Bytes on the wire, before content decoding. */
+  wireSize: z.number().int().nonnegative(),
+  /** Bytes held (after content decoding, unless that failed). */
+  size: z.number().int().nonnegative(),
+  /** Content-Encoding that was removed to produce the bytes held (gzip, deflate, br, zstd), if any. */
+  contentEncoding: z.string().optional(),
+  /** Why decoding failed; the bytes held are then the wire's. */
+  decodeError: z.string().optional(),
+  /** The sender went away before the body was complete. */
+  incomplete: z.boolean().optional(),
+  /**
+   * The body was larger than the capture limit (on the wire, or once decoded): only its first `size`
+   * bytes are held; `wireSize` is still the whole body's size on the wire.
+   */
+  truncated: z.boolean().optional(),
+  /** For a truncated body: SHA-256 (hex) of all of its bytes on the wire, to tell two bodies apart. */
+  sha256: z.string().optional(),
+};
+
 /** A body as stored: its bytes, and what is known about how they arrived. */
 export const StoredBody = z.object({
   /**
-   * The bytes, base64: after content decoding (see contentEncoding), or as on the wire when that
-   * failed (decodeError). Base64 because it is exact for any bytes and written natively, ~10× faster
+   * The bytes, base64. Base64 because it is exact for any bytes and written natively, ~10× faster
    * than escaping the text as a JSON string; readers decode it (capture/view.ts), and
    * `promptdiff show --json` prints records with bodies as text.
    */
   base64: z.string(),
-  /** Bytes on the wire, before content decoding. */
-  wireSize: z.number().int().nonnegative(),
-  /** Bytes held (the length of what `base64` decodes to). */
-  size: z.number().int().nonnegative(),
-  /** Content-Encoding that was removed to produce the bytes (gzip, deflate, br, zstd), if any. */
-  contentEncoding: z.string().optional(),
-  /** Why decoding failed; the bytes are then the wire bytes. */
-  decodeError: z.string().optional(),
-  /** The sender went away before the body was complete. */
-  incomplete: z.boolean().optional(),
-  /** The body was larger than the capture limit (on the wire, or once decoded): only its first `size` bytes are held. */
-  truncated: z.boolean().optional(),
-  /** For a truncated body: SHA-256 (hex) of all of its bytes on the wire, to tell two bodies apart. */
-  sha256: z.string().optional(),
+  ...BodyFacts,
 });
 export type StoredBody = z.infer<typeof StoredBody>;
 
 /** A body as readers see it (derived from a StoredBody): text when the bytes are UTF-8. */
 export const Body = z.object({
-  /** utf8: `text` is the body exactly, code point for code point. base64: not valid UTF-8 (or binary). */
+  /**
+   * utf8: `text` is the body exactly, code point for code point. base64: not valid UTF-8 (or binary),
+   * or the wire's bytes of a body that failed to decode.
+   */
   encoding: z.enum(['utf8', 'base64']),
   text: z.string(),
-  /** Bytes on the wire, before content decoding. */
-  wireSize: z.number().int().nonnegative(),
-  /** Bytes after content decoding (what `text` holds). */
-  size: z.number().int().nonnegative(),
-  /** Content-Encoding that was removed to produce `text` (gzip, deflate, br, zstd), if any. */
-  contentEncoding: z.string().optional(),
-  /** Why decoding failed; `text` then holds the raw wire bytes as base64. */
-  decodeError: z.string().optional(),
-  /** The client went away before the body was complete. */
-  incomplete: z.boolean().optional(),
-  /**
-   * The body was larger than the capture limit (on the wire, or once decoded): `text` holds only its
-   * first `size` bytes; `wireSize` is still the whole body's size on the wire.
-   */
-  truncated: z.boolean().optional(),
-  /** For a truncated body: SHA-256 (hex) of all of its bytes on the wire, to tell two bodies apart. */
-  sha256: z.string().optional(),
+  ...BodyFacts,
 });
 export type Body = z.infer<typeof Body>;
 
