@@ -125,15 +125,21 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     // (durable before acknowledged).
     record: (runId, build: () => RecordDraft, after) => {
       const flow = options.flowLine;
+      if (!flow) return writerOf(runId).appendLater(build, after);
+      // The live line reads the request (its dialect and model are derived from the bytes, as any
+      // reader's are): only once the response has been released, so no exchange waits for it.
+      let draft: RecordDraft | null = null;
       writerOf(runId).appendLater(
-        flow
-          ? () => {
-              const d = build();
-              flow(d);
-              return d;
-            }
-          : build,
-        after,
+        () => (draft = build()),
+        () => {
+          after?.();
+          try {
+            if (draft) flow(draft);
+          } catch (err) {
+            // A line the terminal misses is no reason to hold up the other exchanges of this batch.
+            log.warn({ err: (err as Error).message }, 'could not print the live line of an exchange');
+          }
+        },
       );
     },
   };
