@@ -36,9 +36,9 @@ export interface Dialect {
   matches(head: RequestHead): boolean;
   /**
    * The agent's prompt as the model would see it. `body` is the parsed JSON body (or null when the
-   * body was empty or not JSON). Never throws: shapes it does not know become empty fields.
-   * Its strings may be byte strings (one char per UTF-8 byte, see capture/encode.ts): pick, copy,
-   * join and compare with ASCII constants only; never slice, measure, case-fold or match non-ASCII.
+   * body was empty or not JSON). Never throws: shapes it does not know become empty fields. Run
+   * when a capture is read (capture/view.ts), never on the proxy's hot path: a better parse reads
+   * old captures better.
    */
   parse(head: RequestHead, body: unknown): ParsedRequest;
   /** A valid reply (streaming when the request asked for it) that lets a real agent finish its task. */

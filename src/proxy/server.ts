@@ -120,7 +120,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     hold: (runId, work) => writerOf(runId).hold(work),
     // The record is built when the next batch is written, after the bytes already queued for
-    // clients have gone out (decoding, parsing and serialising a large prompt is most of the
+    // clients have gone out (decoding, redacting and encoding a large prompt is most of the
     // proxy's work per exchange); `after` sends the end of the response once the batch is written
     // (durable before acknowledged).
     record: (runId, build: () => RecordDraft, after) => {
