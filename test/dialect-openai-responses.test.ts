@@ -149,6 +149,17 @@ describe('openai-responses', () => {
     expect(resp.usage.total_tokens).toBe(resp.usage.input_tokens + resp.usage.output_tokens);
   });
 
+  it('answers a generate:false prewarm as the API does, with an empty response, and plays no script turn on it', () => {
+    const prewarm = { ...codexBody, generate: false };
+    const events = sseOf(openaiResponses.stub(h, prewarm, { text: STUB_TEXT }));
+    expect(events.map((e) => e.event)).toEqual(['response.created', 'response.completed']);
+    const done = dataOf(events[1]!) as { response: { status: string; output: unknown[]; usage: { output_tokens: number } } };
+    expect(done.response).toMatchObject({ status: 'completed', output: [], usage: { output_tokens: 0 } });
+    expect(JSON.parse(openaiResponses.stub(h, { ...prewarm, stream: false }, { text: STUB_TEXT }).chunks.join(''))).toMatchObject({ status: 'completed', output: [] });
+    expect(openaiResponses.conversation(h, prewarm)).toBeNull();
+    expect(openaiResponses.conversation(h, codexBody)).not.toBeNull();
+  });
+
   it('streams the events Codex reads, in order, numbered, with event: lines', () => {
     const r = openaiResponses.stub(h, codexBody, { text: STUB_TEXT });
     expect(r.headers['content-type']).toMatch(/^text\/event-stream/);

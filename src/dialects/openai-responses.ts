@@ -187,6 +187,8 @@ function compactStub(b: Record<string, unknown>, text: string): StubReply {
 function stub(head: RequestHead, body: unknown, options: StubOptions): StubReply {
   const b = isRecord(body) ? body : {};
   if (isCompact(head)) return compactStub(b, options.text);
+  // A prewarm (Codex sends one on a new WebSocket): the API answers it without generating anything.
+  if (b.generate === false) return responseReply(b, null);
   const text = replyText(b, options.text);
   const part = { type: 'output_text', text, annotations: [], logprobs: [] };
   return responseReply(b, {
@@ -245,9 +247,10 @@ interface OutputItem {
   events(ev: Ev, at: { item_id: string; output_index: number }): string[];
 }
 
-function responseReply(b: Record<string, unknown>, out: OutputItem): StubReply {
+/** A response with one output item; with none (null), an empty one (a `generate: false` prewarm). */
+function responseReply(b: Record<string, unknown>, out: OutputItem | null): StubReply {
   const inputTokens = bodyTokens(b);
-  const outputTokens = textTokens(out.wire);
+  const outputTokens = out ? textTokens(out.wire) : 0;
   const base = {
     id: stubId('resp_stub_'),
     object: 'response',
@@ -267,7 +270,7 @@ function responseReply(b: Record<string, unknown>, out: OutputItem): StubReply {
   const completed = {
     ...base,
     status: 'completed',
-    output: [out.item],
+    output: out ? [out.item] : [],
     usage: usage(inputTokens, outputTokens),
   };
   if (b.stream !== true) return jsonReply(completed);
@@ -276,6 +279,7 @@ function responseReply(b: Record<string, unknown>, out: OutputItem): StubReply {
   // Codex dispatches on the `type` inside data, but the API also sends `event:` lines; keep both.
   const ev: Ev = (type, data) => formatSse({ event: type, data: JSON.stringify({ type, sequence_number: seq++, ...data }) });
   const inProgress = { ...base, status: 'in_progress', output: [], usage: null };
+  if (!out) return sseReply([ev('response.created', { response: inProgress }), ev('response.completed', { response: completed })]);
   return sseReply([
     ev('response.created', { response: inProgress }),
     ev('response.in_progress', { response: inProgress }),
@@ -303,6 +307,8 @@ function conversation(head: RequestHead, message: unknown): Conversation | null 
   if (isCompact(head)) return null;
   const body = createBody(message);
   const b = isRecord(body) ? body : {};
+  // A prewarm asks for no output: no turn of a script is played on it.
+  if (b.generate === false) return null;
   let toolResults = 0;
   const tools: DeclaredTool[] = [];
   for (const item of arr(b.input)) {
