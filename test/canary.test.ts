@@ -49,6 +49,13 @@ function runCanary(args: string[], env: Record<string, string>): Promise<{ code:
 const system = (s: Seen) => (JSON.parse(s.body) as { system: string }).system;
 
 describe('canary agent', () => {
+  test('a bad argument: exit 2, the reason on the last line of stderr (a runner keeps only its tail)', async () => {
+    const r = await runCanary(['--no-such-flag'], {});
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('canary: unknown argument --no-such-flag');
+    expect(r.seen).toEqual([]);
+  });
+
   test('three requests per task: a title call, then two streamed turns; prints the assistant text', async () => {
     const r = await runCanary([], {});
     expect(r.code).toBe(0);
@@ -97,7 +104,7 @@ describe('canary agent', () => {
   test('bad flags exit 2 with usage', async () => {
     const r = await runCanary(['--plant', 'sparkle:tz=x'], {});
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/unknown plant kind sparkle\nusage:/);
+    expect(r.stderr).toMatch(/^usage:.*\ncanary: unknown plant kind sparkle\n$/s);
   });
 });
 
@@ -397,7 +404,7 @@ describe('canary conjunction plants', () => {
       const r = await runScripted(['--plant', spec], {});
       expect(r.code, spec).toBe(2);
       expect(r.stderr, spec).toMatch(message);
-      expect(r.stderr).toMatch(/\nusage:/);
+      expect(r.stderr).toMatch(/^usage:/);
       expect(r.requests).toHaveLength(0);
     }
   });

@@ -130,16 +130,18 @@ const RULES = [
   "Finish with a one-line summary of what you've done.",
 ];
 
+// The message comes last: a runner keeps only the tail of an agent's stderr (800 bytes in
+// promptdiff's manifest), and the usage grows with every trigger and kind.
 function usage(message) {
   process.stderr.write(
-    `canary: ${message}\n` +
-      'usage: node agents/canary/index.mjs --task TEXT [--plant KIND[@SLOT]:TRIGGER=REGEX[&TRIGGER=REGEX...] ...]\n' +
+    'usage: node agents/canary/index.mjs --task TEXT [--plant KIND[@SLOT]:TRIGGER=REGEX[&TRIGGER=REGEX...] ...]\n' +
       '       [--ca FILE] [--model NAME] [--ignore-proxy]\n' +
       `  KIND: ${KINDS.join(' | ')}\n` +
       `  SLOT: 1..${RULES.length} (optional: see the top of this file)\n` +
       `  TRIGGER: ${TRIGGERS.join(' | ')} | env.NAME\n` +
       '  every clause must match for the plant to fire; clauses are split on every &, so write a literal & as \\x26\n' +
-      '  a clause TRIGGER>=N (>, <=, <) compares the number its trigger reads instead\n',
+      '  a clause TRIGGER>=N (>, <=, <) compares the number its trigger reads instead\n' +
+      `canary: ${message}\n`,
   );
   process.exit(2);
 }
