@@ -161,6 +161,10 @@ describe.skipIf(!full)('audit: limits and errors', () => {
     expect(r.audit.factors.skipped.map((s) => s.factor)).toEqual(['network.proxy-url']);
     expect(r.findings!.summary.factorsSkipped?.map((s) => s.factor)).toEqual(['network.proxy-url']);
     expect(r.exitCode).toBe(3);
+    // The clock is not tried: the runs see the catalogue's baseline instant, not the host's clock
+    // (whose date in Asia/Shanghai is tomorrow after 16:00 UTC).
+    const manifest = JSON.parse(await readFile(path.join(outDir, 'manifest.json'), 'utf8')) as { scenario: { clock: string } };
+    expect(manifest.scenario.clock).toBe('2026-07-01T12:00:00Z');
   }, 120_000);
 
   test('an interrupted audit resumes where it stopped and ends like an uninterrupted one', async () => {

@@ -131,7 +131,8 @@ function scenarioWith(name: string, extra: Record<string, unknown>) {
 describe('stub_script through the runner and the real proxy (a plain agent.command)', () => {
   it('every run plays the script turn by turn, the tool results go back, and the differ finds a byte planted in turn 2\'s tool-result wrapper', async () => {
     const outDir = path.join(dir, 'played');
-    const scenario = scenarioWith('played', { axes: { TZ: ['UTC', 'Asia/Shanghai'] }, repetitions: 2, env: { set: { PLANT_TURN2: '1' } } });
+    // Pinned: the tool results carry a local timestamp, whose date differs between the zones after 16:00 UTC on the real clock.
+    const scenario = scenarioWith('played', { axes: { TZ: ['UTC', 'Asia/Shanghai'] }, clock: '2026-07-01T12:00:00Z', repetitions: 2, env: { set: { PLANT_TURN2: '1' } } });
     const result = await runScenario({ scenario, outDir, certsDir: path.join(dir, 'certs'), progress: silentProgress });
     const explain = result.manifest.runs.map((r) => `${r.id} ${r.status} ${r.message ?? ''}`).join('\n');
     expect(result.exitCode, explain).toBe(0);

@@ -94,8 +94,23 @@ async function writeAudit(outDir: string, audit: Audit, secrets: ScenarioSecrets
   await AUDIT_FORMAT.write(AUDIT_FORMAT.pathIn(outDir), written);
 }
 
+/**
+ * The clock of an audit that does not vary the clock: the catalogue's baseline instant instead of
+ * the host's, as every other machine fact is the catalogue's neutral one. With the real clock the
+ * host shows through, and by the hour: after 16:00 UTC it is tomorrow in Asia/Shanghai, and Claude
+ * Code 2.1.91's date-separator channel (by time zone) then hid inside a plain date change with the
+ * same cause (one value-change, not the format-change; measured 2026-12-01). A scenario that pins
+ * its own clock keeps it.
+ */
+function auditClock(base: Scenario, chosen: AuditFactors, catalogue: Catalogue): string | undefined {
+  if (base.clock !== 'real') return undefined;
+  if ([...chosen.definitions.values()].some((d) => d.kind.kind === 'clock')) return undefined;
+  return [...catalogue.factors.values()].find((f) => f.kind.kind === 'clock')?.baseline;
+}
+
 /** The scenario of the audit's runs: the given one with every factor tried and the design's cells so far. */
-function runScenarioOf(base: Scenario, chosen: AuditFactors, cells: Cell[]): Scenario {
+function runScenarioOf(base: Scenario, chosen: AuditFactors, cells: Cell[], catalogue: Catalogue): Scenario {
+  const clock = auditClock(base, chosen, catalogue);
   const factors: Record<string, string[]> = {};
   for (const f of chosen.factors) if (chosen.definitions.has(f.name)) factors[f.name] = f.values;
   // Recorded as skipped by the runner (with one value, so they add no cells).
@@ -111,6 +126,7 @@ function runScenarioOf(base: Scenario, chosen: AuditFactors, cells: Cell[]): Sce
     // Offline, the agent takes a few turns with its tools (DEFAULT_STUB_SCRIPT): what it adds after
     // the first turn, and what it learns by running commands, is compared too.
     ...(base.upstream === 'stub' && !base.stub_script ? { stub_script: DEFAULT_STUB_SCRIPT } : {}),
+    ...(clock ? { clock } : {}),
     factors,
     design: { cells: cells.map((c) => ({ ...c, ...skippedCell })) },
     expect,
@@ -245,7 +261,7 @@ export async function runAudit(opts: RunAuditOptions): Promise<AuditResult> {
     for (const c of fresh) designCells.push(c.values);
     if (audit.status !== 'interrupted' && (fresh.length > 0 || !manifest)) {
       const result = await runScenario({
-        scenario: runScenarioOf(base, chosen, designCells),
+        scenario: runScenarioOf(base, chosen, designCells, catalogue),
         outDir,
         resume: manifest !== null,
         extend: manifest !== null,
