@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -115,6 +115,25 @@ describe('runner', () => {
     ).rejects.toThrow(/scenario changed/);
   });
 
+  test('an agent killed under a pinned clock without namespaces leaves no libfaketime segment on the host\'s /dev/shm', async () => {
+    const shm = () => (existsSync('/dev/shm') ? readdirSync('/dev/shm').filter((n) => n.includes('faketime')) : []);
+    const before = new Set(shm());
+    process.env.PROMPTDIFF_NO_NAMESPACES = '1';
+    try {
+      const result = await runScenario({
+        // Killed at its timeout: libfaketime's exit handler, which removes the segment, never runs.
+        scenario: validateScenario({ name: 'killed', agent: { command: ['node', '-e', 'setInterval(() => {}, 1000)'] }, route: 'reverse', clock: '2026-07-01T12:00:00Z', timeout: '1s', repetitions: 1 }, 'test'),
+        outDir: path.join(dir, 'killed-shm'),
+        progress: silentProgress,
+        startProxy: startFakeProxy,
+      });
+      expect(result.manifest.runs.map((r) => r.status)).toEqual(['timeout']);
+      if (result.manifest.isolation!.clock.pinned) expect(shm().filter((n) => !before.has(n))).toEqual([]);
+    } finally {
+      delete process.env.PROMPTDIFF_NO_NAMESPACES;
+    }
+  }, 30_000);
+
   test.each([
     ['namespaces', false],
     ['fallback without namespaces', true],
@@ -123,6 +142,8 @@ describe('runner', () => {
     const workspace = path.join(dir, `workspace-${disable}`);
     await import('node:fs/promises').then((fs) => fs.mkdir(workspace));
     if (disable) process.env.PROMPTDIFF_NO_NAMESPACES = '1';
+    const shm = () => (existsSync('/dev/shm') ? readdirSync('/dev/shm').filter((n) => n.includes('faketime')) : []);
+    const shmBefore = new Set(shm());
     await writeFile(path.join(workspace, 'README.md'), 'fixture\n');
     process.env.PD_CALLER_SECRET = 'must-not-leak';
     const result = await runScenario({
@@ -141,6 +162,9 @@ describe('runner', () => {
     delete process.env.PROMPTDIFF_NO_NAMESPACES;
     expect(result.exitCode).toBe(0);
     expect(result.manifest.isolation!.namespaces).toBe(!disable);
+    // libfaketime's segments (one per agent under the pinned clock) stay in the run's own /dev/shm,
+    // or are removed after it without namespaces: nothing is left on the host's.
+    if (result.manifest.isolation!.clock.pinned) expect(shm().filter((n) => !shmBefore.has(n))).toEqual([]);
     if (disable) expect(result.warnings.join('\n')).toMatch(/expect path noise/);
     expect(result.manifest.runs).toHaveLength(8);
     const namespaces = result.manifest.isolation!.namespaces;

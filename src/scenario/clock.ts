@@ -48,11 +48,12 @@ export interface ClockCheck {
 }
 
 /**
- * libfaketime keeps a shared-memory segment and a semaphore per process it starts, named by its pid,
- * and removes them only on a clean exit. Runs get a private /dev/shm (isolate.ts); the probe runs on
- * the host, so what it leaves is removed here.
+ * libfaketime keeps a shared-memory segment and a semaphore for the first process of a tree it
+ * starts in, named by its pid (the rest of the tree shares them), and removes them only on a clean
+ * exit. Runs in namespaces get a private /dev/shm (isolate.ts); what the clock probe and a run
+ * without namespaces leave on the host's is removed with this.
  */
-function removeFaketimeShm(pid: number | undefined): void {
+export function removeFaketimeShm(pid: number | undefined): void {
   if (pid === undefined) return;
   for (const name of [`faketime_shm_${pid}`, `sem.faketime_sem_${pid}`]) rmSync(`/dev/shm/${name}`, { force: true });
 }

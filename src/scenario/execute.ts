@@ -10,6 +10,8 @@ export interface ExecResult {
   spawnError: string | null;
   startedAt: Date;
   endedAt: Date;
+  /** The spawned process's pid (undefined when it could not be started). */
+  pid: number | undefined;
 }
 
 /** Time a process group gets between SIGTERM and SIGKILL. */
@@ -63,14 +65,14 @@ export async function execute(options: {
           stop();
         }, options.timeoutMs),
       );
-      const finish = (result: Omit<ExecResult, 'startedAt' | 'endedAt' | 'timedOut'>) => {
+      const finish = (result: Omit<ExecResult, 'startedAt' | 'endedAt' | 'timedOut' | 'pid'>) => {
         if (settled) return;
         settled = true;
         for (const t of timers) clearTimeout(t);
         options.signal?.removeEventListener('abort', onAbort);
         // Whatever the agent left running in its group (daemons, language servers) goes with it.
         killGroup(child.pid, 'SIGKILL');
-        resolve({ ...result, timedOut, startedAt, endedAt: new Date() });
+        resolve({ ...result, timedOut, startedAt, endedAt: new Date(), pid: child.pid });
       };
       child.on('error', (e) => finish({ exitCode: null, signal: null, spawnError: e.message }));
       child.on('exit', (code, signal) => finish({ exitCode: code, signal, spawnError: null }));

@@ -181,6 +181,8 @@ export interface Launch {
   cwd: string;
   /** The environment to spawn `file` with, for the agent's environment `env`. */
   env(env: Record<string, string>): Record<string, string>;
+  /** Whether the run has its own /dev/shm (the namespace wrapper mounts one) or the host's. */
+  sharedMemory: 'private' | 'host';
 }
 
 /**
@@ -241,9 +243,10 @@ export function launchCommand(command: string[], sandbox: Sandbox, support: Name
   const [program, ...rest] = command;
   if (!program) throw new Error('empty agent command');
   if (!support.available || !support.unshare || !support.sh || !support.mount) {
-    return { file: program, args: rest, cwd: sandbox.work, env: (env) => env };
+    return { file: program, args: rest, cwd: sandbox.work, env: (env) => env, sharedMemory: 'host' };
   }
   return {
+    sharedMemory: 'private',
     env: (env) => {
       const out = { ...env };
       for (const name of AGENT_ONLY) {

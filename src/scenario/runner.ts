@@ -7,7 +7,7 @@ import { caPaths, resolveCertsDir } from '../ca/index.js';
 import { tagsIn, type SecretValues } from '../capture/secret-values.js';
 import { redactLogValues } from '../log.js';
 import { countLines, verifyAttribution } from './attribution.js';
-import { prepareClock } from './clock.js';
+import { prepareClock, removeFaketimeShm } from './clock.js';
 import { execute, tail } from './execute.js';
 import {
   createSandbox,
@@ -369,6 +369,8 @@ async function runOne(ctx: RunContext, planned: RunEntry): Promise<RunEntry> {
       timeoutMs: scenario.timeout,
       signal: ctx.signal,
     });
+    // Without a namespace the agent's clock pin leaves libfaketime's segment on the host's /dev/shm.
+    if (launch.sharedMemory === 'host' && env.LD_PRELOAD) removeFaketimeShm(result.pid);
     await proxy.removeRunListener(planned.id);
     listening = false;
     const attribution = await verifyAttribution(runDir, planned.id, proxy.exchangeCount(planned.id));
