@@ -225,9 +225,10 @@ export function wrapperScript(mount: string, sandbox: Sandbox, machine: MachineM
     ...machine.mountLines,
     `${shellQuote(mount)} --bind ${shellQuote(sandbox.dir)} ${shellQuote(SANDBOX_ROOT)}`,
     ...machine.homeLines,
-    // A private /dev/shm: the host's shared memory is none of a run's business, and libfaketime
-    // leaves a segment and a semaphore there for every process it starts under a pinned clock
-    // (removed only on a clean exit): 48 714 of them, 190 MB of tmpfs, after one day of this suite.
+    // A private /dev/shm: the host's shared memory is none of a run's business, and under a pinned
+    // clock libfaketime leaves a segment and a semaphore there for each process tree, removed only
+    // when its first process exits cleanly (not when it execs or is killed): 48 714 files, 190 MB of
+    // tmpfs, after one day of this suite.
     'if [ -d /dev/shm ]; then ' + `${shellQuote(mount)} -t tmpfs -o mode=1777,nosuid,nodev tmpfs /dev/shm; fi`,
     // Nothing an agent should find: other runs' sandboxes, the key every client of the proxy trusts.
     ...hide.map((dir) => `${shellQuote(mount)} -t tmpfs -o mode=0700 tmpfs ${shellQuote(dir)}`),
