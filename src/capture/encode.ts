@@ -87,24 +87,13 @@ export class LineEncoder {
   encode(record: unknown, redact?: RedactMeta): { line: Buffer; slab: Slab | null } {
     const splices: Splice[] = [];
     collect(record, splices);
-    let json: string | null = null;
-    let set = 0;
+    let json: string;
     try {
-      for (; set < splices.length; set++) {
-        const sp = splices[set]!;
-        sp.holder[sp.key] = TOKEN + set;
-      }
+      splices.forEach((sp, i) => (sp.holder[sp.key] = TOKEN + i));
       json = JSON.stringify(record);
-    } catch {
-      json = null;
     } finally {
-      for (let i = 0; i < set; i++) {
-        const sp = splices[i]!;
-        sp.holder[sp.key] = sp.value;
-      }
+      for (const sp of splices) sp.holder[sp.key] = sp.value;
     }
-    // A record that cannot take placeholders (frozen) is stringified whole: its toJSON gives the same line.
-    if (json === null || set < splices.length) return this.whole(JSON.stringify(record), redact);
     if (this.meta.length < json.length * 3) this.meta = Buffer.allocUnsafeSlow(json.length * 3);
     let meta: Buffer = this.meta.subarray(0, this.meta.write(json, 0, 'utf8'));
     if (redact) meta = redact(meta);
@@ -150,7 +139,7 @@ export class LineEncoder {
     return { line: out.subarray(start, at), slab };
   }
 
-  /** A line from the whole record's JSON (the rare fallback: a record that cannot take placeholders, its bodies' base64 redacted with the rest). */
+  /** A line from the whole record's JSON (the rare fallback: a placeholder's text found in the record, its bodies' base64 redacted with the rest). */
   private whole(json: string, redact?: RedactMeta): { line: Buffer; slab: Slab | null } {
     const worst = json.length * 3 + 1;
     if (worst > SLAB_SIZE >> 2 || redact) {
