@@ -1,4 +1,4 @@
-import { bodyView, storedBytes } from './body.js';
+import { bodyBytes, bodyView } from './body.js';
 import { headerOf } from './headers.js';
 import type { Body, CaptureError, DialectName, ExchangeRecord, ParsedRequest, RecordDraft, StoredBody, StoredRecord } from './schema.js';
 import { CAPTURE_VERSION } from './schema.js';
@@ -60,7 +60,7 @@ export function headOf(request: AnyRecord['request']): RequestHead {
 export function readRequest(request: AnyRecord['request']): { reading: RequestReading; body: Body } {
   const head = headOf(request);
   const stored = request.body;
-  const body = bodyView(stored, storedBytes(stored));
+  const body = bodyView(stored);
   const contentType = headerOf(request.headers, 'content-type');
   // Only part of a body that did not fit is kept: the view is not read from a fragment.
   if (stored.truncated) {
@@ -68,7 +68,8 @@ export function readRequest(request: AnyRecord['request']): { reading: RequestRe
     reading.errors.push({ stage: 'parse', message: `request body larger than the capture limit: its first ${stored.size} bytes are kept, not parsed` });
     return { reading, body };
   }
-  const text = body.encoding === 'utf8' && stored.decodeError === undefined ? body.text : null;
+  // Wire bytes that failed to decode read as base64 (bodyView): no text to parse.
+  const text = body.encoding === 'utf8' ? body.text : null;
   return { reading: interpret(head, text, contentType), body };
 }
 
@@ -99,8 +100,8 @@ export function viewOf(record: AnyRecord): ExchangeRecord {
 
 /** A body as readers see it, stored again: its bytes. */
 function storedBody(body: Body): StoredBody {
-  const { encoding, text, ...facts } = body;
-  return { ...facts, base64: encoding === 'utf8' ? Buffer.from(text, 'utf8').toString('base64') : text };
+  const { encoding: _e, text: _t, ...facts } = body;
+  return { ...facts, base64: bodyBytes(body).toString('base64') };
 }
 
 /**
