@@ -126,20 +126,6 @@ export function hasSecretField(v: unknown, extra: readonly string[] = [], depth 
   return false;
 }
 
-/** A copy of a parsed value with every secret field's string replaced by its tag; `names` collects the fields. */
-export function redactParsed<T>(v: T, tag: Tagger, names: Set<string>, extra: readonly string[] = [], depth = 0): T {
-  if (typeof v !== 'object' || v === null || depth > 64) return v;
-  if (Array.isArray(v)) return v.map((x) => redactParsed(x, tag, names, extra, depth + 1)) as T;
-  const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) {
-    if (typeof x === 'string' && secretName(k, extra)) {
-      names.add(k);
-      out[k] = tag(x);
-    } else out[k] = redactParsed(x, tag, names, extra, depth + 1);
-  }
-  return out as T;
-}
-
 /**
  * The JSON text with the string value of every secret field replaced by its tag, everything
  * else byte for byte; null when there is none. `text` may be a byte string (one char per UTF-8

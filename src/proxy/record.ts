@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { decodeBody, toText, DEFAULT_BODY_LIMIT, captureBody, type Decoding, type Overflow } from '../capture/body.js';
 import { RawBytes } from '../capture/encode.js';
 import { headerOf } from '../capture/headers.js';
-import { hasSecretField, mayHoldSecretField, redactHeaders, redactJsonText, redactQuery, type Tagger } from '../capture/redact.js';
+import { hasSecretField, mayHoldSecretField, redactHeaders, redactJsonText, redactQuery } from '../capture/redact.js';
 import { SecretValues } from '../capture/secret-values.js';
 import type { BodyDraft, CaptureError, HeaderList, RecordDraft, SseEvent, StubTurn } from '../capture/schema.js';
 import { CAPTURE_VERSION } from '../capture/schema.js';
@@ -106,12 +106,13 @@ export interface RecordInput {
  * `fields`: a JSON body), then every secret value known so far wherever it appears. The record's
  * `redacted` gets `prefix:name` for each field.
  */
-function redactBody(body: BodyDraft, tag: Tagger | undefined, values: SecretValues | undefined, redacted: string[], prefix: string, fields: boolean, extra: readonly string[]): BodyDraft {
+function redactBody(body: BodyDraft, secrets: SecretValues, redacted: string[], prefix: string, fields: boolean, extra: readonly string[]): BodyDraft {
+  if (!secrets.enabled) return body;
   const held = body.base64.bytes;
   let bytes = held;
   // Bytes that failed to decode are the wire's (compressed, or mislabelled): no JSON to read, but a
   // value that sits in them as it is (a body wrongly marked compressed) is still replaced.
-  if (fields && tag && bytes.length > 0 && body.decodeError === undefined) {
+  if (fields && bytes.length > 0 && body.decodeError === undefined) {
     const latin = bytes.toString('latin1');
     if (mayHoldSecretField(latin, extra)) {
       let json: unknown = null;
@@ -121,14 +122,14 @@ function redactBody(body: BodyDraft, tag: Tagger | undefined, values: SecretValu
       } catch {
         // Not JSON: no fields to redact.
       }
-      const r = json !== null && hasSecretField(json, extra) ? redactJsonText(latin, tag, true, extra) : null;
+      const r = json !== null && hasSecretField(json, extra) ? redactJsonText(latin, (value) => secrets.add(value), true, extra) : null;
       if (r) {
         for (const name of new Set(r.names)) redacted.push(`${prefix}:${name}`);
         bytes = Buffer.from(r.text, 'latin1');
       }
     }
   }
-  if (values) bytes = values.line(bytes);
+  bytes = secrets.line(bytes);
   return bytes === held ? body : { ...body, base64: new RawBytes(bytes), size: bytes.length };
 }
 
@@ -155,11 +156,9 @@ export function buildRecord(input: RecordInput): RecordDraft {
   const redacted: string[] = [];
   let requestBody = reqBody;
   const secrets = input.keepSecrets ? undefined : (input.secrets ?? sessionSecrets());
-  const tag: Tagger | undefined = secrets?.enabled ? (value) => secrets.add(value) : undefined;
-  const values = secrets?.enabled ? secrets : undefined;
   const extra = input.dialect?.secretBodyFields ?? [];
   if (secrets) {
-    requestBody = redactBody(reqBody, tag, values, redacted, 'body', true, extra);
+    requestBody = redactBody(reqBody, secrets, redacted, 'body', true, extra);
     const h = redactHeaders(headers);
     headers = h.headers;
     redacted.push(...h.redacted);
@@ -189,7 +188,7 @@ export function buildRecord(input: RecordInput): RecordDraft {
       redacted.push(...h.redacted.map((n) => `response:${n}`));
       // Token endpoints answer with credentials (an OAuth refresh): JSON responses are checked too.
       const json = !/text\/event-stream/i.test(contentType) && /json/i.test(contentType);
-      body = redactBody(body, tag, values, redacted, 'response.body', json, []);
+      body = redactBody(body, secrets, redacted, 'response.body', json, []);
     }
     responseOut = { source: response.source, status: response.status, headers: resHeaders, body };
     if (response.events) responseOut.messages = response.events;
