@@ -1,6 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storedText } from './helpers/stored-text.js';
 import { ensureCA } from '../src/ca/index.js';
 import { ParsedRequest } from '../src/capture/schema.js';
 import { readExchanges } from '../src/capture/store.js';
@@ -243,12 +243,8 @@ describe('vendor APIs through the proxy', () => {
     expect(records[2]!.parsed!.metadata['x-amp-device-fingerprint']).toBe(AMP_HEADERS['x-amp-device-fingerprint']);
     for (const r of records) expect(r.errors).toEqual([]);
     // Stored: the lines as written, and every body's bytes (base64 in the line) decoded.
-    const lines = (await readFile(path.join(out, 'exchanges.jsonl'), 'utf8')).trim().split('\n');
-    const bodies = lines.flatMap((l) => {
-      const r = JSON.parse(l) as { request: { body: { base64: string } }; response: { body: { base64: string } } | null };
-      return [r.request.body, r.response?.body].map((b) => (b ? Buffer.from(b.base64, 'base64').toString('utf8') : ''));
-    });
-    expect(bodies.join('\n')).toContain('Say hello.');
-    for (const text of [...lines, ...bodies]) expect(text).not.toContain('pt-not-a-real-token');
+    const stored = storedText(path.join(out, 'exchanges.jsonl'));
+    expect(stored).toContain('Say hello.');
+    expect(stored).not.toContain('pt-not-a-real-token');
   });
 });
